@@ -1,0 +1,529 @@
+"""Load and validate a catalog from a YAML/JSON file, a dict, or ``SPARK_DAO_CATALOG``.
+
+Two shapes are accepted:
+
+* the seed's: top-level store names, each ``{interface_class, interface_class_location, default_configs}``;
+* the full one: ``{stores: {...}, objects: {"store.object": {...}}}`` (objects may also nest under
+  their store), with per-object ``path``/``table``, ``format``, ``partition_by``, ``keys``,
+  ``order_by``, ``schema`` and ``options``.
+
+Validation happens here, before any I/O: every error is a :class:`CatalogError` naming the file,
+the key path and, where one is close, the key that was probably meant.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CatalogError, ObjectNotFound, did_you_mean
+from .builtins import (
+    BUILTIN_LOCATION_PREFIXES,
+    BUILTINS,
+    CLASS_ALIASES,
+    all_interface_names,
+    entry_point_names,
+)
+from .model import DataObject, DataStore, InterfaceSpec, check_object_name, is_uri, join_inside
+
+ENV_VAR = "SPARK_DAO_CATALOG"
+
+_STORE_KEYS = {
+    "interface",
+    "interface_class",
+    "interface_class_location",
+    "interfaces",
+    "additional_interfaces",
+    "default_configs",
+    "objects",
+    "description",
+}
+_OBJECT_KEYS = {
+    "path",
+    "table",
+    "format",
+    "partition_by",
+    "keys",
+    "order_by",
+    "schema",
+    "options",
+    "description",
+}
+_TOP_KEYS = {"stores", "objects", "version", "description"}
+_STORE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_TYPE_RE = re.compile(
+    r"^(string|str|binary|bool|boolean|byte|tinyint|short|smallint|int|integer|long|bigint|"
+    r"float|double|date|timestamp|timestamp_ntz|decimal\(\s*\d+\s*,\s*\d+\s*\))$",
+    re.I,
+)
+_ENV_RE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_LOCAL_PATH_KEYS = ("path", "root", "base_path")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The parsed, validated catalog: stores and declared objects. Immutable and picklable.
+
+    >>> catalog = Catalog.load("conf/catalog.yaml")          # doctest: +SKIP
+    >>> catalog.get("silver.users_clean").location           # doctest: +SKIP
+    '/.../conf/data/silver/users_clean'
+    """
+
+    stores: dict[str, DataStore]
+    objects: dict[str, DataObject] = field(default_factory=dict)
+    source: str = "<dict>"
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, source: Catalog | Mapping[str, Any] | str | os.PathLike[str] | None = None) -> Catalog:
+        """Load from a path (``.yaml``/``.yml``/``.json``), a dict, a Catalog, or ``$SPARK_DAO_CATALOG``."""
+        if isinstance(source, Catalog):
+            return source
+        if source is None:
+            env = os.environ.get(ENV_VAR)
+            if not env:
+                raise CatalogError(
+                    "no catalog given: pass a path or dict (DataAccessObject('conf/catalog.yaml'), "
+                    f".option('catalog', ...)) or set {ENV_VAR}=path/to/catalog.yaml"
+                )
+            source = env
+        if isinstance(source, Mapping):
+            return parse_catalog(copy.deepcopy(dict(source)), source="<dict>", base_dir=Path.cwd())
+        path = Path(os.fspath(source)).expanduser()
+        if not path.exists():
+            raise CatalogError(f"catalog file not found: {path}")
+        text = path.read_text(encoding="utf-8")
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".json":
+                data = json.loads(text, object_pairs_hook=_no_duplicates_json)
+            elif suffix in (".yaml", ".yml"):
+                data = _load_yaml(text)
+            else:
+                raise CatalogError(f"{path}: unsupported catalog file type {suffix!r}; use .yaml, .yml or .json")
+        except CatalogError:
+            raise
+        except Exception as exc:
+            raise CatalogError(f"{path}: cannot parse catalog: {exc}") from exc
+        if not isinstance(data, dict):
+            raise CatalogError(f"{path}: a catalog must be a mapping of stores, got {type(data).__name__}")
+        return parse_catalog(data, source=str(path.resolve()), base_dir=path.resolve().parent)
+
+    # ------------------------------------------------------------------ lookups
+    def store(self, name: str) -> DataStore:
+        """The store called ``name``; :class:`ObjectNotFound` with close names otherwise."""
+        try:
+            return self.stores[name]
+        except KeyError:
+            raise ObjectNotFound(
+                f"unknown store {name!r} in catalog {self.source}; known stores: "
+                f"{', '.join(sorted(self.stores)) or '(none)'}.{did_you_mean(name, self.stores)}"
+            ) from None
+
+    def get(self, name: str | DataObject) -> DataObject:
+        """Resolve ``"store.object"`` (or a :class:`DataObject`) to a fully described object.
+
+        Objects not declared in the catalog resolve from their store's defaults:
+        ``catalog.get("bronze.users_raw")`` lives at ``<bronze root>/users_raw``.
+        """
+        if isinstance(name, DataObject):
+            return self.resolve(name)
+        if not isinstance(name, str) or "." not in name:
+            raise ObjectNotFound(
+                f"{name!r} is not a data object name: use 'store.object', e.g. "
+                f"'{next(iter(self.stores), 'silver')}.my_table'"
+            )
+        store_name, obj_name = name.split(".", 1)
+        store = self.store(store_name)
+        declared = self.objects.get(name)
+        if declared is not None:
+            return declared
+        return self._default_object(obj_name, store)
+
+    def resolve(self, obj: DataObject) -> DataObject:
+        """Fill a user-made ``DataObject(name, store)`` with the catalog's declaration, if any.
+
+        Properties set on ``obj`` win over the declared ones.
+        """
+        store = self.store(obj.store_name) if isinstance(obj.store, str) else obj.store
+        declared = self.objects.get(f"{store.name}.{obj.name}")
+        base = declared if declared is not None else self._default_object(obj.name, store)
+        changes: dict[str, Any] = {"store": store}
+        for attr in ("path", "table", "format", "order_by", "schema", "description"):
+            value = getattr(obj, attr)
+            if value is not None:
+                changes[attr] = value
+        for attr in ("partition_by", "keys"):
+            if getattr(obj, attr):
+                changes[attr] = getattr(obj, attr)
+        if obj.options:
+            changes["options"] = {**base.options, **obj.options}
+        return base.with_(**changes)
+
+    def _default_object(self, name: str, store: DataStore) -> DataObject:
+        check_object_name(name, store=store.name)
+        return DataObject(
+            name=name,
+            store=store,
+            format=store.configs.get("format"),
+            options=dict(store.configs.get("options") or {}),
+        )
+
+    def list(self, store: str | None = None) -> list[str]:
+        """Declared object names, all or of one store: ``catalog.list("silver")``."""
+        if store is not None:
+            self.store(store)
+            return sorted(n for n, o in self.objects.items() if o.store_name == store)
+        return sorted(self.objects)
+
+    def missing_hint(self, name: str) -> str:
+        return did_you_mean(name, list(self.objects))
+
+    @property
+    def fingerprint(self) -> str:
+        """A short stable hash of the catalog's content (used to name bound Spark sources)."""
+        payload = {
+            "stores": {n: [repr(s.interfaces), _stable(s.configs)] for n, s in sorted(self.stores.items())},
+            "objects": {n: repr(o) for n, o in sorted(self.objects.items())},
+        }
+        return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+    def __repr__(self) -> str:
+        return f"Catalog(source={self.source!r}, stores={sorted(self.stores)}, objects={len(self.objects)})"
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates_json(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"duplicate name {key!r}")
+        out[key] = value
+    return out
+
+
+def _load_yaml(text: str) -> Any:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in out:
+                raise _DuplicateKey(f"duplicate name {key!r} (line {key_node.start_mark.line + 1})")
+            out[key] = loader.construct_object(value_node, deep=deep)
+        return out
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - SafeLoader subclass
+
+
+def _stable(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+# ---------------------------------------------------------------------- parsing
+def parse_catalog(data: dict[str, Any], *, source: str, base_dir: Path) -> Catalog:
+    """Parse a catalog mapping (either shape) into a :class:`Catalog`."""
+    where = source
+    data = _interpolate(data, where=where, path="")
+    if "stores" in data and isinstance(data["stores"], dict):
+        _check_keys(data, _TOP_KEYS, where=where, path="", what="top-level key")
+        raw_stores = data["stores"]
+        raw_objects = data.get("objects") or {}
+        if not isinstance(raw_objects, dict):
+            raise CatalogError(f"{where}: 'objects' must be a mapping of 'store.object' names")
+    else:
+        raw_stores = data
+        raw_objects = {}
+    if not raw_stores:
+        raise CatalogError(f"{where}: the catalog declares no stores")
+
+    stores: dict[str, DataStore] = {}
+    nested: dict[str, Any] = {}
+    for name, entry in raw_stores.items():
+        path = f"stores.{name}" if "stores" in data else str(name)
+        store, objs = _parse_store(str(name), entry, where=where, path=path, base_dir=base_dir)
+        stores[store.name] = store
+        for obj_name, obj_entry in objs.items():
+            nested[f"{name}.{obj_name}"] = (obj_entry, f"{path}.objects.{obj_name}")
+
+    objects: dict[str, DataObject] = {}
+    for full, entry in raw_objects.items():
+        nested_dup = full in nested
+        if nested_dup:
+            raise CatalogError(f"{where}: object {full!r} is declared twice (objects.{full} and under its store)")
+        nested[full] = (entry, f"objects.{full}")
+    for full, (entry, path) in nested.items():
+        if not isinstance(full, str) or "." not in full:
+            raise CatalogError(
+                f"{where}: {path}: object names must be 'store.object', got {full!r}"
+            )
+        store_name, obj_name = full.split(".", 1)
+        if store_name not in stores:
+            raise CatalogError(
+                f"{where}: {path}: object {full!r} names unknown store {store_name!r}."
+                f"{did_you_mean(store_name, stores)}"
+            )
+        objects[full] = _parse_object(obj_name, stores[store_name], entry, where=where, path=path)
+    return Catalog(stores=stores, objects=objects, source=source)
+
+
+def _parse_store(
+    name: str, entry: Any, *, where: str, path: str, base_dir: Path
+) -> tuple[DataStore, dict[str, Any]]:
+    if not _STORE_NAME_RE.match(name):
+        raise CatalogError(
+            f"{where}: {path}: invalid store name {name!r}; use letters, digits, '_' and '-' (no dots)"
+        )
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{where}: {path}: a store must be a mapping, got {type(entry).__name__}")
+
+    specs: list[InterfaceSpec] = []
+    if "interface" in entry or "interface_class" in entry:
+        specs.append(_parse_interface(entry, where=where, path=path))
+    for key in ("interfaces", "additional_interfaces"):
+        extra = entry.get(key)
+        if extra is None:
+            continue
+        if not isinstance(extra, list):
+            raise CatalogError(f"{where}: {path}.{key}: expected a list of interfaces")
+        for i, item in enumerate(extra):
+            spec_entry = {"interface": item} if isinstance(item, str) else item
+            if not isinstance(spec_entry, dict):
+                raise CatalogError(f"{where}: {path}.{key}[{i}]: expected a name or a mapping")
+            specs.append(_parse_interface(spec_entry, where=where, path=f"{path}.{key}[{i}]"))
+    if not specs:
+        raise CatalogError(
+            f"{where}: {path}: store {name!r} names no interface; add 'interface: files' "
+            "(or the seed's 'interface_class')"
+        )
+
+    configs = entry.get("default_configs") or {}
+    if not isinstance(configs, dict):
+        raise CatalogError(f"{where}: {path}.default_configs: expected a mapping, got {type(configs).__name__}")
+    configs = dict(configs)
+    allowed_cfg = _allowed_config_keys(specs)
+    # The full shape lets store-level keys such as 'path' or 'format' stand beside 'interface'.
+    for key, value in entry.items():
+        if key in _STORE_KEYS:
+            continue
+        if allowed_cfg is not None and key not in allowed_cfg:
+            raise CatalogError(
+                f"{where}: {path}: unknown key {key!r} for store {name!r}."
+                f"{did_you_mean(key, _STORE_KEYS | (allowed_cfg or set()))}"
+                f" Valid keys: {', '.join(sorted(_STORE_KEYS | (allowed_cfg or set())))}"
+            )
+        if allowed_cfg is None:
+            raise CatalogError(
+                f"{where}: {path}: unknown key {key!r} for store {name!r}; put interface settings "
+                "under 'default_configs'"
+            )
+        configs[key] = value
+    if allowed_cfg is not None:
+        for key in configs:
+            if key not in allowed_cfg:
+                raise CatalogError(
+                    f"{where}: {path}.default_configs: unknown key {key!r} for interface "
+                    f"{specs[0].label!r}.{did_you_mean(key, allowed_cfg)} Valid keys: {', '.join(sorted(allowed_cfg))}"
+                )
+    for key in _LOCAL_PATH_KEYS:
+        value = configs.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            raise CatalogError(f"{where}: {path}.{key}: expected a non-empty string path")
+        if not is_uri(value):
+            configs[key] = str((base_dir / Path(value).expanduser()).resolve())
+    for key in ("format",):
+        if key in configs:
+            _check_format(configs[key], specs[0], where=where, path=f"{path}.{key}")
+    if "options" in configs and not isinstance(configs["options"], dict):
+        raise CatalogError(f"{where}: {path}.options: expected a mapping")
+    objs = entry.get("objects") or {}
+    if not isinstance(objs, dict):
+        raise CatalogError(f"{where}: {path}.objects: expected a mapping of object names")
+    return DataStore(name=name, interfaces=tuple(specs), configs=configs, source=where), objs
+
+
+def _parse_interface(entry: dict[str, Any], *, where: str, path: str) -> InterfaceSpec:
+    short = entry.get("interface")
+    cls_name = entry.get("interface_class")
+    location = entry.get("interface_class_location")
+    if short is not None:
+        if not isinstance(short, str):
+            raise CatalogError(f"{where}: {path}.interface: expected a string")
+        if short in BUILTINS:
+            return InterfaceSpec(short)
+        if short in CLASS_ALIASES:
+            return InterfaceSpec(CLASS_ALIASES[short])
+        if short in entry_point_names():
+            return InterfaceSpec(short)
+        if ":" in short:  # "my_pkg.module:MyInterface"
+            module, _, cls = short.partition(":")
+            return InterfaceSpec("custom", class_name=cls, location=module)
+        raise CatalogError(
+            f"{where}: {path}.interface: unknown interface {short!r}.{did_you_mean(short, all_interface_names())}"
+            f" Built-in: {', '.join(sorted(BUILTINS))}"
+        )
+    if not isinstance(cls_name, str) or not cls_name:
+        raise CatalogError(f"{where}: {path}.interface_class: expected a class name")
+    if location is not None and not isinstance(location, str):
+        raise CatalogError(f"{where}: {path}.interface_class_location: expected a module path")
+    builtin_location = location is None or location.startswith(BUILTIN_LOCATION_PREFIXES)
+    if builtin_location:
+        if cls_name in CLASS_ALIASES:
+            return InterfaceSpec(CLASS_ALIASES[cls_name])
+        if cls_name in BUILTINS:
+            return InterfaceSpec(cls_name)
+        if location is None:
+            raise CatalogError(
+                f"{where}: {path}.interface_class: unknown interface {cls_name!r}."
+                f"{did_you_mean(cls_name, all_interface_names())} A custom class also needs "
+                "'interface_class_location' (its module path)"
+            )
+        if location.startswith(("interface_classes", "spark_dao.interfaces")):
+            raise CatalogError(
+                f"{where}: {path}.interface_class: unknown built-in interface {cls_name!r}."
+                f"{did_you_mean(cls_name, CLASS_ALIASES)}"
+            )
+    return InterfaceSpec("custom", class_name=cls_name, location=location)
+
+
+def _allowed_config_keys(specs: list[InterfaceSpec]) -> set[str] | None:
+    """Keys valid in ``default_configs`` for these interfaces; None when a custom one accepts anything."""
+    allowed: set[str] = set()
+    for spec in specs:
+        builtin = BUILTINS.get(spec.kind)
+        if builtin is None:
+            return None
+        allowed |= builtin.config_keys
+    return allowed
+
+
+def _check_format(value: Any, spec: InterfaceSpec, *, where: str, path: str) -> None:
+    builtin = BUILTINS.get(spec.kind)
+    if not isinstance(value, str):
+        raise CatalogError(f"{where}: {path}: expected a format name string, got {type(value).__name__}")
+    if builtin is not None and builtin.formats and value.lower() not in builtin.formats:
+        raise CatalogError(
+            f"{where}: {path}: unknown format {value!r} for interface {spec.kind!r}."
+            f"{did_you_mean(value.lower(), builtin.formats)} Valid: {', '.join(sorted(builtin.formats))}"
+        )
+
+
+def _parse_object(name: str, store: DataStore, entry: Any, *, where: str, path: str) -> DataObject:
+    if entry is None:
+        entry = {}
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{where}: {path}: an object must be a mapping, got {type(entry).__name__}")
+    _check_keys(entry, _OBJECT_KEYS, where=where, path=path, what="object key")
+    try:
+        check_object_name(name, store=store.name)
+    except CatalogError as exc:
+        raise CatalogError(f"{where}: {path}: {exc}") from None
+
+    def str_or_none(key: str) -> str | None:
+        value = entry.get(key)
+        if value is not None and not isinstance(value, str):
+            raise CatalogError(f"{where}: {path}.{key}: expected a string, got {type(value).__name__}")
+        return value
+
+    def str_list(key: str) -> tuple[str, ...]:
+        value = entry.get(key)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise CatalogError(f"{where}: {path}.{key}: expected a list of column names")
+        if len(set(value)) != len(value):
+            raise CatalogError(f"{where}: {path}.{key}: duplicate column names in {value}")
+        return tuple(value)
+
+    fmt = str_or_none("format") or store.configs.get("format")
+    if fmt is not None:
+        _check_format(fmt, store.interface, where=where, path=f"{path}.format")
+    schema = entry.get("schema")
+    if schema is not None:
+        if not isinstance(schema, dict) or not schema:
+            raise CatalogError(f"{where}: {path}.schema: expected a mapping of column -> type, e.g. {{id: long}}")
+        for col, typ in schema.items():
+            if not isinstance(typ, str) or not _TYPE_RE.match(typ.strip()):
+                raise CatalogError(
+                    f"{where}: {path}.schema.{col}: unknown type {typ!r}; use one of string, long, int, "
+                    "short, byte, double, float, boolean, date, timestamp, timestamp_ntz, binary, decimal(p,s)"
+                )
+        schema = {str(k): str(v).strip().lower() for k, v in schema.items()}
+    options = entry.get("options") or {}
+    if not isinstance(options, dict):
+        raise CatalogError(f"{where}: {path}.options: expected a mapping")
+    obj_path = str_or_none("path")
+    obj = DataObject(
+        name=name,
+        store=store,
+        path=obj_path,
+        table=str_or_none("table"),
+        format=fmt,
+        partition_by=str_list("partition_by"),
+        keys=str_list("keys"),
+        order_by=str_or_none("order_by"),
+        schema=schema,
+        options={**(store.configs.get("options") or {}), **options},
+        description=str_or_none("description"),
+        declared=True,
+    )
+    if schema is not None:
+        missing = [c for c in obj.partition_by + obj.keys if c not in schema]
+        if missing:
+            raise CatalogError(f"{where}: {path}: columns {missing} are used but not in its schema")
+    if obj_path is not None and store.location is not None:
+        try:
+            join_inside(store.location, obj_path, what=f"object {obj.full_name!r}")
+        except CatalogError as exc:
+            raise CatalogError(f"{where}: {path}.path: {exc}") from None
+    return obj
+
+
+def _check_keys(entry: dict[str, Any], allowed: set[str], *, where: str, path: str, what: str) -> None:
+    for key in entry:
+        if key not in allowed:
+            raise CatalogError(
+                f"{where}: {path + ': ' if path else ''}unknown {what} {key!r}.{did_you_mean(str(key), allowed)}"
+                f" Valid: {', '.join(sorted(allowed))}"
+            )
+
+
+def _interpolate(value: Any, *, where: str, path: str) -> Any:
+    if isinstance(value, str):
+        def sub(match: re.Match[str]) -> str:
+            var, default = match.group(1), match.group(2)
+            if var in os.environ:
+                return os.environ[var]
+            if default is not None:
+                return default
+            raise CatalogError(
+                f"{where}: {path or '<root>'}: environment variable {var!r} is not set "
+                f"(referenced as ${{env:{var}}}); set it or give a default: ${{env:{var}:-value}}"
+            )
+
+        return _ENV_RE.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, where=where, path=f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, where=where, path=f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
