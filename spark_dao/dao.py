@@ -1,0 +1,364 @@
+"""``DataAccessObject``: the one entry point. Name the data; the catalog says where and how.
+
+    dao = DataAccessObject("conf/catalog.yaml")
+    pdf = dao.read("silver.users_clean", engine="pandas")
+    dao.write(pdf, "silver.users_clean", mode="overwrite")
+
+Every call resolves the name through the catalog and routes to the store's interface, run either
+in-process (pandas / pyarrow) or by Spark through the ``dao`` data source.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from .catalog import Catalog, DataObject
+from .catalog.model import join_inside
+from .errors import DaoError, ObjectNotFound, did_you_mean
+from .interfaces import WriteResult, get_interface, parse_mode
+from .interfaces.base import PartitionFilter
+from .registry import DataStoreRegistry
+
+log = logging.getLogger("spark_dao")
+
+Engine = Literal["auto", "spark", "pandas", "arrow"]
+_ENGINES = ("auto", "spark", "pandas", "arrow")
+
+
+def _is_spark_df(data: Any) -> bool:
+    mod = type(data).__module__
+    return mod.startswith("pyspark.sql") and hasattr(data, "sparkSession")
+
+
+def _is_pandas_df(data: Any) -> bool:
+    return type(data).__module__.startswith("pandas") and type(data).__name__ == "DataFrame"
+
+
+def _active_spark() -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return None
+    return SparkSession.getActiveSession()
+
+
+class DataAccessObject:
+    """Read, write, list and delete data objects by catalog name, with Spark or pandas.
+
+    >>> dao = DataAccessObject("conf/catalog.yaml")                       # doctest: +SKIP
+    >>> dao.read("silver.users_clean", engine="pandas").head()             # doctest: +SKIP
+    >>> dao.write(df, "silver.events", mode="overwrite")                   # doctest: +SKIP
+
+    ``catalog`` is a path (``.yaml``/``.json``), a dict (the user's JSON shape works as written),
+    a :class:`Catalog`, or ``None`` for ``$SPARK_DAO_CATALOG``. Creating one registers its stores in
+    :class:`DataStoreRegistry`. ``spark`` pins a SparkSession (default: the active one).
+    """
+
+    def __init__(self, catalog: Any = None, *, spark: Any = None) -> None:
+        self.catalog = Catalog.load(catalog)
+        self._spark = spark
+        self._bound: set[tuple[int, str]] = set()
+        DataStoreRegistry.register_catalog(self.catalog)
+
+    def __repr__(self) -> str:
+        return f"DataAccessObject({self.catalog!r})"
+
+    # ------------------------------------------------------------------ resolution
+    def resolve(
+        self,
+        name: str | DataObject | None = None,
+        *,
+        data_object: DataObject | None = None,
+        path: str | None = None,
+        format: str | None = None,
+    ) -> DataObject:
+        """The fully described object for a name or ``DataObject``, with ``path``/``format`` overrides.
+
+        ``dao.resolve("silver.users_clean").location`` -> where its files live. A ``path`` must lie
+        inside the object's store (``s3://bucket/prefix/...`` for S3 stores, or relative to the root).
+        """
+        target = data_object if data_object is not None else name
+        if target is None:
+            raise DaoError("name the data: dao.read('silver.users_clean') or dao.read(data_object=obj)")
+        obj = self.catalog.get(target) if isinstance(target, str | DataObject) else None
+        if obj is None:
+            raise DaoError(f"expected a 'store.object' name or a DataObject, got {type(target).__name__}")
+        if path is not None:
+            root = obj.store.location  # type: ignore[union-attr]
+            if root is None:
+                raise DaoError(f"object {obj.full_name!r}: store {obj.store_name!r} has no location for path={path!r}")
+            location = join_inside(root, path, what=f"object {obj.full_name!r}")
+            obj = obj.with_(path=location[len(root.rstrip('/')) :].strip("/") or None)
+        if format is not None:
+            obj = obj.with_(format=format)
+        return obj
+
+    def _interface(self, obj: DataObject) -> Any:
+        return get_interface(obj.store)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ spark plumbing
+    def _spark_session(self) -> Any:
+        if self._spark is not None:
+            return self._spark
+        active = _active_spark()
+        if active is not None:
+            return active
+        from .errors import require
+
+        require("pyspark", "spark")
+        from pyspark.sql import SparkSession
+
+        return SparkSession.builder.getOrCreate()
+
+    def _format_name(self, spark: Any) -> str:
+        from .engines.spark import register
+
+        name = f"dao_{self.catalog.fingerprint}"
+        key = (id(spark), name)
+        if key not in self._bound:
+            register(spark, self.catalog, name=name)
+            self._bound.add(key)
+        return name
+
+    # ------------------------------------------------------------------ read
+    def read(
+        self,
+        name: str | DataObject | None = None,
+        *,
+        data_object: DataObject | None = None,
+        engine: Engine = "auto",
+        format: str | None = None,
+        path: str | None = None,
+        columns: Iterable[str] | str | None = None,
+        filters: Iterable[PartitionFilter] | None = None,
+        options: Mapping[str, Any] | None = None,
+        spark_options: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Read a data object as a Spark DataFrame, a pandas DataFrame or an Arrow table.
+
+        >>> dao.read("silver.users_clean", engine="pandas", columns=["id", "email"])   # doctest: +SKIP
+        >>> dao.read(data_object=users_raw, format="csv")                              # doctest: +SKIP
+
+        ``engine="auto"`` uses Spark when a SparkSession is active, else pandas. ``filters`` are
+        partition filters such as ``[("country", "=", "DE")]`` (only matching partitions are read).
+        """
+        if engine not in _ENGINES:
+            raise DaoError(f"unknown engine {engine!r}.{did_you_mean(str(engine), _ENGINES)} Valid: {', '.join(_ENGINES)}")
+        obj = self.resolve(name, data_object=data_object, path=path, format=format)
+        opts = {**(options or {}), **(spark_options or {})}
+        opts.pop("mode", None)
+        if columns is not None:
+            opts["columns"] = columns if isinstance(columns, str) else ",".join(columns)
+        filters = tuple(filters or ())
+        if engine == "auto":
+            engine = "spark" if (self._spark is not None or _active_spark() is not None) else "pandas"
+        if engine == "spark":
+            return self._read_spark(obj, opts, filters)
+        from .engines.local import read_table
+
+        table = read_table(obj, opts, filters)
+        if engine == "arrow":
+            return table
+        from .errors import require
+
+        require("pandas", "pandas")
+        return table.to_pandas()
+
+    def _read_spark(self, obj: DataObject, opts: dict[str, Any], filters: tuple[PartitionFilter, ...]) -> Any:
+        from pyspark.sql import functions as F
+
+        from .engines.spark import default_parallelism, object_overrides
+
+        spark = self._spark_session()
+        reader = spark.read.format(self._format_name(spark)).option("_dao_object", object_overrides(obj))
+        opts.setdefault("parallelism", default_parallelism(spark))
+        for key, value in opts.items():
+            reader = reader.option(key, str(value))
+        df = reader.load(obj.full_name)
+        for col, op, value in filters:
+            c = F.col(col)
+            expr = {
+                "=": lambda: c == value,
+                "!=": lambda: c != value,
+                "<": lambda: c < value,
+                "<=": lambda: c <= value,
+                ">": lambda: c > value,
+                ">=": lambda: c >= value,
+                "in": lambda: c.isin(list(value)),
+                "is_null": lambda: c.isNull(),
+                "not_null": lambda: c.isNotNull(),
+            }.get(op)
+            if expr is None:
+                raise DaoError(f"unknown filter operator {op!r} in ({col!r}, {op!r}, {value!r})")
+            df = df.filter(expr())
+        return df
+
+    # ------------------------------------------------------------------ write
+    def write(
+        self,
+        data: Any = None,
+        name: str | DataObject | None = None,
+        *,
+        data_object: DataObject | None = None,
+        mode: str | None = None,
+        engine: Engine = "auto",
+        format: str | None = None,
+        path: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        spark_options: Mapping[str, Any] | None = None,
+    ) -> WriteResult:
+        """Write a Spark DataFrame, pandas DataFrame or Arrow table to a data object.
+
+        >>> dao.write(df, "silver.users_clean", mode="overwrite")                      # doctest: +SKIP
+        >>> dao.write(df, "silver.events", mode="dynamic")   # replace only the partitions in df  # doctest: +SKIP
+        >>> dao.write(data=df, data_object=obj, format="parquet", spark_options={"mode": "overwrite"})  # doctest: +SKIP
+
+        Modes: ``append``, ``overwrite``, ``dynamic`` (partition overwrite), ``errorifexists``
+        (the default, as in Spark) and ``ignore``. Nothing becomes visible unless the whole write
+        succeeds. Returns the :class:`WriteResult` (rows, files), which is also logged.
+        """
+        if data is None:
+            raise DaoError("nothing to write: pass data=<DataFrame or Arrow table>")
+        if engine not in _ENGINES:
+            raise DaoError(f"unknown engine {engine!r}.{did_you_mean(str(engine), _ENGINES)} Valid: {', '.join(_ENGINES)}")
+        obj = self.resolve(name, data_object=data_object, path=path, format=format)
+        if isinstance(data, bytes | bytearray) or hasattr(data, "read"):
+            raise DaoError(
+                f"writing raw bytes/files to {obj.full_name!r} needs the 'objects' interface (raw object "
+                "upload), which this version of spark_dao does not provide yet; write a DataFrame or an "
+                "Arrow table instead"
+            )
+        opts = {**(options or {}), **(spark_options or {})}
+        opts.pop("path", None)
+        if "partitionOverwriteMode" in opts:
+            opts["partitionoverwritemode"] = opts.pop("partitionOverwriteMode")
+        mode = parse_mode(mode or opts.pop("mode", None), obj=repr(obj.full_name))
+        if str(opts.get("partitionoverwritemode", "")).lower() == "dynamic" and mode == "overwrite":
+            mode = "dynamic"
+        opts.pop("partitionoverwritemode", None)
+
+        use_spark = engine == "spark" or (engine == "auto" and _is_spark_df(data))
+        if use_spark:
+            sdf = data if _is_spark_df(data) else self._spark_session().createDataFrame(_to_pandas_or_arrow(data))
+            result = self._write_spark(sdf, obj, mode, opts)
+        else:
+            from .engines.local import write_table
+
+            result = write_table(obj, _to_arrow(data), {**opts, "mode": mode})
+        log.info("%s", result)
+        return result
+
+    def _write_spark(self, sdf: Any, obj: DataObject, mode: str, opts: dict[str, Any]) -> WriteResult:
+        from .engines.spark import object_overrides
+
+        itf = self._interface(obj)
+        if mode in ("errorifexists", "ignore") and itf.exists(obj):
+            if mode == "ignore":
+                return WriteResult(object=obj.full_name, mode=mode, location=obj.location, skipped=True)
+            raise DaoError(
+                f"object {obj.full_name!r} already has data at {obj.location} (store {obj.store_name!r}); "
+                "use mode='append', 'overwrite' or 'ignore'"
+            )
+        spark = sdf.sparkSession
+        fd, result_file = tempfile.mkstemp(prefix="spark_dao_result_", suffix=".json")
+        os.close(fd)
+        try:
+            writer = (
+                sdf.write.format(self._format_name(spark))
+                .option("_dao_object", object_overrides(obj))
+                .option("_dao_result_file", result_file)
+                .option("_dao_mode", mode)
+            )
+            for key, value in opts.items():
+                writer = writer.option(key, str(value))
+            writer.mode("overwrite" if mode in ("overwrite", "dynamic") else "append").save(obj.full_name)
+            with open(result_file, encoding="utf-8") as f:
+                raw = f.read()
+            data = json.loads(raw) if raw else {}
+        finally:
+            os.unlink(result_file)
+        if not data:
+            return WriteResult(object=obj.full_name, mode=mode, location=obj.location)
+        data["partitions"] = tuple(data.get("partitions") or ())
+        return WriteResult(**data)
+
+    # ------------------------------------------------------------------ management
+    def exists(self, name: str | DataObject) -> bool:
+        """True when the object has data: ``dao.exists("silver.users_clean")``."""
+        obj = self.resolve(name)
+        return bool(self._interface(obj).exists(obj))
+
+    def delete(self, name: str | DataObject) -> bool:
+        """Remove an object's data: ``dao.delete("silver.tmp_table")``; False when there was none."""
+        obj = self.resolve(name)
+        return bool(self._interface(obj).delete(obj))
+
+    def list(self, store: str | None = None) -> list[str]:
+        """Full names of the objects in one store or all: declared ones and ones found on storage.
+
+        >>> dao.list("silver")        # doctest: +SKIP
+        ['silver.events', 'silver.users_clean']
+        """
+        stores = [self.catalog.store(store)] if store is not None else list(self.catalog.stores.values())
+        names = set()
+        for st in stores:
+            names.update(self.catalog.list(st.name))
+            try:
+                itf = get_interface(st)
+            except DaoError:
+                continue
+            lister = getattr(itf, "list_objects", None)
+            if lister is not None:
+                names.update(f"{st.name}.{n}" for n in lister())
+        return sorted(names)
+
+    def describe(self, name: str | DataObject) -> dict[str, Any]:
+        """What the catalog says of an object (no secrets): location, format, partitioning, keys."""
+        obj = self.resolve(name)
+        return {
+            "name": obj.full_name,
+            "store": obj.store_name,
+            "interface": obj.store.interface.label,  # type: ignore[union-attr]
+            "location": obj.location,
+            "format": obj.format,
+            "partition_by": list(obj.partition_by),
+            "keys": list(obj.keys),
+            "order_by": obj.order_by,
+            "schema": obj.schema,
+            "declared": obj.declared,
+        }
+
+
+def _to_arrow(data: Any) -> Any:
+    import pyarrow as pa
+
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    if _is_pandas_df(data):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if _is_spark_df(data):
+        return data.toArrow()
+    if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+        return pa.Table.from_pylist(data)
+    raise DaoError(
+        f"cannot write a {type(data).__module__}.{type(data).__name__}: pass a Spark or pandas "
+        "DataFrame, a pyarrow Table/RecordBatch, or a list of dicts"
+    )
+
+
+def _to_pandas_or_arrow(data: Any) -> Any:
+    if _is_pandas_df(data):
+        return data
+    return _to_arrow(data).to_pandas()
+
+
+__all__ = ["DataAccessObject", "ObjectNotFound"]

@@ -1,0 +1,264 @@
+"""The ``dao`` PySpark data source: names from the catalog in, Arrow batches through the contract.
+
+    spark.read.format("dao").load("silver.users_clean")
+    df.write.format("dao").mode("overwrite").save("silver.users_clean")
+
+``schema()`` resolves the catalog and the object once on the driver and plans the read;
+``partitions()`` re-lists the files so every action sees the latest data; executors call the
+interface's ``read``/``stage``; the driver's ``commit``/``abort`` make a write visible or remove it.
+Everything kept on these objects is plain data (they are cloudpickled to other processes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from ..errors import require
+
+require("pyspark", "spark")
+
+import pyarrow as pa  # noqa: E402
+from pyspark.sql.datasource import (  # noqa: E402
+    DataSource,
+    DataSourceArrowWriter,
+    DataSourceReader,
+    InputPartition,
+    WriterCommitMessage,
+)
+from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema  # noqa: E402
+from pyspark.sql.types import StructType  # noqa: E402
+
+from ..catalog import Catalog, DataObject  # noqa: E402
+from ..errors import DaoError  # noqa: E402
+from ..interfaces import ReadTask, StagedPart, WriteSpec, get_interface  # noqa: E402
+from ..interfaces._arrow import conform  # noqa: E402
+
+log = logging.getLogger("spark_dao.spark")
+
+PUSHDOWN_CONF = "spark.sql.python.filterPushdown.enabled"
+#: options the engine consumes; everything else goes to the interface, which rejects unknown ones
+ENGINE_OPTIONS = {"catalog", "path", "object", "_dao_object", "_dao_result_file", "_dao_mode"}
+
+
+# --------------------------------------------------------------------------- object overrides
+def object_overrides(obj: DataObject) -> str:
+    """The object's own properties as JSON (never the store's configs, which may hold secrets)."""
+    data = {
+        "name": obj.name,
+        "store": obj.store_name,
+        "path": obj.path,
+        "table": obj.table,
+        "format": obj.format,
+        "partition_by": list(obj.partition_by),
+        "keys": list(obj.keys),
+        "order_by": obj.order_by,
+        "schema": obj.schema,
+        "options": obj.options,
+    }
+    return json.dumps(data, default=str)
+
+
+def _resolve(catalog: Catalog, options: dict[str, str]) -> DataObject:
+    raw = options.get("_dao_object")
+    if raw:
+        data = json.loads(raw)
+        store = catalog.store(data.pop("store"))
+        return catalog.resolve(DataObject(store=store, **data))
+    name = options.get("object") or options.get("path")
+    if not name:
+        raise DaoError('no data object named: use .load("store.object") or .save("store.object")')
+    return catalog.get(name)
+
+
+class DaoDataSource(DataSource):
+    """The ``dao`` data source. Bind a catalog with :func:`spark_dao.register`, the ``catalog``
+    option, or ``SPARK_DAO_CATALOG``.
+
+    >>> spark.read.format("dao").option("catalog", "conf/catalog.yaml").load("silver.users_clean")  # doctest: +SKIP
+    """
+
+    _bound_catalog: Catalog | None = None
+    _source_name: str = "dao"
+    _pushdown: bool = False
+
+    @classmethod
+    def name(cls) -> str:
+        return cls._source_name
+
+    def __init__(self, options: dict[str, str]) -> None:
+        super().__init__(options)
+        self._obj: DataObject | None = None
+
+    # Resolution happens once per DataSource instance (schema() on the driver), then travels pickled.
+    def _object(self) -> DataObject:
+        if self._obj is None:
+            opts = dict(self.options)
+            if opts.get("catalog"):
+                source = opts["catalog"]
+                catalog = Catalog.load(json.loads(source) if source.lstrip().startswith("{") else source)
+            elif self._bound_catalog is not None:
+                catalog = self._bound_catalog
+            else:
+                catalog = Catalog.load(None)
+            self._obj = _resolve(catalog, opts)
+        return self._obj
+
+    def _interface_options(self) -> dict[str, str]:
+        return {k: v for k, v in self.options.items() if k.lower() not in ENGINE_OPTIONS}
+
+    def schema(self) -> StructType:
+        obj = self._object()
+        plan = get_interface(obj.store).plan_read(obj, self._interface_options())
+        return from_arrow_schema(plan.schema)
+
+    def reader(self, schema: StructType) -> DataSourceReader:
+        cls = DaoPushdownReader if self._pushdown else DaoReader
+        return cls(self._object(), self._interface_options(), schema)
+
+    def writer(self, schema: StructType, overwrite: bool) -> DaoWriter:
+        obj = self._object()
+        opts = self._interface_options()
+        mode = self.options.get("_dao_mode") or ("overwrite" if overwrite else "append")
+        opts["mode"] = mode
+        arrow_schema = to_arrow_schema(schema, timezone="UTC")
+        spec = get_interface(obj.store).prepare_write(obj, arrow_schema, opts)
+        return DaoWriter(obj, spec, uuid.uuid4().hex, self.options.get("_dao_result_file"))
+
+
+class DaoPartition(InputPartition):
+    def __init__(self, task: ReadTask) -> None:
+        super().__init__(None)
+        self.task = task
+
+
+class DaoReader(DataSourceReader):
+    def __init__(self, obj: DataObject, options: dict[str, str], schema: StructType) -> None:
+        self.obj = obj
+        self.options = options
+        self.target = to_arrow_schema(schema, timezone="UTC")
+        self.filters: list[tuple[str, str, Any]] = []
+
+    def partitions(self) -> Sequence[InputPartition]:
+        plan = get_interface(self.obj.store).plan_read(self.obj, self.options, self.filters)
+        return [DaoPartition(t) for t in plan.tasks]
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        task = getattr(partition, "task", None)
+        if task is None:  # Spark runs one task even when there is nothing to read
+            return
+        target = self.target
+        for batch in get_interface(self.obj.store).read(task):
+            if not batch.schema.equals(target):
+                batch = conform(batch, target)
+            yield batch
+
+
+class DaoPushdownReader(DaoReader):
+    """Prunes partitions with the query's filters on partition columns.
+
+    Used only when ``spark.sql.python.filterPushdown.enabled`` is true (``register()`` sets it):
+    PySpark refuses a reader with ``pushFilters`` while that conf is off.
+    """
+
+    def pushFilters(self, filters: list[Any]) -> Any:
+        for f in filters:
+            converted = _convert_filter(f)
+            if converted is not None:
+                self.filters.append(converted)
+        # Pruning is by partition, so Spark keeps evaluating every filter on the rows read.
+        return filters
+
+
+def _convert_filter(f: Any) -> tuple[str, str, Any] | None:
+    from pyspark.sql import datasource as d
+
+    attr = getattr(f, "attribute", None)
+    if not attr or len(attr) != 1:
+        return None
+    col = attr[0]
+    ops = [
+        (d.EqualTo, "="),
+        (d.GreaterThan, ">"),
+        (d.GreaterThanOrEqual, ">="),
+        (d.LessThan, "<"),
+        (d.LessThanOrEqual, "<="),
+    ]
+    for cls, op in ops:
+        if isinstance(f, cls):
+            return (col, op, f.value)
+    if isinstance(f, d.In):
+        return (col, "in", tuple(f.value))
+    if isinstance(f, d.IsNull):
+        return (col, "is_null", None)
+    if isinstance(f, d.IsNotNull):
+        return (col, "not_null", None)
+    return None
+
+
+class DaoCommitMessage(WriterCommitMessage):
+    def __init__(self, part: StagedPart) -> None:
+        self.part = part
+
+
+class DaoWriter(DataSourceArrowWriter):
+    """Executors stage, the driver commits: a failed job leaves the target unchanged."""
+
+    def __init__(self, obj: DataObject, spec: WriteSpec, job_id: str, result_file: str | None) -> None:
+        self.obj = obj
+        self.spec = spec
+        self.job_id = job_id
+        self.result_file = result_file
+
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> DaoCommitMessage:
+        part = get_interface(self.obj.store).stage(self.obj, iterator, self.spec, self.job_id)
+        return DaoCommitMessage(part)
+
+    def _parts(self, messages: list[Any]) -> list[StagedPart]:
+        parts = [m.part for m in messages if isinstance(m, DaoCommitMessage)]
+        return parts or [StagedPart(job_id=self.job_id)]
+
+    def commit(self, messages: list[Any]) -> None:
+        result = get_interface(self.obj.store).commit(self.obj, self._parts(messages), self.spec)
+        if self.result_file:
+            with open(self.result_file, "w", encoding="utf-8") as f:
+                json.dump(asdict(result), f)
+
+    def abort(self, messages: list[Any]) -> None:
+        get_interface(self.obj.store).abort(self.obj, self._parts(messages), self.spec)
+
+
+# --------------------------------------------------------------------------- registration
+def bound_source(catalog: Catalog | None, *, name: str = "dao", pushdown: bool = True) -> type[DaoDataSource]:
+    """A ``DaoDataSource`` subclass carrying ``catalog`` (pickled by value to Spark's workers)."""
+    attrs = {"_bound_catalog": catalog, "_source_name": name, "_pushdown": pushdown, "__module__": __name__}
+    suffix = catalog.fingerprint if catalog is not None else "env"
+    return type(f"DaoDataSource_{name}_{suffix}", (DaoDataSource,), attrs)
+
+
+def register(spark: Any, catalog: Any = None, *, name: str = "dao") -> str:
+    """Bind ``catalog`` (path, dict or Catalog) to ``spark`` as the ``dao`` format.
+
+    >>> spark_dao.register(spark, catalog="conf/catalog.yaml")          # doctest: +SKIP
+    >>> spark.read.format("dao").load("silver.users_clean")             # doctest: +SKIP
+
+    Also enables ``spark.sql.python.filterPushdown.enabled`` so reads prune partitions, and makes
+    sure Python workers run this interpreter. Returns the format name.
+    """
+    cat = Catalog.load(catalog) if catalog is not None else None
+    spark.conf.set(PUSHDOWN_CONF, "true")
+    spark.dataSource.register(bound_source(cat, name=name, pushdown=True))
+    log.debug("registered format %r for catalog %s", name, cat.source if cat else "$SPARK_DAO_CATALOG")
+    return name
+
+
+def default_parallelism(spark: Any) -> int:
+    try:
+        return int(spark.sparkContext.defaultParallelism)
+    except Exception:  # Spark Connect has no SparkContext
+        return os.cpu_count() or 2
