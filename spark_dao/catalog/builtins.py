@@ -114,8 +114,9 @@ CLASS_ALIASES: dict[str, str] = {
     "RedshiftPandasInterface": "redshift",
 }
 
-#: ``interface_class_location`` prefixes that mean "the built-in one" (the seed's module layout).
-BUILTIN_LOCATION_PREFIXES = ("interface_classes.", "interface_classes", "spark_dao.interfaces", "dao.")
+#: ``interface_class_location`` packages (and their sub-modules) that mean "the built-in one":
+#: the seed's module layout (``interface_classes.s3.spark``), its library ``dao``, and this package.
+BUILTIN_LOCATION_PREFIXES = ("interface_classes", "spark_dao.interfaces", "dao")
 
 
 @lru_cache(maxsize=1)

@@ -19,7 +19,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ _OBJECT_KEYS = {
     "description",
 }
 _TOP_KEYS = {"stores", "objects", "version", "description"}
+_INTERFACE_KEYS = {"interface", "interface_class", "interface_class_location"}
 _STORE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _TYPE_RE = re.compile(
     r"^(string|str|binary|bool|boolean|byte|tinyint|short|smallint|int|integer|long|bigint|"
@@ -97,24 +98,25 @@ class Catalog:
         if isinstance(source, Mapping):
             return parse_catalog(copy.deepcopy(dict(source)), source="<dict>", base_dir=Path.cwd())
         path = Path(os.fspath(source)).expanduser()
-        if not path.exists():
-            raise CatalogError(f"catalog file not found: {path}")
-        text = path.read_text(encoding="utf-8")
+        if not path.is_file():
+            what = "is a folder, not a file" if path.is_dir() else "not found"
+            raise CatalogError(f"catalog file {what}: {path}")
         suffix = path.suffix.lower()
+        if suffix not in (".json", ".yaml", ".yml"):
+            raise CatalogError(f"{path}: unsupported catalog file type {suffix!r}; use .yaml, .yml or .json")
         try:
+            text = path.read_text(encoding="utf-8")
             if suffix == ".json":
-                data = json.loads(text, object_pairs_hook=_no_duplicates_json)
-            elif suffix in (".yaml", ".yml"):
-                data = _load_yaml(text)
+                data = json.loads(text, object_pairs_hook=_json_mapping)
             else:
-                raise CatalogError(f"{path}: unsupported catalog file type {suffix!r}; use .yaml, .yml or .json")
-        except CatalogError:
-            raise
+                data = _load_yaml(text)
         except Exception as exc:
-            raise CatalogError(f"{path}: cannot parse catalog: {exc}") from exc
+            raise CatalogError(f"{path}: cannot parse catalog: {_parse_error(exc)}") from exc
+        source_name = str(path.resolve())
+        _check_duplicates(data, where=source_name, path="")
         if not isinstance(data, dict):
             raise CatalogError(f"{path}: a catalog must be a mapping of stores, got {type(data).__name__}")
-        return parse_catalog(data, source=str(path.resolve()), base_dir=path.resolve().parent)
+        return parse_catalog(data, source=source_name, base_dir=path.resolve().parent)
 
     # ------------------------------------------------------------------ lookups
     def store(self, name: str) -> DataStore:
@@ -191,7 +193,11 @@ class Catalog:
         """A short stable hash of the catalog's content (used to name bound Spark sources)."""
         payload = {
             "stores": {n: [repr(s.interfaces), _stable(s.configs)] for n, s in sorted(self.stores.items())},
-            "objects": {n: repr(o) for n, o in sorted(self.objects.items())},
+            "objects": {
+                n: {f.name: getattr(o, f.name) for f in fields(o) if f.name != "store"}
+                | {"store": o.store_name}
+                for n, o in sorted(self.objects.items())
+            },
         }
         return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
@@ -199,37 +205,91 @@ class Catalog:
         return f"Catalog(source={self.source!r}, stores={sorted(self.stores)}, objects={len(self.objects)})"
 
 
-class _DuplicateKey(ValueError):
-    pass
+class _Duplicates(dict):
+    """A parsed mapping that repeated keys; reported with its key path once the whole file is read."""
+
+    duplicates: list[tuple[Any, int | None]]
 
 
-def _no_duplicates_json(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(f"duplicate name {key!r}")
+def _mapping(pairs: list[tuple[Any, Any, int | None, bool]]) -> dict[Any, Any]:
+    """A dict of ``(key, value, line, explicit)`` pairs, remembering keys written twice.
+
+    Keys brought in by a YAML merge (``<<: *base``) are not explicit: later keys override them.
+    """
+    out: dict[Any, Any] = {}
+    explicit_keys: set[Any] = set()
+    duplicates = []
+    for key, value, line, explicit in pairs:
+        if explicit:
+            if key in explicit_keys:
+                duplicates.append((key, line))
+            explicit_keys.add(key)
         out[key] = value
+    if duplicates:
+        out = _Duplicates(out)
+        out.duplicates = duplicates
     return out
+
+
+def _json_mapping(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return _mapping([(key, value, None, True) for key, value in pairs])
 
 
 def _load_yaml(text: str) -> Any:
     import yaml
 
+    merge_tag = "tag:yaml.org,2002:merge"
+
     class Loader(yaml.SafeLoader):
         pass
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+        explicit = {id(key_node) for key_node, _ in node.value if key_node.tag != merge_tag}
         loader.flatten_mapping(node)
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            if key in out:
-                raise _DuplicateKey(f"duplicate name {key!r} (line {key_node.start_mark.line + 1})")
-            out[key] = loader.construct_object(value_node, deep=deep)
-        return out
+        return _mapping(
+            [
+                (
+                    loader.construct_object(key_node, deep=deep),
+                    loader.construct_object(value_node, deep=deep),
+                    key_node.start_mark.line + 1,
+                    id(key_node) in explicit,
+                )
+                for key_node, value_node in node.value
+            ]
+        )
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     return yaml.load(text, Loader=Loader)  # noqa: S506 - SafeLoader subclass
+
+
+def _parse_error(exc: Exception) -> str:
+    """The parser's complaint and position, without the echoed source line (it may hold a secret)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem is None:  # not a YAML error: json's messages carry only a position
+        return str(exc)
+
+    def at(mark: Any) -> str:
+        return f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+
+    context = getattr(exc, "context", None)
+    before = f"{context}{at(getattr(exc, 'context_mark', None))}: " if context else ""
+    return f"{before}{problem}{at(mark)}"
+
+
+def _check_duplicates(value: Any, *, where: str, path: str) -> None:
+    if isinstance(value, _Duplicates):
+        key, line = value.duplicates[0]
+        at = f" (line {line})" if line is not None else ""
+        raise CatalogError(
+            f"{where}: {path or '<root>'}: duplicate name {key!r}{at}; each name may appear only once here"
+        )
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_duplicates(v, where=where, path=f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_duplicates(v, where=where, path=f"{path}[{i}]")
 
 
 def _stable(value: Any) -> Any:
@@ -264,9 +324,11 @@ def parse_catalog(data: dict[str, Any], *, source: str, base_dir: Path) -> Catal
 
     objects: dict[str, DataObject] = {}
     for full, entry in raw_objects.items():
-        nested_dup = full in nested
-        if nested_dup:
-            raise CatalogError(f"{where}: object {full!r} is declared twice (objects.{full} and under its store)")
+        if full in nested:
+            raise CatalogError(
+                f"{where}: objects.{full}: object {full!r} is declared twice, here and at "
+                f"{nested[full][1]}; keep one"
+            )
         nested[full] = (entry, f"objects.{full}")
     for full, (entry, path) in nested.items():
         if not isinstance(full, str) or "." not in full:
@@ -294,7 +356,7 @@ def _parse_store(
         raise CatalogError(f"{where}: {path}: a store must be a mapping, got {type(entry).__name__}")
 
     specs: list[InterfaceSpec] = []
-    if "interface" in entry or "interface_class" in entry:
+    if _INTERFACE_KEYS & entry.keys():
         specs.append(_parse_interface(entry, where=where, path=path))
     for key in ("interfaces", "additional_interfaces"):
         extra = entry.get(key)
@@ -306,6 +368,7 @@ def _parse_store(
             spec_entry = {"interface": item} if isinstance(item, str) else item
             if not isinstance(spec_entry, dict):
                 raise CatalogError(f"{where}: {path}.{key}[{i}]: expected a name or a mapping")
+            _check_keys(spec_entry, _INTERFACE_KEYS, where=where, path=f"{path}.{key}[{i}]", what="interface key")
             specs.append(_parse_interface(spec_entry, where=where, path=f"{path}.{key}[{i}]"))
     if not specs:
         raise CatalogError(
@@ -317,43 +380,51 @@ def _parse_store(
     if not isinstance(configs, dict):
         raise CatalogError(f"{where}: {path}.default_configs: expected a mapping, got {type(configs).__name__}")
     configs = dict(configs)
+    # Where each setting was written, so errors point at the right line of the file.
+    origin = {key: f"{path}.default_configs.{key}" for key in configs}
     allowed_cfg = _allowed_config_keys(specs)
+    store_keys = _STORE_KEYS | (allowed_cfg or set())
     # The full shape lets store-level keys such as 'path' or 'format' stand beside 'interface'.
     for key, value in entry.items():
         if key in _STORE_KEYS:
             continue
-        if allowed_cfg is not None and key not in allowed_cfg:
-            raise CatalogError(
-                f"{where}: {path}: unknown key {key!r} for store {name!r}."
-                f"{did_you_mean(key, _STORE_KEYS | (allowed_cfg or set()))}"
-                f" Valid keys: {', '.join(sorted(_STORE_KEYS | (allowed_cfg or set())))}"
-            )
         if allowed_cfg is None:
             raise CatalogError(
-                f"{where}: {path}: unknown key {key!r} for store {name!r}; put interface settings "
-                "under 'default_configs'"
+                f"{where}: {path}.{key}: unknown key {key!r} for store {name!r}.{did_you_mean(str(key), _STORE_KEYS)}"
+                " Settings of a custom interface go under 'default_configs'"
+            )
+        if key not in allowed_cfg:
+            raise CatalogError(
+                f"{where}: {path}.{key}: unknown key {key!r} for store {name!r}.{did_you_mean(str(key), store_keys)}"
+                f" Valid keys: {', '.join(sorted(store_keys))}"
+            )
+        if key in configs:
+            raise CatalogError(
+                f"{where}: {path}.{key}: {key!r} is set twice, here and at {path}.default_configs.{key}; keep one"
             )
         configs[key] = value
+        origin[key] = f"{path}.{key}"
     if allowed_cfg is not None:
         for key in configs:
             if key not in allowed_cfg:
                 raise CatalogError(
-                    f"{where}: {path}.default_configs: unknown key {key!r} for interface "
-                    f"{specs[0].label!r}.{did_you_mean(key, allowed_cfg)} Valid keys: {', '.join(sorted(allowed_cfg))}"
+                    f"{where}: {origin[key]}: unknown key {key!r} for interface {specs[0].label!r}."
+                    f"{did_you_mean(str(key), allowed_cfg)} Valid keys: {', '.join(sorted(allowed_cfg))}"
                 )
     for key in _LOCAL_PATH_KEYS:
         value = configs.get(key)
         if value is None:
             continue
         if not isinstance(value, str) or not value:
-            raise CatalogError(f"{where}: {path}.{key}: expected a non-empty string path")
+            raise CatalogError(f"{where}: {origin[key]}: expected a non-empty string path")
         if not is_uri(value):
             configs[key] = str((base_dir / Path(value).expanduser()).resolve())
-    for key in ("format",):
-        if key in configs:
-            _check_format(configs[key], specs[0], where=where, path=f"{path}.{key}")
+    if "format" in configs:
+        _check_format(configs["format"], specs[0], where=where, path=origin["format"])
     if "options" in configs and not isinstance(configs["options"], dict):
-        raise CatalogError(f"{where}: {path}.options: expected a mapping")
+        raise CatalogError(
+            f"{where}: {origin['options']}: expected a mapping, got {type(configs['options']).__name__}"
+        )
     objs = entry.get("objects") or {}
     if not isinstance(objs, dict):
         raise CatalogError(f"{where}: {path}.objects: expected a mapping of object names")
@@ -364,9 +435,14 @@ def _parse_interface(entry: dict[str, Any], *, where: str, path: str) -> Interfa
     short = entry.get("interface")
     cls_name = entry.get("interface_class")
     location = entry.get("interface_class_location")
+    if short is not None and (cls_name is not None or location is not None):
+        raise CatalogError(
+            f"{where}: {path}: give either 'interface' or 'interface_class' (+ 'interface_class_location'), "
+            "not both"
+        )
     if short is not None:
         if not isinstance(short, str):
-            raise CatalogError(f"{where}: {path}.interface: expected a string")
+            raise CatalogError(f"{where}: {path}.interface: expected a string, got {type(short).__name__}")
         if short in BUILTINS:
             return InterfaceSpec(short)
         if short in CLASS_ALIASES:
@@ -375,17 +451,23 @@ def _parse_interface(entry: dict[str, Any], *, where: str, path: str) -> Interfa
             return InterfaceSpec(short)
         if ":" in short:  # "my_pkg.module:MyInterface"
             module, _, cls = short.partition(":")
+            if not _is_module_path(module) or not cls.isidentifier():
+                raise CatalogError(
+                    f"{where}: {path}.interface: {short!r} is not 'module.path:ClassName'"
+                )
             return InterfaceSpec("custom", class_name=cls, location=module)
         raise CatalogError(
             f"{where}: {path}.interface: unknown interface {short!r}.{did_you_mean(short, all_interface_names())}"
-            f" Built-in: {', '.join(sorted(BUILTINS))}"
+            f" Built-in: {', '.join(sorted(BUILTINS))}; a custom class is 'module.path:ClassName'"
         )
-    if not isinstance(cls_name, str) or not cls_name:
-        raise CatalogError(f"{where}: {path}.interface_class: expected a class name")
-    if location is not None and not isinstance(location, str):
-        raise CatalogError(f"{where}: {path}.interface_class_location: expected a module path")
-    builtin_location = location is None or location.startswith(BUILTIN_LOCATION_PREFIXES)
-    if builtin_location:
+    if not isinstance(cls_name, str) or not cls_name.isidentifier():
+        raise CatalogError(f"{where}: {path}.interface_class: expected a class name, got {cls_name!r}")
+    if location is not None and not (isinstance(location, str) and _is_module_path(location)):
+        raise CatalogError(
+            f"{where}: {path}.interface_class_location: expected a module path such as "
+            f"'my_pkg.interfaces', got {location!r}"
+        )
+    if location is None or _in_packages(location, BUILTIN_LOCATION_PREFIXES):
         if cls_name in CLASS_ALIASES:
             return InterfaceSpec(CLASS_ALIASES[cls_name])
         if cls_name in BUILTINS:
@@ -396,12 +478,21 @@ def _parse_interface(entry: dict[str, Any], *, where: str, path: str) -> Interfa
                 f"{did_you_mean(cls_name, all_interface_names())} A custom class also needs "
                 "'interface_class_location' (its module path)"
             )
-        if location.startswith(("interface_classes", "spark_dao.interfaces")):
+        if _in_packages(location, ("interface_classes", "spark_dao.interfaces")):
             raise CatalogError(
                 f"{where}: {path}.interface_class: unknown built-in interface {cls_name!r}."
-                f"{did_you_mean(cls_name, CLASS_ALIASES)}"
+                f"{did_you_mean(cls_name, CLASS_ALIASES)} Known: {', '.join(sorted(CLASS_ALIASES))}"
             )
     return InterfaceSpec("custom", class_name=cls_name, location=location)
+
+
+def _is_module_path(value: str) -> bool:
+    return bool(value) and all(part.isidentifier() for part in value.split("."))
+
+
+def _in_packages(module: str, packages: tuple[str, ...]) -> bool:
+    """``module`` is one of ``packages`` or inside one (``interface_classes.s3`` yes, ``interface_classesX`` no)."""
+    return any(module == pkg or module.startswith(pkg + ".") for pkg in packages)
 
 
 def _allowed_config_keys(specs: list[InterfaceSpec]) -> set[str] | None:
@@ -491,9 +582,11 @@ def _parse_object(name: str, store: DataStore, entry: Any, *, where: str, path: 
         missing = [c for c in obj.partition_by + obj.keys if c not in schema]
         if missing:
             raise CatalogError(f"{where}: {path}: columns {missing} are used but not in its schema")
-    if obj_path is not None and store.location is not None:
+    if obj_path is not None:
+        # A store without a location yet (e.g. a warehouse) still gets a root-relative check.
+        root = store.location if store.location is not None else "/"
         try:
-            join_inside(store.location, obj_path, what=f"object {obj.full_name!r}")
+            join_inside(root, obj_path, what=f"object {obj.full_name!r}")
         except CatalogError as exc:
             raise CatalogError(f"{where}: {path}.path: {exc}") from None
     return obj
@@ -512,10 +605,12 @@ def _interpolate(value: Any, *, where: str, path: str) -> Any:
     if isinstance(value, str):
         def sub(match: re.Match[str]) -> str:
             var, default = match.group(1), match.group(2)
-            if var in os.environ:
-                return os.environ[var]
-            if default is not None:
+            value = os.environ.get(var)
+            # As in a shell: ``${env:VAR:-x}`` means x when VAR is unset *or empty*.
+            if default is not None and not value:
                 return default
+            if value is not None:
+                return value
             raise CatalogError(
                 f"{where}: {path or '<root>'}: environment variable {var!r} is not set "
                 f"(referenced as ${{env:{var}}}); set it or give a default: ${{env:{var}:-value}}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..errors import CatalogError
@@ -126,6 +126,18 @@ class DataObject:
         elif not isinstance(self.keys, tuple):
             object.__setattr__(self, "keys", tuple(self.keys or ()))
         check_object_name(self.name, store=self.store_name)
+
+    def __repr__(self) -> str:  # options may carry credentials: never show their values
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "options":
+                value = redact(value)
+            if f.name in ("name", "store") or value not in (None, (), {}):
+                shown.append(f"{f.name}={value!r}")
+        return f"DataObject({', '.join(shown)})"
+
+    __str__ = __repr__
 
     @property
     def store_name(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..catalog import DataObject
+from ..errors import DaoError
 from ..interfaces import StagedPart, WriteResult, get_interface
 from ..interfaces.base import PartitionFilter
 
@@ -35,7 +36,50 @@ def read_table(
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spark_dao_read") as pool:
             chunks = list(pool.map(lambda t: list(itf.read(t)), plan.tasks))
         batches = [b for chunk in chunks for b in chunk]
-    return pa.Table.from_batches(batches, schema=plan.schema)
+    table = pa.Table.from_batches(batches, schema=plan.schema)
+    # The plan prunes by partition only; the rest is applied to the rows, as Spark does.
+    remaining = [f for f in filters if f not in plan.applied_filters]
+    return _apply_filters(obj, table, remaining) if remaining else table
+
+
+_FILTER_OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "is_null", "not_null")
+
+
+def _apply_filters(obj: DataObject, table: pa.Table, filters: list[PartitionFilter]) -> pa.Table:
+    import pyarrow.compute as pc
+
+    mask = None
+    for col, op, value in filters:
+        if col not in table.column_names:
+            raise DaoError(
+                f"reading {obj.full_name!r}: filter column {col!r} is not in the data read; "
+                f"columns: {', '.join(table.column_names)}"
+            )
+        c = table[col]
+        try:
+            cond = {
+                "=": lambda: pc.equal(c, value),
+                "!=": lambda: pc.not_equal(c, value),
+                "<": lambda: pc.less(c, value),
+                "<=": lambda: pc.less_equal(c, value),
+                ">": lambda: pc.greater(c, value),
+                ">=": lambda: pc.greater_equal(c, value),
+                "in": lambda: pc.is_in(c, value_set=pa.array(list(value)).cast(c.type)),
+                "is_null": lambda: pc.is_null(c),
+                "not_null": lambda: pc.is_valid(c),
+            }[op]()
+        except KeyError:
+            raise DaoError(
+                f"reading {obj.full_name!r}: unknown filter operator {op!r} in ({col!r}, {op!r}, {value!r}); "
+                f"valid: {', '.join(_FILTER_OPS)}"
+            ) from None
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise DaoError(
+                f"reading {obj.full_name!r}: cannot apply filter ({col!r}, {op!r}, {value!r}) to column "
+                f"{col!r} of type {c.type}: {exc}"
+            ) from exc
+        mask = cond if mask is None else pc.and_(mask, cond)
+    return table.filter(mask)
 
 
 def write_table(obj: DataObject, table: pa.Table, options: Mapping[str, Any] | None = None) -> WriteResult:

@@ -150,6 +150,16 @@ _WIDENING = {
 }
 
 
+def _widens(src: pa.DataType, dst: pa.DataType) -> bool:
+    """True when every ``src`` value fits ``dst`` exactly (a safe cast on append)."""
+    if (src, dst) in _WIDENING:
+        return True
+    if pa.types.is_decimal(src) and pa.types.is_decimal(dst):
+        # pyarrow infers decimal(3, 2) from Decimal("1.10"): it must fit a declared decimal(10, 2)
+        return dst.scale >= src.scale and dst.precision - dst.scale >= src.precision - src.scale
+    return False
+
+
 def compatible_schema(incoming: pa.Schema, existing: pa.Schema, *, what: str) -> pa.Schema:
     """The schema to write ``incoming`` data with so it appends cleanly to ``existing``.
 
@@ -163,7 +173,7 @@ def compatible_schema(incoming: pa.Schema, existing: pa.Schema, *, what: str) ->
     changed = [
         f"{c} ({inc[c]} -> stored {ext[c]})"
         for c in inc
-        if c in ext and not inc[c].equals(ext[c]) and (inc[c], ext[c]) not in _WIDENING
+        if c in ext and not inc[c].equals(ext[c]) and not _widens(inc[c], ext[c])
         and not pa.types.is_null(incoming.field(c).type)
     ]
     if missing or extra or changed:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 FORMATS = ("parquet", "csv", "json")
 _EXT = {"parquet": "parquet", "csv": "csv", "json": "json"}
 MB = 1024 * 1024
+OPEN_COST = 4 * MB  # what opening one file is worth, in bytes, when packing read tasks (Spark's default)
 
 READ_OPTIONS = {
     "columns": "comma-separated columns to read (Python sources get no column pruning from Spark)",
@@ -188,7 +190,12 @@ def _infer_partition_type(values: list[str | None]) -> pa.DataType:
         return pa.float64()
     except ValueError:
         pass
+    if all(_DATE_RE.match(v) for v in present):
+        return pa.date32()
     return pa.string()
+
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _typed(value: str | None, type_: pa.DataType) -> Any:
@@ -227,6 +234,22 @@ def _matches(values: dict[str, Any], filters: Iterable[PartitionFilter]) -> bool
         except TypeError:
             return True  # incomparable: keep the file; Spark still applies non-pushed filters
     return True
+
+
+def _coerce_filter(obj: DataObject, f: PartitionFilter, type_: pa.DataType) -> PartitionFilter:
+    """``("day", "=", "1")`` on an int partition compares as ``1``: a mistyped value must not prune all."""
+    col, op, ref = f
+    if op in ("is_null", "not_null") or ref is None:
+        return f
+    try:
+        if op == "in":
+            return (col, op, tuple(pa.array(list(ref)).cast(type_).to_pylist()))
+        return (col, op, pa.array([ref]).cast(type_)[0].as_py())
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise DaoError(
+            f"reading {obj.full_name!r}: filter ({col!r}, {op!r}, {ref!r}) does not fit partition column "
+            f"{col!r} of type {type_}: {exc}"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- read tasks
@@ -322,7 +345,8 @@ class FilesInterface:
             else:
                 part_types[col] = _infer_partition_type([p.get(col) for _, _, p in parsed])
 
-        # Data columns: declared, or from the first file (like Spark without mergeSchema).
+        # Data columns: declared, or from one file (like Spark without mergeSchema): the largest, so
+        # that the header-only or zero-byte file an empty write leaves does not decide the types.
         if declared is not None:
             data_schema = pa.schema([f for f in declared if f.name not in part_types])
             full = pa.schema(
@@ -330,9 +354,13 @@ class FilesInterface:
                 + [pa.field(c, t) for c, t in part_types.items() if c not in declared.names]
             )
         else:
-            first = posixpath.join(base, files[0][0]) if files[0][0] else base
-            inferred = self._infer_schema(fs, first, fmt, header=header, delimiter=delimiter,
-                                          infer=_bool(opts.get("inferschema"), True))
+            sample, sample_size = max(files, key=lambda f: f[1])
+            if sample_size == 0 and fmt != "parquet":
+                inferred = pa.schema([])  # only empty csv/json files: no columns to find
+            else:
+                inferred = self._infer_schema(fs, posixpath.join(base, sample) if sample else base, fmt,
+                                              header=header, delimiter=delimiter,
+                                              infer=_bool(opts.get("inferschema"), True))
             data_schema = _arrow.normalize_schema(
                 pa.schema([f for f in inferred if f.name not in part_types])
             )
@@ -351,16 +379,29 @@ class FilesInterface:
             out_schema = full
 
         # Prune by partition filters (exactly: values come from the paths).
+        filters = tuple(filters)
+        for col, op, ref in filters:
+            if op not in _OPS and op not in ("is_null", "not_null"):
+                raise DaoError(
+                    f"reading {obj.full_name!r}: unknown filter operator {op!r} in ({col!r}, {op!r}, {ref!r})."
+                    f"{did_you_mean(str(op), [*_OPS, 'is_null', 'not_null'])} "
+                    f"Valid: {', '.join([*_OPS, 'is_null', 'not_null'])}"
+                )
         filters = tuple(f for f in filters if f[0] in part_types)
+        typed_filters = tuple(_coerce_filter(obj, f, part_types[f[0]]) for f in filters)
         slices_in: list[tuple[str, int, tuple[tuple[str, Any], ...]]] = []
         for rel, size, pvals in parsed:
+            if size == 0 and fmt != "parquet":
+                continue  # an empty csv/json file holds no rows (and pyarrow cannot open it)
             typed = {c: _typed(pvals.get(c), part_types[c]) for c in part_types}
-            if filters and not _matches(typed, filters):
+            if typed_filters and not _matches(typed, typed_filters):
                 continue
             slices_in.append((rel, size, tuple(typed.items())))
 
         parallelism = int(opts.get("parallelism") or os.cpu_count() or 2)
-        total = sum(s for _, s, _ in slices_in)
+        # As Spark does, every file costs an "open" of OPEN_COST bytes, so many small files get
+        # packed into about `parallelism` tasks instead of one task each.
+        total = sum(s + OPEN_COST for _, s, _ in slices_in)
         split = int(opts.get("split_bytes") or min(128 * MB, max(4 * MB, total // max(1, parallelism) + 1)))
         tasks = self._make_tasks(obj, fs, base, fmt, slices_in, split, out_schema, data_schema,
                                  header, delimiter, columns)
@@ -420,7 +461,6 @@ class FilesInterface:
         tasks: list[ReadTask] = []
         current: list[FileSlice] = []
         acc = 0
-        open_cost = 4 * MB
 
         def flush() -> None:
             if current:
@@ -428,11 +468,11 @@ class FilesInterface:
                 tasks.append(ReadTask(obj=obj, payload=payload, columns=columns))
 
         for piece, size in pieces:
-            if current and acc + size + open_cost > split:
+            if current and acc + size + OPEN_COST > split:
                 flush()
                 current, acc = [], 0
             current.append(piece)
-            acc += size + open_cost
+            acc += size + OPEN_COST
         flush()
         return tasks
 
@@ -480,7 +520,7 @@ class FilesInterface:
                     ),
                     parse_options=pcsv.ParseOptions(delimiter=p.delimiter),
                     convert_options=pcsv.ConvertOptions(
-                        column_types={f.name: _csv_type(f.type) for f in p.data_schema},
+                        column_types={f.name: f.type for f in p.data_schema if _csv_typed(f.type)},
                         include_columns=wanted,
                         include_missing_columns=True,
                         strings_can_be_null=True,
@@ -554,8 +594,13 @@ class FilesInterface:
         rel = files[0][0]
         with fs.open_input_file(posixpath.join(base, rel) if rel else base) as f:
             schema = pq.read_schema(f)
-        parts = _partition_values(rel)
-        part_fields = [pa.field(k, _infer_partition_type([v])) for k, v in parts if k not in schema.names]
+        # Partition types come from every file's path, as plan_read infers them (one value can mislead:
+        # "1" looks like an int in a column that also holds "x").
+        values: dict[str, list[str | None]] = {}
+        for path, _ in files:
+            for k, v in _partition_values(path):
+                values.setdefault(k, []).append(v)
+        part_fields = [pa.field(k, _infer_partition_type(vs)) for k, vs in values.items() if k not in schema.names]
         return _arrow.normalize_schema(pa.schema(list(schema) + part_fields))
 
     def stage(self, obj: DataObject, batches: Iterable[pa.RecordBatch], spec: WriteSpec, job_id: str) -> StagedPart:
@@ -596,11 +641,7 @@ class FilesInterface:
             file_options = fmt.make_write_options(compression=compression)
         else:
             fmt = ds.CsvFileFormat()
-            import pyarrow.csv as pcsv
-
-            file_options = fmt.make_write_options(
-                write_options=pcsv.WriteOptions(include_header=o["header"], delimiter=o["delimiter"])
-            )
+            file_options = fmt.make_write_options(include_header=o["header"], delimiter=o["delimiter"])
         written: list[StagedFile] = []
 
         def visit(wf: Any) -> None:
@@ -677,10 +718,12 @@ class FilesInterface:
                 return WriteResult(object=obj.full_name, mode=spec.mode, location=obj.location, skipped=True)
             staged = [(p.job_id, f) for p in parts for f in p.files]
             moved: list[str] = []
+            new_dirs: set[str] = set()
             try:
                 for job_id, f in staged:
                     src = f"{base}/{STAGING}/{job_id}/{f.path}"
                     dst = f"{base}/{f.path}"
+                    new_dirs.add(posixpath.dirname(f.path))
                     fs.create_dir(posixpath.dirname(dst), recursive=True)
                     fs.move(src, dst)
                     moved.append(dst)
@@ -692,6 +735,8 @@ class FilesInterface:
                         fs.delete_file(dst)
                     except OSError:
                         log.warning("could not roll back %s", dst)
+                # and the partition folders this commit created for them
+                _remove_empty_dirs(fs, base, new_dirs)
                 raise DaoError(
                     f"writing {obj.full_name!r} (store {obj.store_name!r}): commit failed while moving "
                     f"files into {obj.location}; the previous data is unchanged: {exc}"
@@ -741,7 +786,8 @@ class FilesInterface:
             import pyarrow.csv as pcsv
 
             with fs.open_output_stream(dst) as f:
-                pcsv.write_csv(empty, f, write_options=pcsv.WriteOptions(include_header=spec.options["header"]))
+                pcsv.write_csv(empty, f, write_options=pcsv.WriteOptions(
+                    include_header=spec.options["header"], delimiter=spec.options["delimiter"]))
         else:
             with fs.open_output_stream(dst) as f:
                 f.write(b"")
@@ -816,9 +862,10 @@ def _remove_empty_dirs(fs, base: str, rels: set[str]) -> None:
             rel = posixpath.dirname(rel)
 
 
-def _csv_type(t: pa.DataType) -> pa.DataType:
-    # pyarrow's CSV reader parses timestamps with or without zone into the requested type.
-    return t
+def _csv_typed(t: pa.DataType) -> bool:
+    # Timestamps are left to pyarrow's inference (naive or with offset) and cast afterwards:
+    # asking the CSV parser for a UTC type rejects values without an explicit offset.
+    return not pa.types.is_timestamp(t)
 
 
 def _columns_option(value: Any) -> list[str] | None:

@@ -1,0 +1,325 @@
+"""Local benchmark: the ``dao`` data source and the pandas/arrow engines against native readers/writers.
+
+    .venv/bin/python bench/bench_local.py                  # 8M rows, 3 repeats, median
+    .venv/bin/python bench/bench_local.py --rows 1000000 --repeat 5 --out /tmp/bench.md
+
+One SparkSession (local[2]) measures, on the same synthetic parquet dataset:
+
+1. native Spark read      spark.read.parquet(path)              -> noop sink
+2. dao read               spark.read.format("dao").load(name)   -> noop sink
+3. native Spark write     cached df.write.parquet(tmp)
+4. dao write              cached df.write.format("dao").save(name)
+5. dao pandas / arrow     DataAccessObject(catalog).read(name, engine="pandas" | "arrow")
+6. baselines              pd.read_parquet(path), pq.read_table(path)
+
+Timings exclude data generation and Spark start-up; every operation runs once untimed (warm-up:
+Python worker start, imports, JIT) before ``--repeat`` timed runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+DATA_DIR = BENCH_DIR / "_data"
+DATA_VERSION = 1  # bump when the generator changes: cached datasets are regenerated
+
+COUNTRIES = ["US", "DE", "GB", "FR", "IN", "BR", "JP", "CA", "ES", "IT", "NL", "PL", "SE", "MX",
+             "AU", "KR", "TR", "CH", "BE", "AT", "IE", "DK", "NO", "PT", "ZA"]
+WORDS = ["checkout", "refund", "login", "search", "view", "cart", "promo", "shipping", "review",
+         "signup", "logout", "payment", "wishlist", "support", "return", "upgrade"]
+
+
+# --------------------------------------------------------------------------- data generation
+def dataset_dir(rows: int) -> Path:
+    return DATA_DIR / f"events_{rows}"
+
+
+def generate(rows: int, files: int = 8, *, force: bool = False) -> Path:
+    """Write ``rows`` synthetic event rows as ``files`` snappy parquet part files (cached).
+
+    The layout mimics a Spark-written dataset: ``part-0000N-<uuid>-c000.snappy.parquet`` plus an
+    empty ``_SUCCESS`` marker, one row group per file (Spark's 128 MB block holds ~1M of these rows).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out = dataset_dir(rows)
+    marker = out / "_bench_meta.json"
+    meta = {"rows": rows, "files": files, "version": DATA_VERSION}
+    if not force and marker.exists():
+        try:
+            if json.loads(marker.read_text()) == meta:
+                return out
+        except ValueError:
+            pass
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    countries = pa.array(COUNTRIES)
+    words = pa.array(WORDS)
+    weights = 1.0 / np.arange(1, len(COUNTRIES) + 1)  # Zipf-like: a few big countries
+    weights /= weights.sum()
+    ts_start = np.datetime64("2025-01-01T00:00:00", "us").astype(np.int64)
+    ts_span = 365 * 86_400 * 1_000_000
+    job = uuid.uuid4()
+    bounds = np.linspace(0, rows, files + 1).astype(np.int64)
+    for i in range(files):
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        n = hi - lo
+        rng = np.random.default_rng(1234 + i)
+        ts = np.sort(ts_start + rng.integers(0, ts_span, n, dtype=np.int64))
+        ts_arr = pa.array(ts, type=pa.timestamp("us", tz="UTC"))
+        text = pc.binary_join_element_wise(
+            words.take(pa.array(rng.integers(0, len(WORDS), n, dtype=np.int32))),
+            pc.cast(pa.array(rng.integers(0, 100_000, n, dtype=np.int64)), pa.string()),
+            "-",
+        )
+        text = pc.if_else(pa.array(rng.random(n) < 0.05), pa.scalar(None, pa.string()), text)
+        table = pa.table(
+            {
+                "id": pa.array(np.arange(lo, hi, dtype=np.int64)),
+                "user_id": pa.array(rng.integers(0, 2_000_000, n, dtype=np.int64)),
+                "country": countries.take(pa.array(rng.choice(len(COUNTRIES), n, p=weights).astype(np.int32))),
+                "amount": pa.array(np.round(rng.lognormal(3.0, 1.0, n), 2)),
+                "event_ts": ts_arr,
+                "day": pc.cast(ts_arr, pa.date32()),
+                "text": text,
+            }
+        )
+        pq.write_table(table, out / f"part-{i:05d}-{job}-c000.snappy.parquet",
+                       compression="snappy", row_group_size=1 << 20)
+    (out / "_SUCCESS").write_bytes(b"")
+    marker.write_text(json.dumps(meta))
+    size = sum(p.stat().st_size for p in out.glob("*.parquet"))
+    print(f"generated {rows:,} rows in {files} files ({size / 1e6:.0f} MB) at {out} "
+          f"in {time.perf_counter() - t0:.1f}s", flush=True)
+    return out
+
+
+def catalog_for(data: Path) -> dict:
+    """A catalog with one files store on bench/_data: the input dataset and two outputs."""
+    return {
+        "stores": {"bench": {"interface": "files", "path": str(DATA_DIR), "format": "parquet"}},
+        "objects": {
+            "bench.events": {"path": data.name},
+            "bench.events_out": {"path": "out_dao"},
+        },
+    }
+
+
+# --------------------------------------------------------------------------- spark
+def start_spark(extra_conf: dict[str, str] | None = None):
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("spark_dao-bench")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "4g")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.python.worker.reuse", "true")
+    )
+    for k, v in (extra_conf or {}).items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def noop(df) -> None:
+    """Force every row and column of ``df`` through Spark without writing anything."""
+    df.write.format("noop").mode("overwrite").save()
+
+
+# --------------------------------------------------------------------------- measuring
+@dataclass
+class Result:
+    op: str
+    times: list[float]
+    rows: int
+    baseline: str | None = None  # op this one is compared to
+    target: float | None = None  # ratio that must be reached (PASS/MISS)
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def best(self) -> float:
+        return min(self.times)
+
+
+def measure(fn: Callable[[], object], repeat: int, *, warmup: bool = True) -> list[float]:
+    if warmup:
+        fn()
+        gc.collect()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+        del out
+        gc.collect()
+    return times
+
+
+def environment() -> dict[str, str]:
+    import numpy
+    import pandas
+    import pyarrow
+    import pyspark
+
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = float("nan")
+    try:
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
+    except (OSError, IndexError):
+        java = "?"
+    return {
+        "machine": f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "java": java,
+        "pyspark": pyspark.__version__,
+        "pyarrow": pyarrow.__version__,
+        "pandas": pandas.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def render(results: list[Result], stat: str, rows: int, env: dict[str, str], command: str) -> str:
+    by_op = {r.op: r for r in results}
+
+    def t(r: Result) -> float:
+        return r.best if stat == "best" else r.median
+
+    lines = [
+        f"rows: {rows:,} | timed runs per operation: {len(results[0].times)} | seconds = {stat}",
+        "",
+        "| operation | seconds | best | rows/s | ratio | vs | target |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    verdicts = []
+    for r in results:
+        base = by_op.get(r.baseline) if r.baseline else None
+        ratio = t(base) / t(r) if base else None  # throughput ratio: >1 means faster than the baseline
+        target = ""
+        if r.target is not None and ratio is not None:
+            verdict = "PASS" if ratio >= r.target else "MISS"
+            target = f"≥ {r.target:.2f}x {verdict}"
+            verdicts.append(f"{verdict}: {r.op} = {ratio:.2f}x {r.baseline} (target ≥ {r.target:.2f}x)")
+        lines.append(
+            f"| {r.op} | {t(r):.2f} | {r.best:.2f} | {rows / t(r) / 1e6:.2f} M | "
+            f"{'' if ratio is None else f'{ratio:.2f}x'} | {r.baseline or ''} | {target} |"
+        )
+    lines += ["", *verdicts, "", "environment:"]
+    lines += [f"- {k}: {v}" for k, v in env.items()]
+    lines += [f"- command: `{command}`"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=8_000_000)
+    ap.add_argument("--files", type=int, default=8, help="parquet part files in the dataset (default 8)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--stat", choices=("median", "best"), default="median")
+    ap.add_argument("--out", type=Path, help="also write the table as markdown to this file")
+    ap.add_argument("--skip-local", action="store_true", help="skip the pandas/arrow engine rows")
+    ap.add_argument("--regenerate", action="store_true", help="rebuild the cached dataset")
+    args = ap.parse_args(argv)
+    command = " ".join([".venv/bin/python", os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:]))
+
+    data = generate(args.rows, args.files, force=args.regenerate)
+    rows = args.rows
+
+    t0 = time.perf_counter()
+    spark = start_spark()
+    print(f"spark session started in {time.perf_counter() - t0:.1f}s (not timed)", flush=True)
+
+    import spark_dao
+    from spark_dao import DataAccessObject
+
+    catalog = catalog_for(data)
+    spark_dao.register(spark, catalog)
+    native_out = DATA_DIR / "out_native"
+    results: list[Result] = []
+
+    def run(op: str, fn: Callable[[], object], **kw) -> None:
+        print(f"-- {op} ...", end=" ", flush=True)
+        times = measure(fn, args.repeat)
+        results.append(Result(op, times, rows, **kw))
+        print(" ".join(f"{x:.2f}s" for x in times), flush=True)
+
+    # 1-2: reads into the same sink.
+    run("spark read parquet (native)", lambda: noop(spark.read.parquet(str(data))))
+    run('spark read format("dao")', lambda: noop(spark.read.format("dao").load("bench.events")),
+        baseline="spark read parquet (native)", target=0.60)
+
+    # 3-4: writes of the same cached DataFrame.
+    src = spark.read.parquet(str(data)).cache()
+    assert src.count() == rows
+    run("spark write parquet (native)", lambda: src.write.mode("overwrite").parquet(str(native_out)))
+    run('spark write format("dao")', lambda: src.write.format("dao").mode("overwrite").save("bench.events_out"),
+        baseline="spark write parquet (native)", target=0.45)
+    back = spark.read.format("dao").load("bench.events_out").count()
+    assert back == rows, f"dao write wrote {back} rows, expected {rows}"
+    src.unpersist(blocking=True)
+
+    # 5-6: in-process engines and their native baselines.
+    if not args.skip_local:
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        dao = DataAccessObject(catalog)
+        run("pd.read_parquet (native pandas)", lambda: pd.read_parquet(data))
+        run('dao.read(engine="pandas")', lambda: dao.read("bench.events", engine="pandas"),
+            baseline="pd.read_parquet (native pandas)")
+        run("pq.read_table (native arrow)", lambda: pq.read_table(data))
+        run('dao.read(engine="arrow")', lambda: dao.read("bench.events", engine="arrow"),
+            baseline="pq.read_table (native arrow)")
+
+    spark.stop()
+    table = render(results, args.stat, rows, environment(), command)
+    print()
+    print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table, encoding="utf-8")
+        print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
