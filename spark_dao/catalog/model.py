@@ -27,6 +27,8 @@ def redact(configs: dict[str, Any]) -> dict[str, Any]:
             out[key] = "***"
         elif isinstance(value, dict):
             out[key] = redact(value)
+        elif isinstance(value, list):
+            out[key] = [redact(v) if isinstance(v, dict) else v for v in value]
         else:
             out[key] = value
     return out
@@ -62,7 +64,7 @@ class DataStore:
     name: str
     interfaces: tuple[InterfaceSpec, ...]
     configs: dict[str, Any] = field(default_factory=dict, hash=False)
-    source: str = "<dict>"
+    source: str = field(default="<dict>", compare=False)  # provenance, not identity
 
     def __repr__(self) -> str:  # never shows secrets
         return (

@@ -55,31 +55,34 @@ def _apply_filters(obj: DataObject, table: pa.Table, filters: list[PartitionFilt
                 f"reading {obj.full_name!r}: filter column {col!r} is not in the data read; "
                 f"columns: {', '.join(table.column_names)}"
             )
-        c = table[col]
-        try:
-            cond = {
-                "=": lambda: pc.equal(c, value),
-                "!=": lambda: pc.not_equal(c, value),
-                "<": lambda: pc.less(c, value),
-                "<=": lambda: pc.less_equal(c, value),
-                ">": lambda: pc.greater(c, value),
-                ">=": lambda: pc.greater_equal(c, value),
-                "in": lambda: pc.is_in(c, value_set=pa.array(list(value)).cast(c.type)),
-                "is_null": lambda: pc.is_null(c),
-                "not_null": lambda: pc.is_valid(c),
-            }[op]()
-        except KeyError:
+        if op not in _FILTER_OPS:
             raise DaoError(
                 f"reading {obj.full_name!r}: unknown filter operator {op!r} in ({col!r}, {op!r}, {value!r}); "
                 f"valid: {', '.join(_FILTER_OPS)}"
-            ) from None
+            )
+        try:
+            cond = _condition(table[col], op, value)
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise DaoError(
                 f"reading {obj.full_name!r}: cannot apply filter ({col!r}, {op!r}, {value!r}) to column "
-                f"{col!r} of type {c.type}: {exc}"
+                f"{col!r} of type {table.schema.field(col).type}: {exc}"
             ) from exc
         mask = cond if mask is None else pc.and_(mask, cond)
     return table.filter(mask)
+
+
+def _condition(column: pa.ChunkedArray, op: str, value: Any) -> pa.ChunkedArray:
+    import pyarrow.compute as pc
+
+    if op == "is_null":
+        return pc.is_null(column)
+    if op == "not_null":
+        return pc.is_valid(column)
+    if op == "in":
+        return pc.is_in(column, value_set=pa.array(list(value)).cast(column.type))
+    compare = {"=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
+               ">": pc.greater, ">=": pc.greater_equal}[op]
+    return compare(column, value)
 
 
 def write_table(obj: DataObject, table: pa.Table, options: Mapping[str, Any] | None = None) -> WriteResult:

@@ -160,7 +160,14 @@ def _widens(src: pa.DataType, dst: pa.DataType) -> bool:
     return False
 
 
-def compatible_schema(incoming: pa.Schema, existing: pa.Schema, *, what: str) -> pa.Schema:
+def compatible_schema(
+    incoming: pa.Schema,
+    existing: pa.Schema,
+    *,
+    what: str,
+    against: str = "the stored schema",
+    fix: str = "write with mode='overwrite' to replace the data",
+) -> pa.Schema:
     """The schema to write ``incoming`` data with so it appends cleanly to ``existing``.
 
     Same column names (any order) and equal or safely widening types; otherwise
@@ -185,7 +192,7 @@ def compatible_schema(incoming: pa.Schema, existing: pa.Schema, *, what: str) ->
         if changed:
             problems.append(f"changed types {changed}")
         raise SchemaMismatch(
-            f"{what}: the data does not match the stored schema: {'; '.join(problems)}. "
-            "Select/cast the columns to match, or write with mode='overwrite' to replace the data."
+            f"{what}: the data does not match {against}: {'; '.join(problems)}. "
+            f"Select/cast the columns to match, or {fix}."
         )
     return pa.schema([pa.field(name, typ) for name, typ in ext.items()])

@@ -53,6 +53,7 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 FORMATS = ("parquet", "csv", "json")
 _EXT = {"parquet": "parquet", "csv": "csv", "json": "json"}
 MB = 1024 * 1024
+_SCHEMA_SAMPLE_FILES = 16  # csv/json files read at most to type columns that are all null in the first
 OPEN_COST = 4 * MB  # what opening one file is worth, in bytes, when packing read tasks (Spark's default)
 
 READ_OPTIONS = {
@@ -236,8 +237,11 @@ def _matches(values: dict[str, Any], filters: Iterable[PartitionFilter]) -> bool
     return True
 
 
-def _coerce_filter(obj: DataObject, f: PartitionFilter, type_: pa.DataType) -> PartitionFilter:
-    """``("day", "=", "1")`` on an int partition compares as ``1``: a mistyped value must not prune all."""
+def _coerce_filter(f: PartitionFilter, type_: pa.DataType) -> PartitionFilter | None:
+    """``("day", "=", "1")`` on an int partition compares as ``1``: a mistyped value must not prune all.
+
+    None when the value does not convert to the partition's type.
+    """
     col, op, ref = f
     if op in ("is_null", "not_null") or ref is None:
         return f
@@ -245,11 +249,8 @@ def _coerce_filter(obj: DataObject, f: PartitionFilter, type_: pa.DataType) -> P
         if op == "in":
             return (col, op, tuple(pa.array(list(ref)).cast(type_).to_pylist()))
         return (col, op, pa.array([ref]).cast(type_)[0].as_py())
-    except (pa.ArrowException, TypeError, ValueError) as exc:
-        raise DaoError(
-            f"reading {obj.full_name!r}: filter ({col!r}, {op!r}, {ref!r}) does not fit partition column "
-            f"{col!r} of type {type_}: {exc}"
-        ) from exc
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
 
 
 # --------------------------------------------------------------------------- read tasks
@@ -345,8 +346,7 @@ class FilesInterface:
             else:
                 part_types[col] = _infer_partition_type([p.get(col) for _, _, p in parsed])
 
-        # Data columns: declared, or from one file (like Spark without mergeSchema): the largest, so
-        # that the header-only or zero-byte file an empty write leaves does not decide the types.
+        # Data columns: declared, or from the files (like Spark without mergeSchema): see _sample_schema.
         if declared is not None:
             data_schema = pa.schema([f for f in declared if f.name not in part_types])
             full = pa.schema(
@@ -354,13 +354,8 @@ class FilesInterface:
                 + [pa.field(c, t) for c, t in part_types.items() if c not in declared.names]
             )
         else:
-            sample, sample_size = max(files, key=lambda f: f[1])
-            if sample_size == 0 and fmt != "parquet":
-                inferred = pa.schema([])  # only empty csv/json files: no columns to find
-            else:
-                inferred = self._infer_schema(fs, posixpath.join(base, sample) if sample else base, fmt,
-                                              header=header, delimiter=delimiter,
-                                              infer=_bool(opts.get("inferschema"), True))
+            inferred = self._sample_schema(fs, base, files, fmt, header=header, delimiter=delimiter,
+                                           infer=_bool(opts.get("inferschema"), True))
             data_schema = _arrow.normalize_schema(
                 pa.schema([f for f in inferred if f.name not in part_types])
             )
@@ -387,8 +382,11 @@ class FilesInterface:
                     f"{did_you_mean(str(op), [*_OPS, 'is_null', 'not_null'])} "
                     f"Valid: {', '.join([*_OPS, 'is_null', 'not_null'])}"
                 )
-        filters = tuple(f for f in filters if f[0] in part_types)
-        typed_filters = tuple(_coerce_filter(obj, f, part_types[f[0]]) for f in filters)
+        # A value that does not fit the partition's type prunes nothing and is not reported as applied:
+        # the engine then evaluates it on the rows (Spark with its own casts; local raises a clear error).
+        pairs = [(f, _coerce_filter(f, part_types[f[0]])) for f in filters if f[0] in part_types]
+        filters = tuple(f for f, typed_f in pairs if typed_f is not None)
+        typed_filters = tuple(typed_f for _, typed_f in pairs if typed_f is not None)
         slices_in: list[tuple[str, int, tuple[tuple[str, Any], ...]]] = []
         for rel, size, pvals in parsed:
             if size == 0 and fmt != "parquet":
@@ -407,6 +405,31 @@ class FilesInterface:
                                  header, delimiter, columns)
         log.debug("planned %d read tasks for %s (%d files, %d bytes)", len(tasks), obj.full_name, len(files), total)
         return ReadPlan(schema=out_schema, tasks=tasks, partition_columns=tuple(part_types), applied_filters=filters)
+
+    def _sample_schema(self, fs, base: str, files: list[tuple[str, int]], fmt: str, *, header: bool,
+                       delimiter: str, infer: bool) -> pa.Schema:
+        """The data schema of the largest file (not the header-only or zero-byte file an empty write
+        leaves); for csv/json a column that is all null there takes its type from the next files."""
+        by_size = sorted(files, key=lambda f: -f[1])
+        if by_size[0][1] == 0 and fmt != "parquet":
+            return pa.schema([])  # only empty csv/json files: no columns to find
+        schema: pa.Schema | None = None
+        for rel, size in by_size[:_SCHEMA_SAMPLE_FILES]:
+            if size == 0:
+                break
+            found = self._infer_schema(fs, posixpath.join(base, rel) if rel else base, fmt,
+                                       header=header, delimiter=delimiter, infer=infer)
+            if schema is None:
+                schema = found
+            else:
+                schema = pa.schema([
+                    found.field(f.name) if pa.types.is_null(f.type) and f.name in found.names else f
+                    for f in schema
+                ])
+            if fmt == "parquet" or not any(pa.types.is_null(t) for t in schema.types):
+                break
+        assert schema is not None
+        return schema
 
     def _infer_schema(self, fs, path: str, fmt: str, *, header: bool, delimiter: str, infer: bool) -> pa.Schema:
         try:
@@ -534,7 +557,8 @@ class FilesInterface:
                 table = pjson.read_json(
                     f,
                     parse_options=pjson.ParseOptions(
-                        explicit_schema=pa.schema([p.data_schema.field(c) for c in wanted]) if wanted else None,
+                        explicit_schema=pa.schema([_json_field(p.data_schema.field(c)) for c in wanted])
+                        if wanted else None,
                         unexpected_field_behavior="ignore",
                     ),
                 )
@@ -563,7 +587,10 @@ class FilesInterface:
             )
         if obj.schema:
             target = _arrow.schema_from_catalog(obj.schema)
-            target = _arrow.compatible_schema(incoming, target, what=f"writing {obj.full_name!r} (catalog schema)")
+            target = _arrow.compatible_schema(
+                incoming, target, what=f"writing {obj.full_name!r}", against="the schema declared in the catalog",
+                fix=f"change the 'schema' of {obj.full_name!r} in the catalog ({obj.store.source})",
+            )
             target = pa.schema([pa.field(f.name, _arrow.schema_from_catalog(obj.schema).field(f.name).type)
                                 for f in target])
         else:
@@ -576,7 +603,7 @@ class FilesInterface:
                 "use mode='append', 'overwrite' or 'ignore'"
             )
         if files and mode in ("append", "dynamic") and fmt == "parquet" and not obj.schema:
-            stored = self._stored_schema(fs, base, files, obj)
+            stored = self._stored_schema(fs, base, files, obj, incoming=target)
             target = _arrow.compatible_schema(target, stored, what=f"appending to {obj.full_name!r} (store {obj.store_name!r})")
         # Partition columns go last in the file layout's eyes; keep the data order otherwise.
         write_opts = {
@@ -588,7 +615,8 @@ class FilesInterface:
         }
         return WriteSpec(mode=mode, format=fmt, schema=target, partition_by=tuple(obj.partition_by), options=write_opts)
 
-    def _stored_schema(self, fs, base: str, files: list[tuple[str, int]], obj: DataObject) -> pa.Schema:
+    def _stored_schema(self, fs, base: str, files: list[tuple[str, int]], obj: DataObject, *,
+                       incoming: pa.Schema) -> pa.Schema:
         import pyarrow.parquet as pq
 
         rel = files[0][0]
@@ -596,11 +624,19 @@ class FilesInterface:
             schema = pq.read_schema(f)
         # Partition types come from every file's path, as plan_read infers them (one value can mislead:
         # "1" looks like an int in a column that also holds "x").
-        values: dict[str, list[str | None]] = {}
+        values: dict[str, list[str | None]] = {c: [] for c in obj.partition_by}
         for path, _ in files:
             for k, v in _partition_values(path):
                 values.setdefault(k, []).append(v)
-        part_fields = [pa.field(k, _infer_partition_type(vs)) for k, vs in values.items() if k not in schema.names]
+        part_fields = []
+        for k, vs in values.items():
+            if k in schema.names:
+                continue
+            if not any(v is not None for v in vs) and k in incoming.names:
+                # only empty or null partitions so far (an empty write): nothing says the type yet
+                part_fields.append(incoming.field(k))
+            else:
+                part_fields.append(pa.field(k, _infer_partition_type(vs)))
         return _arrow.normalize_schema(pa.schema(list(schema) + part_fields))
 
     def stage(self, obj: DataObject, batches: Iterable[pa.RecordBatch], spec: WriteSpec, job_id: str) -> StagedPart:
@@ -866,6 +902,14 @@ def _csv_typed(t: pa.DataType) -> bool:
     # Timestamps are left to pyarrow's inference (naive or with offset) and cast afterwards:
     # asking the CSV parser for a UTC type rejects values without an explicit offset.
     return not pa.types.is_timestamp(t)
+
+
+def _json_field(f: pa.Field) -> pa.Field:
+    # pyarrow's JSON reader cannot parse "2024-01-31" as a date or "1.10" as a decimal (they are how
+    # dates and decimals are written): read them as text; conform() casts them to the declared type.
+    if pa.types.is_date(f.type) or pa.types.is_decimal(f.type):
+        return pa.field(f.name, pa.string())
+    return f
 
 
 def _columns_option(value: Any) -> list[str] | None:

@@ -1,0 +1,108 @@
+"""DataAccessObject with the Spark engine, and pandas <-> Spark parity."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from spark_dao import DaoError, DataAccessObject, ObjectNotFound, WriteResult
+
+pytest.importorskip("pyspark")
+
+
+@pytest.fixture
+def dao(spark, catalog_dict):
+    return DataAccessObject(catalog_dict, spark=spark)
+
+
+@pytest.fixture
+def pdf():
+    return pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "country": ["DE", "FR", "DE", "US"],
+            "amount": [1.5, None, 3.25, 4.0],
+            "day": [dt.date(2025, 1, 7), dt.date(2025, 1, 7), dt.date(2025, 1, 8), dt.date(2025, 1, 8)],
+            "ts": pd.to_datetime(["2025-01-07 10:00", "2025-01-07 11:00", "2025-01-08 12:00", "2025-01-08 13:00"], utc=True),
+        }
+    )
+
+
+def norm(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values("id").reset_index(drop=True)[sorted(df.columns)]
+
+
+def test_spark_write_returns_metrics_and_pandas_reads_same_data(dao, spark, pdf):
+    sdf = spark.createDataFrame(pdf)
+    result = dao.write(sdf, "silver.events", mode="overwrite")
+    assert isinstance(result, WriteResult)
+    assert (result.rows_written, result.mode, len(result.partitions)) == (4, "overwrite", 3)
+    assert result.files_added >= 3
+    back = dao.read("silver.events", engine="pandas")
+    expected = pdf.assign(ts=pdf["ts"].dt.tz_convert("UTC"))
+    pd.testing.assert_frame_equal(norm(back), norm(expected), check_dtype=False)
+
+
+def test_pandas_write_spark_read_parity(dao, pdf):
+    dao.write(pdf, "silver.users_clean", mode="overwrite")
+    sdf = dao.read("silver.users_clean", engine="spark")
+    from_spark = sdf.toPandas()
+    from_pandas = dao.read("silver.users_clean", engine="pandas")
+    assert from_spark["id"].tolist() == from_pandas["id"].tolist() == [1, 2, 3, 4]
+    assert from_spark["amount"].isna().tolist() == from_pandas["amount"].isna().tolist()
+    arrow = dao.read("silver.users_clean", engine="arrow")
+    assert isinstance(arrow, pa.Table) and arrow.num_rows == 4
+    assert arrow.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+
+
+def test_auto_engine_uses_spark_when_a_session_is_active(dao, pdf):
+    dao.write(pdf, "silver.users_clean", mode="overwrite")
+    df = dao.read("silver.users_clean")  # auto, a session is active
+    assert type(df).__module__.startswith("pyspark.sql")
+    assert df.count() == 4
+
+
+def test_modes_through_the_spark_engine(dao, spark, pdf, tmp_path):
+    sdf = spark.createDataFrame(pdf)
+    dao.write(sdf, "silver.users_clean")  # default errorifexists on an empty target: fine
+    with pytest.raises(DaoError, match="already has data"):
+        dao.write(sdf, "silver.users_clean")
+    skipped = dao.write(sdf, "silver.users_clean", mode="ignore")
+    assert skipped.skipped and skipped.rows_written == 0
+    dao.write(sdf, "silver.users_clean", mode="append")
+    assert dao.read("silver.users_clean").count() == 8
+    with pytest.raises(DaoError, match="unknown write mode 'upsertt'"):
+        dao.write(sdf, "silver.users_clean", mode="upsertt")
+
+
+def test_dynamic_mode_and_partition_filters(dao, spark, pdf):
+    dao.write(spark.createDataFrame(pdf), "silver.events", mode="overwrite")
+    fix = spark.createDataFrame(pdf[pdf["country"] == "DE"].assign(amount=99.0))
+    result = dao.write(fix, "silver.events", mode="dynamic")
+    assert result.partitions == ("country=DE",)
+    de = dao.read("silver.events", filters=[("country", "=", "DE")])
+    assert sorted(r.amount for r in de.collect()) == [99.0, 99.0]
+    assert dao.read("silver.events", engine="pandas", filters=[("country", "in", ("FR", "US"))])["id"].tolist() in ([2, 4], [4, 2])
+    assert dao.read("silver.events", columns=["id"]).columns == ["id"]
+
+
+def test_exists_list_delete(dao, pdf):
+    assert not dao.exists("silver.tmp_table")
+    dao.write(pdf, "silver.tmp_table", mode="overwrite")
+    assert dao.exists("silver.tmp_table")
+    assert "silver.tmp_table" in dao.list("silver") and "silver.events" in dao.list("silver")
+    assert dao.delete("silver.tmp_table") is True
+    assert not dao.exists("silver.tmp_table") and dao.delete("silver.tmp_table") is False
+    with pytest.raises(ObjectNotFound, match="Did you mean 'silver'"):
+        dao.list("silvr")
+
+
+def test_unknown_engine_and_bad_input(dao, pdf):
+    with pytest.raises(DaoError, match="unknown engine 'pandaz'.*'pandas'"):
+        dao.read("silver.events", engine="pandaz")
+    with pytest.raises(DaoError, match="cannot write a builtins.int"):
+        dao.write(42, "silver.events", mode="overwrite")
+    assert not dao.exists("silver.events")
