@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -698,6 +699,12 @@ def test_failing_batch_iterator_then_abort_leaves_target_unchanged(catalog: Cata
     def batches():
         for i in range(50):
             yield pa.record_batch({"id": list(range(i * 100, i * 100 + 100))})
+        # die only once the writer has put some files in staging (it writes in the background)
+        deadline = time.monotonic() + 10
+        while not any(f.startswith(f"{STAGING}/job-dies/") for f in files_under(obj)):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         raise RuntimeError("source died")
 
     with pytest.raises(RuntimeError, match="source died"):

@@ -452,9 +452,7 @@ def _parse_interface(entry: dict[str, Any], *, where: str, path: str) -> Interfa
         if ":" in short:  # "my_pkg.module:MyInterface"
             module, _, cls = short.partition(":")
             if not _is_module_path(module) or not cls.isidentifier():
-                raise CatalogError(
-                    f"{where}: {path}.interface: {short!r} is not 'module.path:ClassName'"
-                )
+                raise CatalogError(f"{where}: {path}.interface: {short!r} is not 'module.path:ClassName'")
             return InterfaceSpec("custom", class_name=cls, location=module)
         raise CatalogError(
             f"{where}: {path}.interface: unknown interface {short!r}.{did_you_mean(short, all_interface_names())}"
@@ -605,12 +603,12 @@ def _interpolate(value: Any, *, where: str, path: str) -> Any:
     if isinstance(value, str):
         def sub(match: re.Match[str]) -> str:
             var, default = match.group(1), match.group(2)
-            value = os.environ.get(var)
+            found = os.environ.get(var)
             # As in a shell: ``${env:VAR:-x}`` means x when VAR is unset *or empty*.
-            if default is not None and not value:
+            if default is not None and not found:
                 return default
-            if value is not None:
-                return value
+            if found is not None:
+                return found
             raise CatalogError(
                 f"{where}: {path or '<root>'}: environment variable {var!r} is not set "
                 f"(referenced as ${{env:{var}}}); set it or give a default: ${{env:{var}:-value}}"
