@@ -1,0 +1,274 @@
+"""Upsert semantics, defined once for every store.
+
+An upsert merges an incoming batch into a target by ``keys``:
+
+* ``strategy``: ``merge`` (update matched rows, insert new ones — the default), ``insert_only``
+  (insert new keys, leave matched rows alone) or ``delete_insert`` (delete every target row of an
+  incoming key, insert the incoming rows; the same result as ``merge``, a different physical plan
+  for warehouses);
+* ``order_by``: a modification column; the newest row per key wins, inside the batch and against
+  the target — an incoming row older than the stored one does not overwrite it;
+* ``on_duplicates``: ``error`` (default; the error lists some duplicate keys) or ``keep_latest``
+  (by ``order_by``, else the last occurrence);
+* ``delete_unmatched``: full sync — target rows whose key is absent from the batch are deleted;
+* null keys are always an error.
+
+The aliases of the earlier reader/writer framework are accepted: ``upsert_method`` (strategy),
+``id_columns`` (keys), ``modification_column`` (order_by).
+
+File stores apply these rules with :func:`plan_merge` / :func:`apply_plan` on Arrow tables; stores
+with a native MERGE (Delta, Redshift) translate the same options into SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..catalog.model import DataObject
+from ..errors import DaoError, DuplicateKeys, SchemaMismatch, did_you_mean
+
+STRATEGIES = ("merge", "insert_only", "delete_insert")
+ON_DUPLICATES = ("error", "keep_latest")
+_STRATEGY_ALIASES = {
+    "merge": "merge",
+    "upsert": "merge",
+    "update_insert": "merge",
+    "insert_only": "insert_only",
+    "insert": "insert_only",
+    "append_new": "insert_only",
+    "delete_insert": "delete_insert",
+    "replace": "delete_insert",
+}
+#: option keys an upsert consumes (lower-case, as Spark passes them)
+UPSERT_OPTIONS = {
+    "operation": "'upsert' turns an append into an upsert",
+    "keys": "comma-separated key columns (default: the catalog object's keys)",
+    "order_by": "modification column: the newest row per key wins (default: the object's order_by)",
+    "strategy": "merge | insert_only | delete_insert",
+    "on_duplicates": "error | keep_latest",
+    "delete_unmatched": "true: delete target rows whose key is not in the batch (full sync)",
+    "upsert_method": "alias of strategy",
+    "id_columns": "alias of keys",
+    "modification_column": "alias of order_by",
+}
+_IDX = "__dao_row__"
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class UpsertOptions:
+    """Parsed upsert options: ``UpsertOptions.from_options({"keys": "id"}, obj)``."""
+
+    keys: tuple[str, ...]
+    order_by: str | None = None
+    strategy: str = "merge"
+    on_duplicates: str = "error"
+    delete_unmatched: bool = False
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], obj: DataObject) -> UpsertOptions:
+        opts = {str(k).lower(): v for k, v in options.items()}
+        what = f"upsert into {obj.full_name!r} (store {obj.store_name!r})"
+        keys = _names(opts.get("keys") or opts.get("id_columns")) or tuple(obj.keys)
+        if not keys:
+            raise DaoError(
+                f"{what}: no keys: pass keys=['id'] (Spark: .option('keys', 'id')) or declare "
+                "'keys' on the object in the catalog"
+            )
+        order_by = opts.get("order_by") or opts.get("modification_column") or obj.order_by or None
+        raw_strategy = str(opts.get("strategy") or opts.get("upsert_method") or "merge").lower()
+        if raw_strategy not in _STRATEGY_ALIASES:
+            raise DaoError(
+                f"{what}: unknown strategy {raw_strategy!r}.{did_you_mean(raw_strategy, STRATEGIES)} "
+                f"Valid: {', '.join(STRATEGIES)}"
+            )
+        on_dup = str(opts.get("on_duplicates") or "error").lower()
+        if on_dup not in ON_DUPLICATES:
+            raise DaoError(
+                f"{what}: unknown on_duplicates {on_dup!r}.{did_you_mean(on_dup, ON_DUPLICATES)} "
+                f"Valid: {', '.join(ON_DUPLICATES)}"
+            )
+        return cls(
+            keys=keys,
+            order_by=str(order_by) if order_by else None,
+            strategy=_STRATEGY_ALIASES[raw_strategy],
+            on_duplicates=on_dup,
+            delete_unmatched=_bool(opts.get("delete_unmatched", False)),
+        )
+
+    def check_schema(self, schema: pa.Schema, *, what: str) -> None:
+        """Keys and order_by must be columns of the incoming data (checked before any task runs)."""
+        needed = list(self.keys) + ([self.order_by] if self.order_by else [])
+        missing = [c for c in needed if c not in schema.names]
+        if missing:
+            raise SchemaMismatch(
+                f"{what}: upsert columns {missing} are not in the data.{did_you_mean(missing[0], schema.names)} "
+                f"Columns: {', '.join(schema.names)}"
+            )
+
+
+def split_upsert_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(upsert options, the rest) — the rest goes to the store's own option parser."""
+    ups, rest = {}, {}
+    for key, value in options.items():
+        (ups if str(key).lower() in UPSERT_OPTIONS else rest)[str(key).lower()] = value
+    return ups, rest
+
+
+def is_upsert(options: Mapping[str, Any]) -> bool:
+    op = {str(k).lower(): v for k, v in options.items()}.get("operation")
+    if op is None:
+        return False
+    op = str(op).lower()
+    if op not in ("upsert", "write", "append"):
+        raise DaoError(f"unknown operation {op!r}.{did_you_mean(op, ['upsert', 'write'])} Valid: upsert, write")
+    return op == "upsert"
+
+
+def _sample_keys(table: pa.Table, keys: tuple[str, ...], n: int = 5) -> str:
+    rows = table.select(list(keys)).slice(0, n).to_pylist()
+    if len(keys) == 1:
+        return ", ".join(repr(r[keys[0]]) for r in rows)
+    return ", ".join(repr(tuple(r[k] for k in keys)) for r in rows)
+
+
+def prepare_incoming(table: pa.Table, opts: UpsertOptions, *, what: str) -> tuple[pa.Table, int]:
+    """Check null keys and duplicates; returns (one row per key, rows dropped as older duplicates)."""
+    opts.check_schema(table.schema, what=what)
+    for key in opts.keys:
+        nulls = table[key].null_count
+        if nulls:
+            raise DaoError(f"{what}: {nulls} row(s) have a null key in column {key!r}; keys must not be null")
+    if table.num_rows == 0:
+        return table, 0
+    counts = table.select(list(opts.keys)).group_by(list(opts.keys)).aggregate([([], "count_all")])
+    dups = counts.filter(pc.greater(counts["count_all"], 1))
+    if dups.num_rows == 0:
+        return table, 0
+    if opts.on_duplicates == "error":
+        raise DuplicateKeys(
+            f"{what}: {dups.num_rows} key(s) appear more than once in the batch, e.g. "
+            f"{_sample_keys(dups, opts.keys)}. Deduplicate first, or pass on_duplicates='keep_latest'"
+            + (f" (the newest {opts.order_by!r} wins)" if opts.order_by else " (the last row wins)")
+        )
+    deduped = latest_per_key(table, opts)
+    return deduped, table.num_rows - deduped.num_rows
+
+
+def latest_per_key(table: pa.Table, opts: UpsertOptions) -> pa.Table:
+    """One row per key: the greatest ``order_by`` (ties and no order_by: the last occurrence)."""
+    indexed = table.append_column(_IDX, pa.array(range(table.num_rows), pa.int64()))
+    sort = [(opts.order_by, "descending")] if opts.order_by else []
+    sort.append((_IDX, "descending"))
+    ordered = indexed.sort_by(sort)
+    # ordered group_by keeps the first row per key in sorted order
+    firsts = ordered.group_by(list(opts.keys), use_threads=False).aggregate([(_IDX, "first")])
+    idx = pc.sort_indices(firsts[f"{_IDX}_first"])
+    picked = pc.take(firsts[f"{_IDX}_first"], idx)
+    return table.take(picked)
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """What an upsert does to a target, decided from the target's keys alone."""
+
+    incoming: pa.Table  # the rows to write (after dedupe, stale rows and insert_only filtering)
+    replace_keys: pa.Table  # keys whose stored rows are removed (they are rewritten from `incoming`)
+    keep_keys: pa.Table | None  # delete_unmatched: only stored rows with these keys survive
+    inserted: int
+    updated: int
+
+
+def plan_merge(incoming: pa.Table, target_keys: pa.Table, opts: UpsertOptions) -> MergePlan:
+    """Decide the merge from the incoming rows and the target's key (+ order_by) columns.
+
+    ``incoming`` must already be one row per key (:func:`prepare_incoming`); ``target_keys`` holds
+    the keys (and ``order_by``) of every stored row that may match.
+    """
+    keys = list(opts.keys)
+    incoming_keys = incoming.select(keys)
+    if target_keys.num_rows and incoming.num_rows:
+        matched = incoming_keys.join(target_keys.select(keys), keys=keys, join_type="left semi")
+    else:
+        matched = incoming_keys.slice(0, 0)
+    effective = incoming
+    if opts.strategy == "insert_only":
+        effective = incoming.join(matched, keys=keys, join_type="left anti") if matched.num_rows else incoming
+        replace = incoming_keys.slice(0, 0)
+        updated = 0
+    else:
+        if opts.order_by and matched.num_rows:
+            # An incoming row older than the stored one for its key must not overwrite it.
+            newest = target_keys.select(keys + [opts.order_by]).group_by(keys).aggregate([(opts.order_by, "max")])
+            cmp = incoming.select(keys + [opts.order_by]).join(newest, keys=keys, join_type="inner")
+            stale_mask = pc.fill_null(pc.less(cmp[opts.order_by], cmp[f"{opts.order_by}_max"]), False)
+            stale = cmp.filter(stale_mask).select(keys)
+            if stale.num_rows:
+                effective = incoming.join(stale, keys=keys, join_type="left anti")
+                matched = matched.join(stale, keys=keys, join_type="left anti")
+        replace = matched
+        updated = matched.num_rows
+    inserted = effective.num_rows - updated
+    keep = incoming_keys if opts.delete_unmatched else None
+    return MergePlan(incoming=effective, replace_keys=replace, keep_keys=keep, inserted=inserted, updated=updated)
+
+
+def surviving_rows(stored: pa.Table, plan: MergePlan, opts: UpsertOptions) -> pa.Table:
+    """The stored rows an upsert keeps (before the plan's incoming rows are added)."""
+    keys = list(opts.keys)
+    out = stored
+    if plan.replace_keys.num_rows and out.num_rows:
+        out = _anti(out, plan.replace_keys, keys)
+    if plan.keep_keys is not None and out.num_rows:
+        out = _semi(out, plan.keep_keys, keys)
+    return out
+
+
+def _anti(table: pa.Table, keys_table: pa.Table, keys: list[str]) -> pa.Table:
+    mask = _membership(table, keys_table, keys)
+    return table.filter(pc.invert(mask))
+
+
+def _semi(table: pa.Table, keys_table: pa.Table, keys: list[str]) -> pa.Table:
+    return table.filter(_membership(table, keys_table, keys))
+
+
+def _membership(table: pa.Table, keys_table: pa.Table, keys: list[str]) -> pa.Array:
+    """Boolean mask: does each row's key appear in ``keys_table``? Keeps row order (joins do not)."""
+    if len(keys) == 1:
+        k = keys[0]
+        values = keys_table[k].cast(table.schema.field(k).type)
+        return pc.fill_null(pc.is_in(table[k], value_set=values.combine_chunks()), False)
+    probe = table.select(keys).append_column(_IDX, pa.array(range(table.num_rows), pa.int64()))
+    cast = keys_table.select(keys).cast(table.select(keys).schema)
+    hits = probe.join(cast, keys=keys, join_type="left semi")[_IDX]
+    return pc.is_in(pa.array(range(table.num_rows), pa.int64()), value_set=hits.combine_chunks())
+
+
+def merge_tables(target: pa.Table, incoming: pa.Table, opts: UpsertOptions, *, what: str = "upsert") -> tuple[pa.Table, dict[str, int]]:
+    """The whole upsert in memory (reference semantics; small targets and tests)."""
+    incoming, _ = prepare_incoming(incoming, opts, what=what)
+    tk = target.select(list(opts.keys) + ([opts.order_by] if opts.order_by else []))
+    plan = plan_merge(incoming, tk, opts)
+    kept = surviving_rows(target, plan, opts)
+    result = pa.concat_tables([kept, plan.incoming.select(target.schema.names).cast(target.schema)])
+    deleted = target.num_rows - kept.num_rows - plan.updated
+    return result, {"inserted": plan.inserted, "updated": plan.updated, "deleted": max(deleted, 0)}

@@ -1,0 +1,114 @@
+"""The upsert rules (one module for every store), on Arrow tables."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from spark_dao import DaoError, DuplicateKeys, SchemaMismatch
+from spark_dao.catalog import Catalog
+from spark_dao.interfaces.upsert import UpsertOptions, is_upsert, merge_tables, split_upsert_options
+
+
+@pytest.fixture
+def obj(tmp_path):
+    cat = Catalog.load(
+        {
+            "stores": {"silver": {"interface": "files", "path": str(tmp_path)}},
+            "objects": {"silver.users": {"keys": ["id"], "order_by": "ts"}, "silver.plain": {}},
+        }
+    )
+    return cat.get("silver.users"), cat.get("silver.plain")
+
+
+TARGET = pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"], "ts": [10, 10, 10]})
+
+
+def by_id(table: pa.Table) -> list[tuple]:
+    return sorted((r["id"], r["v"], r["ts"]) for r in table.to_pylist())
+
+
+def opts(obj, **kw):
+    return UpsertOptions.from_options(kw, obj)
+
+
+def test_merge_updates_matched_inserts_new_and_respects_order_by(obj):
+    incoming = pa.table({"id": [2, 3, 4], "v": ["B", "C-old", "D"], "ts": [11, 9, 1]})
+    result, metrics = merge_tables(TARGET, incoming, opts(obj[0]))  # keys/order_by from the catalog
+    assert by_id(result) == [(1, "a", 10), (2, "B", 11), (3, "c", 10), (4, "D", 1)]
+    assert metrics == {"inserted": 1, "updated": 1, "deleted": 0}
+
+
+def test_without_order_by_incoming_always_wins(obj):
+    incoming = pa.table({"id": [3], "v": ["C-old"], "ts": [9]})
+    result, metrics = merge_tables(TARGET, incoming, opts(obj[1], keys="id"))
+    assert by_id(result)[2] == (3, "C-old", 9)
+    assert metrics["updated"] == 1
+
+
+def test_insert_only_leaves_matched_rows(obj):
+    incoming = pa.table({"id": [1, 5], "v": ["X", "E"], "ts": [99, 1]})
+    result, metrics = merge_tables(TARGET, incoming, opts(obj[0], strategy="insert_only"))
+    assert by_id(result) == [(1, "a", 10), (2, "b", 10), (3, "c", 10), (5, "E", 1)]
+    assert metrics == {"inserted": 1, "updated": 0, "deleted": 0}
+
+
+def test_delete_insert_same_result_as_merge(obj):
+    incoming = pa.table({"id": [2, 4], "v": ["B", "D"], "ts": [11, 1]})
+    merged, _ = merge_tables(TARGET, incoming, opts(obj[0]))
+    replaced, _ = merge_tables(TARGET, incoming, opts(obj[0], strategy="delete_insert"))
+    assert by_id(merged) == by_id(replaced)
+
+
+def test_delete_unmatched_full_sync(obj):
+    incoming = pa.table({"id": [2, 4], "v": ["B", "D"], "ts": [11, 1]})
+    result, metrics = merge_tables(TARGET, incoming, opts(obj[0], delete_unmatched="true"))
+    assert by_id(result) == [(2, "B", 11), (4, "D", 1)]
+    assert metrics == {"inserted": 1, "updated": 1, "deleted": 2}
+
+
+def test_duplicates_error_lists_keys_and_keep_latest_picks_newest(obj):
+    incoming = pa.table({"id": [7, 7, 8, 8, 9], "v": ["old", "new", "x", "y", "z"], "ts": [1, 2, 5, 4, 1]})
+    with pytest.raises(DuplicateKeys, match=r"2 key\(s\) appear more than once.*7, 8"):
+        merge_tables(TARGET, incoming, opts(obj[0]))
+    result, _ = merge_tables(TARGET, incoming, opts(obj[0], on_duplicates="keep_latest"))
+    assert [r for r in by_id(result) if r[0] >= 7] == [(7, "new", 2), (8, "x", 5), (9, "z", 1)]
+
+
+def test_keep_latest_without_order_by_keeps_last_occurrence(obj):
+    incoming = pa.table({"id": [7, 7], "v": ["first", "last"], "ts": [9, 1]})
+    result, _ = merge_tables(TARGET, incoming, opts(obj[1], keys="id", on_duplicates="keep_latest"))
+    assert (7, "last", 1) in by_id(result)
+
+
+def test_composite_keys(obj):
+    target = pa.table({"a": [1, 1, 2], "b": ["x", "y", "x"], "v": [1, 2, 3]})
+    incoming = pa.table({"a": [1, 2], "b": ["y", "y"], "v": [20, 30]})
+    result, metrics = merge_tables(target, incoming, opts(obj[1], keys="a,b"))
+    assert sorted(tuple(r.values()) for r in result.to_pylist()) == [(1, "x", 1), (1, "y", 20), (2, "x", 3), (2, "y", 30)]
+    assert metrics == {"inserted": 1, "updated": 1, "deleted": 0}
+
+
+def test_null_keys_and_missing_columns_are_errors(obj):
+    with pytest.raises(DaoError, match="1 row\\(s\\) have a null key in column 'id'"):
+        merge_tables(TARGET, pa.table({"id": [None, 5], "v": ["n", "e"], "ts": [1, 1]}), opts(obj[0]))
+    with pytest.raises(SchemaMismatch, match=r"upsert columns \['ts'\] are not in the data"):
+        merge_tables(TARGET, pa.table({"id": [5], "v": ["e"]}), opts(obj[0]))
+
+
+def test_option_parsing_aliases_and_errors(obj):
+    o = UpsertOptions.from_options(
+        {"id_columns": "id", "modification_column": "ts", "upsert_method": "insert_only"}, obj[1]
+    )
+    assert (o.keys, o.order_by, o.strategy) == (("id",), "ts", "insert_only")
+    with pytest.raises(DaoError, match="unknown strategy 'mergee'.*Did you mean 'merge'"):
+        UpsertOptions.from_options({"keys": "id", "strategy": "mergee"}, obj[1])
+    with pytest.raises(DaoError, match="unknown on_duplicates 'keep'"):
+        UpsertOptions.from_options({"keys": "id", "on_duplicates": "keep"}, obj[1])
+    with pytest.raises(DaoError, match="upsert into 'silver.plain'.*no keys"):
+        UpsertOptions.from_options({}, obj[1])
+    assert is_upsert({"operation": "upsert"}) and not is_upsert({})
+    with pytest.raises(DaoError, match="unknown operation 'upsrt'"):
+        is_upsert({"operation": "upsrt"})
+    ups, rest = split_upsert_options({"Keys": "id", "compression": "zstd", "operation": "upsert"})
+    assert ups == {"keys": "id", "operation": "upsert"} and rest == {"compression": "zstd"}
