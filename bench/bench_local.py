@@ -138,6 +138,7 @@ def start_spark(extra_conf: dict[str, str] | None = None):
         .config("spark.driver.memory", "4g")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.python.worker.reuse", "true")
+        .config("spark.ui.showConsoleProgress", "false")
     )
     for k, v in (extra_conf or {}).items():
         builder = builder.config(k, v)

@@ -287,6 +287,51 @@ class DataAccessObject:
         data["partitions"] = tuple(data.get("partitions") or ())
         return WriteResult(**data)
 
+    # ------------------------------------------------------------------ upsert
+    def upsert(
+        self,
+        data: Any = None,
+        name: str | DataObject | None = None,
+        *,
+        data_object: DataObject | None = None,
+        keys: Iterable[str] | str | None = None,
+        order_by: str | None = None,
+        strategy: str = "merge",
+        on_duplicates: str = "error",
+        delete_unmatched: bool = False,
+        engine: Engine = "auto",
+        path: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        **aliases: Any,
+    ) -> WriteResult:
+        """Merge ``data`` into an object by key: update matched rows, insert new ones.
+
+        >>> dao.upsert(changes, "silver.users_clean", keys=["id"], order_by="updated_at")   # doctest: +SKIP
+
+        ``keys`` and ``order_by`` default from the catalog object. ``order_by`` makes the newest row
+        per key win, inside the batch and against the stored rows. ``strategy``: ``merge``,
+        ``insert_only`` or ``delete_insert``; ``on_duplicates``: ``error`` or ``keep_latest``;
+        ``delete_unmatched=True`` deletes stored rows whose key is not in ``data`` (full sync).
+        The earlier framework's ``upsert_method``, ``id_columns`` and ``modification_column`` are
+        accepted as aliases. Returns a :class:`WriteResult` with rows inserted/updated/deleted.
+        """
+        alias_map = {"upsert_method": "strategy", "id_columns": "keys", "modification_column": "order_by"}
+        unknown = [k for k in aliases if k not in alias_map]
+        if unknown:
+            raise DaoError(
+                f"upsert got unknown argument(s) {unknown}.{did_you_mean(unknown[0], list(alias_map) + ['keys', 'order_by', 'strategy', 'on_duplicates', 'delete_unmatched'])}"
+            )
+        keys = aliases.get("id_columns", keys)
+        order_by = aliases.get("modification_column", order_by)
+        strategy = aliases.get("upsert_method", strategy)
+        opts: dict[str, Any] = {**(options or {}), "operation": "upsert", "strategy": strategy,
+                                "on_duplicates": on_duplicates, "delete_unmatched": str(bool(delete_unmatched)).lower()}
+        if keys is not None:
+            opts["keys"] = keys if isinstance(keys, str) else ",".join(keys)
+        if order_by is not None:
+            opts["order_by"] = order_by
+        return self.write(data, name, data_object=data_object, mode="append", engine=engine, path=path, options=opts)
+
     # ------------------------------------------------------------------ management
     def exists(self, name: str | DataObject) -> bool:
         """True when the object has data: ``dao.exists("silver.users_clean")``."""

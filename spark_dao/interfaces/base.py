@@ -118,6 +118,7 @@ class WriteResult:
     rows_inserted: int = 0
     rows_updated: int = 0
     rows_deleted: int = 0
+    files_rewritten: int = 0
     partitions: tuple[str, ...] = ()
     skipped: bool = False
 
@@ -125,6 +126,12 @@ class WriteResult:
         if self.skipped:
             return f"{self.object}: skipped (mode={self.mode}, target already has data)"
         parts = f", partitions={len(self.partitions)}" if self.partitions else ""
+        if self.mode == "upsert":
+            return (
+                f"{self.object}: upsert inserted={self.rows_inserted} updated={self.rows_updated} "
+                f"deleted={self.rows_deleted} files_rewritten={self.files_rewritten} "
+                f"files_added={self.files_added}{parts} -> {self.location}"
+            )
         return (
             f"{self.object}: mode={self.mode} rows_written={self.rows_written} "
             f"files_added={self.files_added} files_removed={self.files_removed}{parts} -> {self.location}"

@@ -45,6 +45,7 @@ from .base import (
     WriteSpec,
     parse_mode,
 )
+from .upsert import UpsertOptions, is_upsert, split_upsert_options
 
 log = logging.getLogger("spark_dao.files")
 
@@ -568,10 +569,26 @@ class FilesInterface:
     # ------------------------------------------------------------------ writing
     def prepare_write(self, obj: DataObject, schema: pa.Schema, options: Mapping[str, Any]) -> WriteSpec:
         """Driver-side checks before any task runs: options, mode, partition columns, schema."""
-        opts = _check_options(options, WRITE_OPTIONS, what=f"writing {obj.full_name!r}")
+        upsert_opts, rest = split_upsert_options(options)
+        upsert = None
+        if is_upsert(upsert_opts):
+            upsert = UpsertOptions.from_options(upsert_opts, obj)
+        elif set(upsert_opts) - {"operation"}:
+            raise DaoError(
+                f"writing {obj.full_name!r}: options {sorted(set(upsert_opts) - {'operation'})} only apply to "
+                "upserts; add operation='upsert' (Spark: .option('operation', 'upsert')) or use dao.upsert()"
+            )
+        opts = _check_options(rest, WRITE_OPTIONS, what=f"writing {obj.full_name!r}")
         mode = parse_mode(opts.get("mode", "append"), obj=repr(obj.full_name))
         if str(opts.get("partitionoverwritemode", "")).lower() == "dynamic" and mode == "overwrite":
             mode = "dynamic"
+        if upsert is not None:
+            if mode != "append":
+                raise DaoError(
+                    f"upsert into {obj.full_name!r}: an upsert runs as mode 'append' (it merges into the "
+                    f"existing data), not {mode!r}"
+                )
+            upsert.check_schema(schema, what=f"upsert into {obj.full_name!r} (store {obj.store_name!r})")
         fmt = self._format(obj, opts)
         incoming = _arrow.normalize_schema(schema)
         missing = [c for c in obj.partition_by if c not in incoming.names]
@@ -613,7 +630,16 @@ class FilesInterface:
             "delimiter": str(opts.get("delimiter") or opts.get("sep") or ","),
             "row_group_size": int(opts.get("row_group_size") or 1 << 20),
         }
-        return WriteSpec(mode=mode, format=fmt, schema=target, partition_by=tuple(obj.partition_by), options=write_opts)
+        if upsert is not None:
+            write_opts["upsert"] = upsert
+        return WriteSpec(
+            mode=mode,
+            format=fmt,
+            schema=target,
+            partition_by=tuple(obj.partition_by),
+            options=write_opts,
+            operation="upsert" if upsert is not None else "write",
+        )
 
     def _stored_schema(self, fs, base: str, files: list[tuple[str, int]], obj: DataObject, *,
                        incoming: pa.Schema) -> pa.Schema:
@@ -752,32 +778,11 @@ class FilesInterface:
                 )
             if existing and spec.mode == "ignore":
                 return WriteResult(object=obj.full_name, mode=spec.mode, location=obj.location, skipped=True)
+            if spec.operation == "upsert":
+                from .files_upsert import commit_upsert
+
+                return commit_upsert(self, obj, parts, spec, fs, base, existing)
             staged = [(p.job_id, f) for p in parts for f in p.files]
-            moved: list[str] = []
-            new_dirs: set[str] = set()
-            try:
-                for job_id, f in staged:
-                    src = f"{base}/{STAGING}/{job_id}/{f.path}"
-                    dst = f"{base}/{f.path}"
-                    new_dirs.add(posixpath.dirname(f.path))
-                    fs.create_dir(posixpath.dirname(dst), recursive=True)
-                    fs.move(src, dst)
-                    moved.append(dst)
-                if not staged and (spec.mode in ("overwrite", "errorifexists") or not existing):
-                    moved.append(self._write_empty(fs, base, spec, job_ids[0] if job_ids else uuid.uuid4().hex))
-            except Exception as exc:
-                for dst in moved:  # old files are still in place: undo the new ones
-                    try:
-                        fs.delete_file(dst)
-                    except OSError:
-                        log.warning("could not roll back %s", dst)
-                # and the partition folders this commit created for them
-                _remove_empty_dirs(fs, base, new_dirs)
-                raise DaoError(
-                    f"writing {obj.full_name!r} (store {obj.store_name!r}): commit failed while moving "
-                    f"files into {obj.location}; the previous data is unchanged: {exc}"
-                ) from exc
-            removed = 0
             touched = sorted({posixpath.dirname(f.path) for _, f in staged})
             if spec.mode == "overwrite":
                 doomed = [rel for rel, _ in existing]
@@ -786,11 +791,8 @@ class FilesInterface:
                 doomed = [rel for rel, _ in existing if posixpath.dirname(rel) in touched_set]
             else:
                 doomed = []
-            for rel in doomed:
-                fs.delete_file(f"{base}/{rel}" if rel else base)
-                removed += 1
-            if doomed:
-                _remove_empty_dirs(fs, base, {posixpath.dirname(r) for r in doomed})
+            write_empty = not staged and (spec.mode in ("overwrite", "errorifexists") or not existing)
+            added = self._publish(obj, fs, base, spec, staged, doomed, job_ids, write_empty=write_empty)
         finally:
             self._cleanup(fs, base, job_ids)
         rows = sum(p.rows for p in parts)
@@ -800,12 +802,59 @@ class FilesInterface:
             location=obj.location,
             rows_written=rows,
             rows_inserted=rows,
-            files_added=len(moved),
-            files_removed=removed,
+            files_added=added,
+            files_removed=len(doomed),
             partitions=tuple(t for t in touched if t),
         )
         log.info("committed %s", result)
         return result
+
+    def _publish(
+        self,
+        obj: DataObject,
+        fs: pafs.FileSystem,
+        base: str,
+        spec: WriteSpec,
+        staged: list[tuple[str, StagedFile]],
+        doomed: list[str],
+        job_ids: list[str],
+        *,
+        write_empty: bool = False,
+    ) -> int:
+        """Move staged files into place, then remove ``doomed`` ones; undo the moves on failure.
+
+        Old files are removed only after every new file is in place, so a failure while moving
+        leaves the previous data exactly as it was. Returns the number of files added.
+        """
+        moved: list[str] = []
+        new_dirs: set[str] = set()
+        try:
+            for job_id, f in staged:
+                src = f"{base}/{STAGING}/{job_id}/{f.path}"
+                dst = f"{base}/{f.path}"
+                new_dirs.add(posixpath.dirname(f.path))
+                fs.create_dir(posixpath.dirname(dst), recursive=True)
+                fs.move(src, dst)
+                moved.append(dst)
+            if write_empty:
+                moved.append(self._write_empty(fs, base, spec, job_ids[0] if job_ids else uuid.uuid4().hex))
+        except Exception as exc:
+            for dst in moved:  # old files are still in place: undo the new ones
+                try:
+                    fs.delete_file(dst)
+                except OSError:
+                    log.warning("could not roll back %s", dst)
+            # and the partition folders this commit created for them
+            _remove_empty_dirs(fs, base, new_dirs)
+            raise DaoError(
+                f"writing {obj.full_name!r} (store {obj.store_name!r}): commit failed while moving "
+                f"files into {obj.location}; the previous data is unchanged: {exc}"
+            ) from exc
+        for rel in doomed:
+            fs.delete_file(f"{base}/{rel}" if rel else base)
+        if doomed:
+            _remove_empty_dirs(fs, base, {posixpath.dirname(r) for r in doomed})
+        return len(moved)
 
     def _write_empty(self, fs, base: str, spec: WriteSpec, job_id: str) -> str:
         """An empty file carrying the schema, so an empty write still reads back with its columns."""

@@ -1,0 +1,145 @@
+"""Upserts on file datasets: copy-on-write of only the files the batch touches.
+
+Runs in the driver's ``commit`` after the tasks staged the incoming rows:
+
+1. read the staged incoming rows; reject null keys and duplicates (or keep the latest);
+2. scan only the key (+ ``order_by``) columns of the stored files — of the partitions present in
+   the batch when every partition column is a key (a key cannot move partitions then), else of all;
+3. decide the merge with :mod:`spark_dao.interfaces.upsert` (the rules shared by every store);
+4. rewrite each file holding a replaced (or, for ``delete_unmatched``, deleted) key without those
+   rows, stage the incoming rows, then publish: new files in, rewritten files out.
+
+Files holding none of the batch's keys are never rewritten. A failure at any step leaves the target
+as it was (the previous files are removed only after every new file is in place).
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..catalog.model import DataObject
+from .base import ReadTask, StagedFile, StagedPart, WriteResult, WriteSpec
+from .upsert import UpsertOptions, _membership, plan_merge, prepare_incoming
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+
+    from .files import FilesInterface
+
+log = logging.getLogger("spark_dao.files")
+_FILE = "__dao_file__"
+
+
+def _read(itf: FilesInterface, obj: DataObject, spec: WriteSpec, root: str, rels: list[str],
+          columns: list[str] | None = None) -> pa.Table:
+    """Rows of ``rels`` (relative to ``root``) with partition values from their paths."""
+    from .files import FileSlice, FilesReadPayload, _partition_values, _typed
+
+    part_cols = list(spec.partition_by)
+    full = spec.schema
+    out_schema = pa.schema([full.field(c) for c in (columns or full.names)])
+    data_schema = pa.schema([f for f in full if f.name not in part_cols])
+    batches: list[pa.RecordBatch] = []
+    for rel in rels:
+        values = dict(_partition_values(rel))
+        partition = tuple((c, _typed(values.get(c), full.field(c).type)) for c in part_cols)
+        payload = FilesReadPayload(
+            spec.format, root, (FileSlice(rel, None, partition),), out_schema, data_schema,
+            spec.options.get("header", True), spec.options.get("delimiter", ","),
+        )
+        batches.extend(itf.read(ReadTask(obj=obj, payload=payload)))
+    return pa.Table.from_batches(batches, schema=out_schema)
+
+
+def commit_upsert(
+    itf: FilesInterface,
+    obj: DataObject,
+    parts: list[StagedPart],
+    spec: WriteSpec,
+    fs: pafs.FileSystem,
+    base: str,
+    existing: list[tuple[str, int]],
+) -> WriteResult:
+    from .files import STAGING
+
+    opts: UpsertOptions = spec.options["upsert"]
+    what = f"upsert into {obj.full_name!r} (store {obj.store_name!r})"
+    job_id = parts[0].job_id if parts else "upsert"
+    staged_rels = [(p.job_id, f.path) for p in parts for f in p.files]
+    incoming = pa.concat_tables(
+        [_read(itf, obj, spec, f"{base}/{STAGING}/{jid}", [rel]) for jid, rel in staged_rels]
+        or [spec.schema.empty_table()]
+    )
+    incoming, dropped = prepare_incoming(incoming, opts, what=what)
+
+    # Which stored files can hold the batch's keys?
+    scan = [rel for rel, _ in existing]
+    part_cols = list(spec.partition_by)
+    if part_cols and set(part_cols) <= set(opts.keys) and not opts.delete_unmatched:
+        present = {posixpath.dirname(rel) for _, rel in staged_rels}
+        scan = [rel for rel in scan if posixpath.dirname(rel) in present]
+    key_cols = list(opts.keys) + ([opts.order_by] if opts.order_by and opts.order_by not in opts.keys else [])
+    pieces = []
+    for i, rel in enumerate(scan):
+        t = _read(itf, obj, spec, base, [rel], key_cols)
+        pieces.append(t.append_column(_FILE, pa.array([i] * t.num_rows, pa.int32())))
+    stored_keys = (
+        pa.concat_tables(pieces)
+        if pieces
+        else pa.schema([spec.schema.field(c) for c in key_cols] + [pa.field(_FILE, pa.int32())]).empty_table()
+    )
+    plan = plan_merge(incoming, stored_keys.drop_columns([_FILE]), opts)
+
+    hit = pa.array([False] * stored_keys.num_rows, pa.bool_())
+    if plan.replace_keys.num_rows and stored_keys.num_rows:
+        hit = _membership(stored_keys, plan.replace_keys, list(opts.keys))
+    if plan.keep_keys is not None and stored_keys.num_rows:
+        hit = pc.or_(hit, pc.invert(_membership(stored_keys, plan.keep_keys, list(opts.keys))))
+    affected = sorted(set(pc.filter(stored_keys[_FILE], hit).to_pylist())) if stored_keys.num_rows else []
+    rewritten = [scan[i] for i in affected]
+
+    # Survivors of the rewritten files + the incoming rows, staged with the normal writer.
+    survivors = []
+    deleted = 0
+    for rel in rewritten:
+        stored = _read(itf, obj, spec, base, [rel])
+        kept = stored
+        if plan.replace_keys.num_rows:
+            kept = kept.filter(pc.invert(_membership(kept, plan.replace_keys, list(opts.keys))))
+        if plan.keep_keys is not None:
+            before = kept.num_rows
+            kept = kept.filter(_membership(kept, plan.keep_keys, list(opts.keys)))
+            deleted += before - kept.num_rows
+        survivors.append(kept)
+    new_rows = pa.concat_tables(survivors + [plan.incoming.select(spec.schema.names).cast(spec.schema)])
+    write_spec = WriteSpec(mode="append", format=spec.format, schema=spec.schema,
+                           partition_by=spec.partition_by, options=spec.options)
+    part = itf.stage(obj, new_rows.to_batches(), write_spec, job_id)
+    staged: list[tuple[str, StagedFile]] = [(part.job_id, f) for f in part.files]
+    added = itf._publish(obj, fs, base, spec, staged, rewritten, [job_id],
+                         write_empty=not staged and not existing and not rewritten)
+    result = WriteResult(
+        object=obj.full_name,
+        mode="upsert",
+        location=obj.location,
+        rows_written=new_rows.num_rows,
+        rows_inserted=plan.inserted,
+        rows_updated=plan.updated,
+        rows_deleted=deleted,
+        files_added=added,
+        files_removed=len(rewritten),
+        files_rewritten=len(rewritten),
+        partitions=tuple(sorted({posixpath.dirname(f.path) for _, f in staged} - {""})),
+    )
+    if dropped:
+        log.info("%s: %d older duplicate row(s) dropped (on_duplicates='keep_latest')", what, dropped)
+    log.info("committed %s", result)
+    return result
+
+
+__all__: list[Any] = ["commit_upsert"]

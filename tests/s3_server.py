@@ -1,0 +1,81 @@
+"""pytest plugin: a real S3 endpoint (moto's threaded HTTP server) on a free loopback port.
+
+Enable it from the root conftest with ``pytest_plugins = ["s3_server"]``, or import the fixtures
+into a test module (``from s3_server import s3_bucket, s3_server``).
+
+* ``s3_server`` (session): starts ``moto.server.ThreadedMotoServer`` on ``127.0.0.1`` with port 0,
+  sets fake AWS credentials and a region in ``os.environ`` for the whole session (restored after),
+  and yields the endpoint URL, e.g. ``"http://127.0.0.1:41234"``.
+* ``s3_bucket`` (function): a fresh, uniquely named, empty bucket on that server.
+* ``s3_client``: a boto3 client for the server, to arrange and inspect buckets directly.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+#: fake credentials moto accepts; set for the session so no real AWS account is ever used.
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    # never read the developer's ~/.aws files
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+_UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """The endpoint URL of a moto S3 server running for the whole test session."""
+    server_mod = pytest.importorskip("moto.server", reason="moto[server] is part of the test extras")
+    saved = {key: os.environ.get(key) for key in (*FAKE_AWS_ENV, *_UNSET_AWS_ENV)}
+    os.environ.update(FAKE_AWS_ENV)
+    for key in _UNSET_AWS_ENV:
+        os.environ.pop(key, None)
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_server: str) -> Any:
+    """A boto3 S3 client talking to the session's moto server."""
+    boto3 = pytest.importorskip("boto3")
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+
+@pytest.fixture
+def s3_bucket(s3_client: Any) -> str:
+    """A new, empty bucket (unique name, 3+ characters) on the session's moto server."""
+    name = f"dao-test-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
