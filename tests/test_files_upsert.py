@@ -1,0 +1,158 @@
+"""Upserts on file datasets (copy-on-write of touched files), through pandas, Arrow and Spark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from spark_dao import DaoError, DataAccessObject, DuplicateKeys
+from spark_dao.interfaces.files import STAGING
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def dao(tmp_path):
+    return DataAccessObject(
+        {
+            "stores": {"silver": {"interface": "files", "path": str(tmp_path / "silver")}},
+            "objects": {
+                "silver.users": {"keys": ["id"], "order_by": "ts", "partition_by": ["day"]},
+                "silver.by_day": {"keys": ["day", "id"], "partition_by": ["day"]},
+                "silver.plain": {},
+            },
+        }
+    )
+
+
+@pytest.fixture
+def base(dao, tmp_path):
+    rows = pa.table(
+        {
+            "id": list(range(12)),
+            "v": [f"v{i}" for i in range(12)],
+            "ts": [10] * 12,
+            "day": ["d1"] * 4 + ["d2"] * 4 + ["d3"] * 4,
+        }
+    )
+    dao.write(rows, "silver.users", mode="overwrite", options={"max_rows_per_file": 2})
+    return tmp_path / "silver" / "users"
+
+
+def table_of(dao, name="silver.users") -> dict[int, tuple]:
+    t = dao.read(name, engine="arrow")
+    return {r["id"]: (r["v"], r["ts"], r["day"]) for r in t.to_pylist()}
+
+
+def test_upsert_rewrites_only_files_holding_the_keys(dao, base):
+    before = files_under(base)
+    result = dao.upsert(
+        pa.table({"id": [1, 100], "v": ["new1", "new100"], "ts": [11, 11], "day": ["d1", "d9"]}), "silver.users"
+    )
+    after = files_under(base)
+    assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (1, 1, 0)
+    assert result.files_rewritten == 1 and result.mode == "upsert"
+    # untouched partitions keep their files (same names = not rewritten)
+    assert [f for f in before if f.startswith(("day=d2", "day=d3"))] == [
+        f for f in after if f.startswith(("day=d2", "day=d3"))
+    ]
+    assert len(set(before) - set(after)) == 1  # only the file that held id 1 went away
+    data = table_of(dao)
+    assert data[1] == ("new1", 11, "d1") and data[100] == ("new100", 11, "d9") and data[0] == ("v0", 10, "d1")
+    assert len(data) == 13
+    assert not (base / STAGING).exists()
+
+
+def test_older_incoming_row_does_not_overwrite_newer_stored_row(dao, base):
+    result = dao.upsert(pd.DataFrame({"id": [2, 3], "v": ["stale", "fresh"], "ts": [5, 20], "day": ["d1", "d1"]}),
+                        "silver.users")
+    data = table_of(dao)
+    assert data[2] == ("v2", 10, "d1") and data[3] == ("fresh", 20, "d1")
+    assert (result.rows_updated, result.rows_inserted) == (1, 0)
+
+
+def test_key_moving_to_another_partition_leaves_no_duplicate(dao, base):
+    dao.upsert(pa.table({"id": [5], "v": ["moved"], "ts": [11], "day": ["d3"]}), "silver.users")
+    t = dao.read("silver.users", engine="arrow")
+    assert t.filter(pa.compute.equal(t["id"], 5)).to_pylist() == [{"id": 5, "v": "moved", "ts": 11, "day": "d3"}]
+    assert t.num_rows == 12
+
+
+def test_insert_only_and_delete_unmatched(dao, base):
+    r = dao.upsert(pa.table({"id": [0, 50], "v": ["x", "y"], "ts": [99, 1], "day": ["d1", "d1"]}),
+                   "silver.users", strategy="insert_only")
+    assert (r.rows_inserted, r.rows_updated, r.files_rewritten) == (1, 0, 0)
+    assert table_of(dao)[0] == ("v0", 10, "d1")
+    r = dao.upsert(pa.table({"id": [0, 50], "v": ["x", "y"], "ts": [99, 99], "day": ["d1", "d1"]}),
+                   "silver.users", delete_unmatched=True)
+    assert sorted(table_of(dao)) == [0, 50]
+    assert r.rows_deleted == 11 and r.rows_updated == 2
+
+
+def test_partition_keys_scan_only_present_partitions(dao, tmp_path):
+    dao.write(pa.table({"day": ["d1", "d1", "d2"], "id": [1, 2, 1], "v": ["a", "b", "c"]}), "silver.by_day", mode="overwrite")
+    root = tmp_path / "silver" / "by_day"
+    d2 = files_under(root / "day=d2")
+    r = dao.upsert(pa.table({"day": ["d1"], "id": [1], "v": ["A"]}), "silver.by_day")
+    assert files_under(root / "day=d2") == d2
+    got = sorted((x["day"], x["id"], x["v"]) for x in dao.read("silver.by_day", engine="arrow").to_pylist())
+    assert got == [("d1", 1, "A"), ("d1", 2, "b"), ("d2", 1, "c")]
+    assert r.rows_updated == 1
+
+
+def test_upsert_into_empty_target_and_aliases(dao, tmp_path):
+    r = dao.upsert(pa.table({"k": [1, 2], "x": [1, 2]}), "silver.plain", id_columns=["k"], upsert_method="merge")
+    assert r.rows_inserted == 2 and dao.read("silver.plain", engine="arrow").num_rows == 2
+    with pytest.raises(DaoError, match="unknown argument"):
+        dao.upsert(pa.table({"k": [1]}), "silver.plain", keyz=["k"])
+
+
+@pytest.mark.parametrize(
+    "batch, error, match",
+    [
+        (pa.table({"id": [1, 1], "v": ["a", "b"], "ts": [1, 2], "day": ["d1", "d1"]}), DuplicateKeys, "appear more than once.*1"),
+        (pa.table({"id": [None, 1], "v": ["a", "b"], "ts": [1, 2], "day": ["d1", "d1"]}, schema=pa.schema(
+            [("id", pa.int64()), ("v", pa.string()), ("ts", pa.int64()), ("day", pa.string())])), DaoError, "null key"),
+    ],
+)
+def test_bad_batches_write_nothing(dao, base, batch, error, match):
+    before = files_under(base)
+    data_before = table_of(dao)
+    with pytest.raises(error, match=match):
+        dao.upsert(batch, "silver.users")
+    assert files_under(base) == before and table_of(dao) == data_before
+
+
+def test_bad_options_write_nothing(dao, base):
+    before = files_under(base)
+    batch = pa.table({"id": [1], "v": ["a"], "ts": [1], "day": ["d1"]})
+    with pytest.raises(DaoError, match="unknown strategy 'mergee'"):
+        dao.upsert(batch, "silver.users", strategy="mergee")
+    with pytest.raises(DaoError, match="only apply to upserts"):
+        dao.write(batch, "silver.users", mode="append", options={"keys": "id"})
+    with pytest.raises(DaoError, match="no keys"):
+        dao.upsert(pa.table({"k": [1]}), "silver.plain")
+    assert files_under(base) == before
+
+
+def test_spark_upsert_option(spark, dao, base):
+    df = spark.createDataFrame([(1, "spark1", 12, "d1"), (200, "spark200", 12, "d2")], "id long, v string, ts long, day string")
+    before_d3 = files_under(base / "day=d3")
+    fmt = dao._format_name(spark)
+    (df.write.format(fmt).mode("append").option("operation", "upsert").option("keys", "id")
+       .option("order_by", "ts").save("silver.users"))
+    data = table_of(dao)
+    assert data[1] == ("spark1", 12, "d1") and data[200] == ("spark200", 12, "d2") and len(data) == 13
+    assert files_under(base / "day=d3") == before_d3
+    # through the DAO with a Spark DataFrame, duplicates are refused and nothing changes
+    dup = spark.createDataFrame([(7, "a", 11, "d2"), (7, "b", 12, "d2")], df.schema)
+    with pytest.raises(Exception, match="appear more than once"):
+        dao.upsert(dup, "silver.users")
+    assert table_of(dao) == data and not (base / STAGING).exists()
+    r = dao.upsert(dup, "silver.users", on_duplicates="keep_latest")
+    assert table_of(dao)[7] == ("b", 12, "d2") and r.rows_updated == 1
