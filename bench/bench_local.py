@@ -171,18 +171,60 @@ class Result:
         return min(self.times)
 
 
-def measure(fn: Callable[[], object], repeat: int, *, warmup: bool = True) -> list[float]:
-    if warmup:
+def cpu_busy(interval: float = 0.5) -> float:
+    """Fraction of the machine's CPU busy over ``interval`` (Linux /proc/stat; 0.0 elsewhere)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return idle, sum(fields)
+
+    try:
+        i0, t0 = sample()
+        time.sleep(interval)
+        i1, t1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.15) -> float:
+    """Between runs this process is idle: wait until other processes leave the CPUs (best effort).
+
+    Returns the last busy fraction seen (above ``threshold`` means the machine stayed busy).
+    """
+    deadline = time.monotonic() + max_wait
+    busy = cpu_busy()
+    while busy > threshold and time.monotonic() < deadline:
+        time.sleep(1.0)
+        busy = cpu_busy()
+    return busy
+
+
+def measure_interleaved(ops: list[tuple[str, Callable[[], object]]], repeat: int, *,
+                        quiet_wait: float = 0.0) -> tuple[dict[str, list[float]], list[float]]:
+    """Warm every op up once, then run ``repeat`` rounds of op1, op2, ... (interleaved).
+
+    Interleaving makes slow drifts (another process, page cache, JIT) hit every op of a
+    comparison alike, so the ratios stay meaningful even when absolute times wander.
+    """
+    for name, fn in ops:
+        print(f"-- warm-up {name}", flush=True)
         fn()
         gc.collect()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        del out
-        gc.collect()
-    return times
+    times: dict[str, list[float]] = {name: [] for name, _ in ops}
+    noise: list[float] = []
+    for rnd in range(repeat):
+        for name, fn in ops:
+            if quiet_wait:
+                noise.append(wait_for_quiet(quiet_wait))
+            t0 = time.perf_counter()
+            out = fn()
+            times[name].append(time.perf_counter() - t0)
+            del out
+            gc.collect()
+            print(f"   round {rnd + 1}: {name}: {times[name][-1]:.2f}s", flush=True)
+    return times, noise
 
 
 def environment() -> dict[str, str]:

@@ -182,10 +182,10 @@ def interface_class(spec: InterfaceSpec, store_name: str = "?") -> type:
             )
         try:
             return _import_target(builtin.target)
-        except ImportError as exc:
+        except (ImportError, AttributeError) as exc:
             raise BackendNotInstalled(
                 f"store {store_name!r}: interface {spec.kind!r} needs a library that is not installed "
-                f"({exc.name}); install it with: pip install 'spark-dao[{builtin.extra or 'all'}]'"
+                f"({getattr(exc, 'name', None) or exc}); install it with: pip install 'spark-dao[{builtin.extra or 'all'}]'"
             ) from exc
     if spec.kind == "custom":
         try:
@@ -205,7 +205,13 @@ def interface_class(spec: InterfaceSpec, store_name: str = "?") -> type:
             ) from None
     targets = entry_point_names()
     if spec.kind in targets:
-        return _import_target(targets[spec.kind])
+        try:
+            return _import_target(targets[spec.kind])
+        except (ImportError, AttributeError) as exc:
+            raise DaoError(
+                f"store {store_name!r}: cannot load interface {spec.kind!r} from entry point "
+                f"{targets[spec.kind]!r}: {exc}"
+            ) from exc
     raise DaoError(f"store {store_name!r}: unknown interface {spec.label!r}")
 
 
