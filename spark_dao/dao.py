@@ -181,21 +181,7 @@ class DataAccessObject:
             reader = reader.option(key, str(value))
         df = reader.load(obj.full_name)
         for col, op, value in filters:
-            c = F.col(col)
-            expr = {
-                "=": lambda: c == value,
-                "!=": lambda: c != value,
-                "<": lambda: c < value,
-                "<=": lambda: c <= value,
-                ">": lambda: c > value,
-                ">=": lambda: c >= value,
-                "in": lambda: c.isin(list(value)),
-                "is_null": lambda: c.isNull(),
-                "not_null": lambda: c.isNotNull(),
-            }.get(op)
-            if expr is None:
-                raise DaoError(f"unknown filter operator {op!r} in ({col!r}, {op!r}, {value!r})")
-            df = df.filter(expr())
+            df = df.filter(_spark_filter(F.col(col), op, value))
         return df
 
     # ------------------------------------------------------------------ write
@@ -377,6 +363,31 @@ class DataAccessObject:
             "schema": obj.schema,
             "declared": obj.declared,
         }
+
+
+def _spark_filter(c: Any, op: str, value: Any) -> Any:
+    """A Spark Column predicate for a ``(column, op, value)`` filter."""
+    if op == "=":
+        return c == value
+    if op == "!=":
+        return c != value
+    if op == "<":
+        return c < value
+    if op == "<=":
+        return c <= value
+    if op == ">":
+        return c > value
+    if op == ">=":
+        return c >= value
+    if op == "in":
+        return c.isin(list(value))
+    if op == "is_null":
+        return c.isNull()
+    if op == "not_null":
+        return c.isNotNull()
+    raise DaoError(
+        f"unknown filter operator {op!r}; valid: =, !=, <, <=, >, >=, in, is_null, not_null"
+    )
 
 
 def _to_arrow(data: Any) -> Any:

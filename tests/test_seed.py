@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_dao import DataAccessObject, DataObject, DataStoreRegistry, DaoError
+from spark_dao import DaoError, DataAccessObject, DataObject, DataStoreRegistry
 from spark_dao.catalog import Catalog
 
 pytest.importorskip("pyspark")
