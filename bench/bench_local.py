@@ -296,15 +296,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=8_000_000)
     ap.add_argument("--files", type=int, default=8, help="parquet part files in the dataset (default 8)")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--stat", choices=("median", "best"), default="median")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per operation (default 3)")
+    ap.add_argument("--stat", choices=("median", "best"), default="median",
+                    help="which of the timed runs the table and ratios use (default median)")
     ap.add_argument("--out", type=Path, help="also write the table as markdown to this file")
+    ap.add_argument("--quiet-wait", type=float, default=30.0,
+                    help="before each timed run wait up to this many seconds for other processes to "
+                         "leave the CPUs (0: don't wait; default 30)")
     ap.add_argument("--skip-local", action="store_true", help="skip the pandas/arrow engine rows")
     ap.add_argument("--regenerate", action="store_true", help="rebuild the cached dataset")
     args = ap.parse_args(argv)
     command = " ".join([".venv/bin/python", os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:]))
 
     data = generate(args.rows, args.files, force=args.regenerate)
+    if hasattr(os, "sync"):
+        os.sync()  # no write-back of freshly generated files during the timings
     rows = args.rows
 
     t0 = time.perf_counter()
@@ -318,24 +324,31 @@ def main(argv: list[str] | None = None) -> int:
     spark_dao.register(spark, catalog)
     native_out = DATA_DIR / "out_native"
     results: list[Result] = []
+    noise: list[float] = []
 
-    def run(op: str, fn: Callable[[], object], **kw) -> None:
-        print(f"-- {op} ...", end=" ", flush=True)
-        times = measure(fn, args.repeat)
-        results.append(Result(op, times, rows, **kw))
-        print(" ".join(f"{x:.2f}s" for x in times), flush=True)
+    def group(ops: list[tuple[str, Callable[[], object]]], extra: dict[str, dict]) -> None:
+        times, busy = measure_interleaved(ops, args.repeat, quiet_wait=args.quiet_wait)
+        noise.extend(busy)
+        for name, _ in ops:
+            results.append(Result(name, times[name], rows, **extra.get(name, {})))
 
-    # 1-2: reads into the same sink.
-    run("spark read parquet (native)", lambda: noop(spark.read.parquet(str(data))))
-    run('spark read format("dao")', lambda: noop(spark.read.format("dao").load("bench.events")),
-        baseline="spark read parquet (native)", target=0.60)
+    # 1-2: reads into the same sink (noop: every row and column produced, nothing written).
+    native_read, dao_read = "spark read parquet (native)", 'spark read format("dao")'
+    group(
+        [(native_read, lambda: noop(spark.read.parquet(str(data)))),
+         (dao_read, lambda: noop(spark.read.format("dao").load("bench.events")))],
+        {dao_read: {"baseline": native_read, "target": 0.60}},
+    )
 
-    # 3-4: writes of the same cached DataFrame.
+    # 3-4: writes of the same cached DataFrame (snappy parquet both).
     src = spark.read.parquet(str(data)).cache()
     assert src.count() == rows
-    run("spark write parquet (native)", lambda: src.write.mode("overwrite").parquet(str(native_out)))
-    run('spark write format("dao")', lambda: src.write.format("dao").mode("overwrite").save("bench.events_out"),
-        baseline="spark write parquet (native)", target=0.45)
+    native_write, dao_write = "spark write parquet (native)", 'spark write format("dao")'
+    group(
+        [(native_write, lambda: src.write.mode("overwrite").parquet(str(native_out))),
+         (dao_write, lambda: src.write.format("dao").mode("overwrite").save("bench.events_out"))],
+        {dao_write: {"baseline": native_write, "target": 0.45}},
+    )
     back = spark.read.format("dao").load("bench.events_out").count()
     assert back == rows, f"dao write wrote {back} rows, expected {rows}"
     src.unpersist(blocking=True)
@@ -346,15 +359,22 @@ def main(argv: list[str] | None = None) -> int:
         import pyarrow.parquet as pq
 
         dao = DataAccessObject(catalog)
-        run("pd.read_parquet (native pandas)", lambda: pd.read_parquet(data))
-        run('dao.read(engine="pandas")', lambda: dao.read("bench.events", engine="pandas"),
-            baseline="pd.read_parquet (native pandas)")
-        run("pq.read_table (native arrow)", lambda: pq.read_table(data))
-        run('dao.read(engine="arrow")', lambda: dao.read("bench.events", engine="arrow"),
-            baseline="pq.read_table (native arrow)")
+        pd_native, pq_native = "pd.read_parquet (native pandas)", "pq.read_table (native arrow)"
+        group(
+            [(pd_native, lambda: pd.read_parquet(data)),
+             ('dao.read(engine="pandas")', lambda: dao.read("bench.events", engine="pandas")),
+             (pq_native, lambda: pq.read_table(data)),
+             ('dao.read(engine="arrow")', lambda: dao.read("bench.events", engine="arrow"))],
+            {'dao.read(engine="pandas")': {"baseline": pd_native},
+             'dao.read(engine="arrow")': {"baseline": pq_native}},
+        )
 
     spark.stop()
-    table = render(results, args.stat, rows, environment(), command)
+    env = environment()
+    if noise:
+        env["other load"] = (f"CPU busy before timed runs (other processes): median {statistics.median(noise):.0%}, "
+                             f"max {max(noise):.0%}")
+    table = render(results, args.stat, rows, env, command)
     print()
     print(table)
     if args.out:

@@ -14,6 +14,8 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 from spark_dao import DataStoreRegistry  # noqa: E402
 
+pytest_plugins = ["s3_server"]
+
 
 @pytest.fixture(scope="session")
 def spark():

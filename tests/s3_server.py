@@ -8,11 +8,15 @@ into a test module (``from s3_server import s3_bucket, s3_server``).
   and yields the endpoint URL, e.g. ``"http://127.0.0.1:41234"``.
 * ``s3_bucket`` (function): a fresh, uniquely named, empty bucket on that server.
 * ``s3_client``: a boto3 client for the server, to arrange and inspect buckets directly.
+* ``s3_auth_enforced``: while the test runs, the server checks credentials (unknown access keys get
+  ``InvalidAccessKeyId``); by default moto accepts any.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -43,6 +47,8 @@ def s3_server() -> Iterator[str]:
     os.environ.update(FAKE_AWS_ENV)
     for key in _UNSET_AWS_ENV:
         os.environ.pop(key, None)
+    # werkzeug logs every request to stderr otherwise
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -79,3 +85,21 @@ def s3_bucket(s3_client: Any) -> str:
     name = f"dao-test-{uuid.uuid4().hex[:12]}"
     s3_client.create_bucket(Bucket=name)
     return name
+
+
+def _set_auth(endpoint: str, no_auth_requests: str) -> None:
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/reset-auth", data=no_auth_requests.encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+@pytest.fixture
+def s3_auth_enforced(s3_server: str) -> Iterator[None]:
+    """Make the server validate credentials for the duration of one test (moto's reset-auth API)."""
+    _set_auth(s3_server, "0")
+    try:
+        yield
+    finally:
+        _set_auth(s3_server, "inf")

@@ -24,6 +24,9 @@ _S3_KEYS = frozenset(
         "profile",
         "storage_options",
         "path_style",
+        "max_attempts",
+        "connect_timeout",
+        "request_timeout",
     }
 )
 

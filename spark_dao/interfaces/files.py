@@ -17,6 +17,7 @@ Write guarantees (every mode):
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import posixpath
@@ -101,24 +102,40 @@ def _bool(value: Any, default: bool) -> bool:
 
 
 # --------------------------------------------------------------------------- filesystems
+#: S3 retry/timeout defaults: transient errors (5xx, throttling, dropped connections) are retried
+#: with the AWS standard backoff; a dead endpoint fails within about a minute, never hangs.
+S3_MAX_ATTEMPTS = 5
+S3_CONNECT_TIMEOUT = 5.0
+S3_REQUEST_TIMEOUT = 60.0
+_S3_KEYS = ("endpoint_url", "region", "access_key", "secret_key", "session_token", "profile", "path_style",
+            "max_attempts", "connect_timeout", "request_timeout")
+
+
 @lru_cache(maxsize=32)
 def _filesystem(location_scheme: str, settings: tuple[tuple[str, Any], ...]) -> pafs.FileSystem:
     cfg = dict(settings)
-    if location_scheme == "s3":
-        kwargs: dict[str, Any] = {}
+    if location_scheme in ("s3", "s3a"):
+        kwargs: dict[str, Any] = {
+            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=int(cfg.get("max_attempts", S3_MAX_ATTEMPTS))),
+            "connect_timeout": float(cfg.get("connect_timeout", S3_CONNECT_TIMEOUT)),
+            "request_timeout": float(cfg.get("request_timeout", S3_REQUEST_TIMEOUT)),
+        }
         endpoint = cfg.get("endpoint_url")
         if endpoint:
             scheme, _, host = str(endpoint).partition("://")
-            kwargs["endpoint_override"] = host if host else scheme
+            kwargs["endpoint_override"] = host.rstrip("/") if host else scheme
             kwargs["scheme"] = scheme if host else "https"
-        if cfg.get("region"):
-            kwargs["region"] = cfg["region"]
+        region = cfg.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region or endpoint:
+            kwargs["region"] = region or "us-east-1"
         if cfg.get("access_key"):
             kwargs["access_key"] = cfg["access_key"]
             kwargs["secret_key"] = cfg.get("secret_key")
             if cfg.get("session_token"):
                 kwargs["session_token"] = cfg["session_token"]
-        if cfg.get("path_style"):
+        elif cfg.get("profile"):
+            kwargs.update(_profile_credentials(str(cfg["profile"])))
+        if _bool(cfg.get("path_style"), False):
             kwargs["force_virtual_addressing"] = False
         return pafs.S3FileSystem(**kwargs)
     if location_scheme == "file":
@@ -127,16 +144,55 @@ def _filesystem(location_scheme: str, settings: tuple[tuple[str, Any], ...]) -> 
     return fs
 
 
+def _profile_credentials(profile: str) -> dict[str, Any]:
+    """Credentials of a named AWS profile (resolved where the filesystem is built)."""
+    from ..errors import require
+
+    boto3 = require("boto3", "s3")
+    creds = boto3.session.Session(profile_name=profile).get_credentials()
+    if creds is None:
+        raise DaoError(f"AWS profile {profile!r} has no credentials")
+    frozen = creds.get_frozen_credentials()
+    out = {"access_key": frozen.access_key, "secret_key": frozen.secret_key}
+    if frozen.token:
+        out["session_token"] = frozen.token
+    return out
+
+
 def filesystem_for(store: DataStore, location: str) -> tuple[pafs.FileSystem, str]:
-    """(pyarrow filesystem, path inside it) for a location of ``store``."""
+    """(pyarrow filesystem, path inside it) for a location of ``store``.
+
+    S3 settings come from the store's configs (so executors get catalog credentials without
+    needing the driver's environment); without keys, pyarrow uses the default AWS chain where it
+    runs (instance profile on EMR, env vars, ~/.aws).
+    """
     if "://" in location:
         scheme, _, rest = location.partition("://")
         if scheme == "file":
             return _filesystem("file", ()), "/" + rest.lstrip("/")
-        keys = ("endpoint_url", "region", "access_key", "secret_key", "session_token", "path_style")
-        settings = tuple((k, store.configs.get(k)) for k in keys if store.configs.get(k) is not None)
+        settings = tuple((k, store.configs.get(k)) for k in _S3_KEYS if store.configs.get(k) is not None)
         return _filesystem(scheme, settings), rest.rstrip("/")
     return _filesystem("file", ()), os.path.abspath(location)
+
+
+def _wrap_io(action: str) -> Any:
+    """Turn a storage ``OSError`` into a :class:`DaoError` naming the object, store and location."""
+
+    def deco(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(self: Any, obj: DataObject, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, obj, *args, **kwargs)
+            except DaoError:
+                raise
+            except OSError as exc:
+                raise DaoError(
+                    f"{action} {obj.full_name!r} (store {obj.store_name!r}) at {obj.location} failed: {exc}"
+                ) from exc
+
+        return wrapper
+
+    return deco
 
 
 def _hidden(rel: str) -> bool:
@@ -321,6 +377,7 @@ class FilesInterface:
         )
 
     # ------------------------------------------------------------------ reading
+    @_wrap_io("reading")
     def plan_read(
         self, obj: DataObject, options: Mapping[str, Any], filters: Iterable[PartitionFilter] = ()
     ) -> ReadPlan:
@@ -567,6 +624,7 @@ class FilesInterface:
                 if wanted else table.select([]).to_batches()
 
     # ------------------------------------------------------------------ writing
+    @_wrap_io("writing")
     def prepare_write(self, obj: DataObject, schema: pa.Schema, options: Mapping[str, Any]) -> WriteSpec:
         """Driver-side checks before any task runs: options, mode, partition columns, schema."""
         upsert_opts, rest = split_upsert_options(options)
@@ -764,6 +822,7 @@ class FilesInterface:
             out.append(StagedFile(rel, part.num_rows, len(data)))
         return out
 
+    @_wrap_io("committing the write to")
     def commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> WriteResult:
         """Make the staged files visible and apply the mode (see the module docstring)."""
         fs, base = self._where(obj)
@@ -903,10 +962,12 @@ class FilesInterface:
             pass
 
     # ------------------------------------------------------------------ management
+    @_wrap_io("checking")
     def exists(self, obj: DataObject) -> bool:
         fs, base = self._where(obj)
         return bool(_list_files(fs, base))
 
+    @_wrap_io("deleting")
     def delete(self, obj: DataObject) -> bool:
         """Remove the object's folder and everything in it; False when there was nothing."""
         fs, base = self._where(obj)

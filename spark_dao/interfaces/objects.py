@@ -43,7 +43,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -337,29 +337,54 @@ def _walk_files(root: str) -> Iterator[tuple[str, str]]:
 
 # --------------------------------------------------------------------------- backends
 class _Backend:
-    """Operations on the keys under one location; created per call, never pickled."""
+    """Operations on the keys under one location; created per call, never pickled.
+
+    ``rel`` arguments are keys relative to ``location``; ``""`` is the location itself.
+    """
 
     store: DataStore
     what: str
     location: str
 
-    def put_stream(self, rel: str, stream: IO[bytes], size: int | None) -> ObjectInfo: ...
-    def put_file(self, rel: str, path: str) -> ObjectInfo: ...
-    def get(self, rel: str) -> bytes: ...
-    def download(self, rel: str, dest: str) -> None: ...
-    def info(self, rel: str) -> ObjectInfo | None: ...
-    def list(self, prefix: str) -> list[ObjectInfo]: ...
-    def has(self, rel: str) -> bool: ...
-    def remove(self, rel: str) -> int: ...
-    def folders(self) -> list[str]: ...
+    def put_stream(self, rel: str, stream: IO[bytes], size: int | None) -> ObjectInfo:
+        raise NotImplementedError
 
-    @contextmanager
-    def open(self, rel: str) -> Iterator[tuple[IO[bytes], int]]:
-        yield from ()
+    def put_file(self, rel: str, path: str) -> ObjectInfo:
+        raise NotImplementedError
+
+    def get(self, rel: str) -> bytes:
+        raise NotImplementedError
+
+    def download(self, rel: str, dest: str) -> None:
+        raise NotImplementedError
+
+    def open(self, rel: str) -> AbstractContextManager[tuple[IO[bytes], int]]:
+        """A readable stream of one file and its size (for copies between different stores)."""
+        raise NotImplementedError
+
+    def info(self, rel: str) -> ObjectInfo | None:
+        raise NotImplementedError
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        """Files whose relative key starts with ``prefix`` (a plain string prefix), sorted."""
+        raise NotImplementedError
+
+    def is_folder(self, rel: str) -> bool:
+        raise NotImplementedError
+
+    def has(self, rel: str) -> bool:
+        """File ``rel`` exists, or some file lies under folder ``rel``."""
+        raise NotImplementedError
+
+    def remove(self, rel: str) -> int:
+        """Delete file ``rel`` and everything under folder ``rel``; the number of files removed."""
+        raise NotImplementedError
+
+    def folders(self) -> list[str]:
         raise NotImplementedError
 
     def copy_here(self, src: _Backend, src_rel: str, rel: str) -> ObjectInfo | None:
-        """Server-side copy from ``src`` when both sides allow it; None otherwise."""
+        """Copy without streaming through this process when both sides allow it; None otherwise."""
         return None
 
     def uri(self, rel: str) -> str:
@@ -486,6 +511,9 @@ class _LocalBackend(_Backend):
             raise self._fail("listing", prefix, exc) from exc
         return out
 
+    def is_folder(self, rel: str) -> bool:
+        return os.path.isdir(self._path(rel))
+
     def has(self, rel: str) -> bool:
         path = self._path(rel)
         if rel and os.path.isfile(path):
@@ -580,6 +608,7 @@ class _S3Backend(_Backend):
         from botocore.exceptions import (
             ClientError,
             ConnectionError,
+            HTTPClientError,
             NoCredentialsError,
             PartialCredentialsError,
             ProfileNotFound,
@@ -588,12 +617,15 @@ class _S3Backend(_Backend):
         where = f"{action} {self.what} (store {self.store.name!r}, bucket {self.bucket!r}, key {key!r})"
         endpoint = self.store.configs.get("endpoint_url") or "AWS S3"
         attempts = dict(self.settings)["max_attempts"]
+        # boto3/s3transfer wrap the real error (S3UploadFailedError, RetriesExceededError): find it.
         cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, ClientError):
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, ClientError):
-            err = cause.response.get("Error", {})
-            code = str(err.get("Code") or cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+        while cause is not None and not isinstance(cause, ClientError | ConnectionError | HTTPClientError):
+            cause = getattr(cause, "last_exception", None) or cause.__cause__ or cause.__context__
+        if cause is not None:
+            exc = cause
+        if isinstance(exc, ClientError):
+            err = exc.response.get("Error", {})
+            code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
             if code == "NoSuchBucket":
                 error: DaoError = DaoError(
                     f"{where} failed: bucket {self.bucket!r} does not exist at {endpoint}; create it or "
@@ -608,8 +640,8 @@ class _S3Backend(_Backend):
                     f"and their permissions on bucket {self.bucket!r}"
                 )
             else:
-                error = DaoError(f"{where} failed: S3 error {code}: {err.get('Message') or cause}")
-        elif isinstance(exc, ConnectionError):
+                error = DaoError(f"{where} failed: S3 error {code}: {err.get('Message') or exc}")
+        elif isinstance(exc, ConnectionError | HTTPClientError):
             error = DaoError(
                 f"{where} failed: cannot reach the S3 endpoint {endpoint} after {attempts} attempts "
                 f"({type(exc).__name__}: {exc})"
@@ -633,12 +665,13 @@ class _S3Backend(_Backend):
     def _guard(self, action: str, key: str) -> Iterator[None]:
         from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
+        from s3transfer.exceptions import RetriesExceededError
 
         try:
             yield
         except DaoError:
             raise
-        except (ClientError, BotoCoreError, Boto3Error) as exc:
+        except (ClientError, BotoCoreError, Boto3Error, RetriesExceededError) as exc:
             raise self._fail(action, key, exc) from exc
         except OSError as exc:  # local side of a transfer (dest folder, disk full)
             raise DaoError(
@@ -656,7 +689,15 @@ class _S3Backend(_Backend):
             if status != 404 and exc.response.get("Error", {}).get("Code") not in _MISSING_CODES:
                 raise
         # HEAD says 404 for a missing key and for a missing bucket alike: tell them apart.
-        self.client.head_bucket(Bucket=self.bucket)
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                raise ClientError(
+                    {"Error": {"Code": "NoSuchBucket", "Message": "The specified bucket does not exist"}},
+                    "HeadBucket",
+                ) from exc
+            raise
         return None
 
     def _verify(self, rel: str, sent: int | None) -> ObjectInfo:
@@ -759,14 +800,7 @@ class _S3Backend(_Backend):
     def open(self, rel: str) -> Iterator[tuple[IO[bytes], int]]:
         key = self.key(rel)
         with self._guard("reading", key):
-            try:
-                response = self.client.get_object(Bucket=self.bucket, Key=key, **self._extra_download())
-            except Exception as exc:
-                from botocore.exceptions import ClientError
-
-                if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "NoSuchKey":
-                    raise self._fail("reading", key, exc) from exc
-                raise
+            response = self.client.get_object(Bucket=self.bucket, Key=key, **self._extra_download())
         body = response["Body"]
         try:
             yield body, int(response["ContentLength"])
@@ -794,13 +828,14 @@ class _S3Backend(_Backend):
         ]
         return sorted(out, key=lambda i: i.key)
 
-    def has(self, rel: str) -> bool:
-        if rel and self.info(rel) is not None:
-            return True
+    def is_folder(self, rel: str) -> bool:
         prefix = self._prefix(rel)
         with self._guard("checking", prefix):
             response = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
         return bool(response.get("KeyCount") or response.get("Contents"))
+
+    def has(self, rel: str) -> bool:
+        return (bool(rel) and self.info(rel) is not None) or self.is_folder(rel)
 
     def remove(self, rel: str) -> int:
         keys = [item["Key"] for item in self._keys(self._prefix(rel), action="deleting")]
@@ -944,7 +979,7 @@ class ObjectsInterface(FilesInterface):
         rel = self._rel(obj, backend, path, what=what, allow_root=True)
         # Like `cp`: a path ending with '/', the object's own folder or an existing folder receives
         # the file under its own name; any other path is the full key.
-        if path.endswith("/") or not rel or (default is not None and backend.has(rel) and backend.info(rel) is None):
+        if path.endswith("/") or not rel or (default is not None and backend.is_folder(rel)):
             if default is None:
                 raise DaoError(
                     f"writing to object {obj.full_name!r} (store {obj.store_name!r}): path {path!r} is a "
@@ -1028,7 +1063,7 @@ class ObjectsInterface(FilesInterface):
         backend = self._open(obj)
         rel = self._rel(obj, backend, name, what="downloading")
         target = Path(dest)
-        if target.is_dir():
+        if target.is_dir() or str(dest).endswith(("/", os.sep)):
             target = target / posixpath.basename(rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         backend.download(rel, str(target))
@@ -1115,8 +1150,10 @@ class ObjectsInterface(FilesInterface):
 
     def move(self, obj: DataObject, name: str, dest_obj: DataObject, dest_name: str | None = None) -> ObjectInfo:
         """Copy one file, then delete the original (not atomic: a failed delete leaves both copies)."""
+        src = self._open(obj)
+        src_uri = src.uri(self._rel(obj, src, name, what="moving"))
         info = self.copy(obj, name, dest_obj, dest_name)
-        if info.location != self._open(obj).uri(self._rel(obj, self._open(obj), name, what="moving")):
+        if info.location != src_uri:  # moving a file onto itself must not delete it
             self.delete(obj, name)
         return info
 
