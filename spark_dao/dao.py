@@ -212,13 +212,16 @@ class DataAccessObject:
             raise DaoError("nothing to write: pass data=<DataFrame or Arrow table>")
         if engine not in _ENGINES:
             raise DaoError(f"unknown engine {engine!r}.{did_you_mean(str(engine), _ENGINES)} Valid: {', '.join(_ENGINES)}")
+        if _is_raw(data):
+            # the seed's bronze ingestion: dao.write(data_object=users_raw, data=f, path="s3://.../2025-01-07/")
+            info = self.upload(data, name, data_object=data_object, path=path)
+            infos = info if isinstance(info, list) else [info]
+            full = self.resolve(name, data_object=data_object).full_name
+            result = WriteResult(object=full, mode="put", location=infos[0].location if infos else "",
+                                 files_added=len(infos))
+            log.info("uploaded %d file(s) to %s", len(infos), full)
+            return result
         obj = self.resolve(name, data_object=data_object, path=path, format=format)
-        if isinstance(data, bytes | bytearray) or hasattr(data, "read"):
-            raise DaoError(
-                f"writing raw bytes/files to {obj.full_name!r} needs the 'objects' interface (raw object "
-                "upload), which this version of spark_dao does not provide yet; write a DataFrame or an "
-                "Arrow table instead"
-            )
         opts = {**(options or {}), **(spark_options or {})}
         opts.pop("path", None)
         if "partitionOverwriteMode" in opts:
@@ -272,6 +275,58 @@ class DataAccessObject:
             return WriteResult(object=obj.full_name, mode=mode, location=obj.location)
         data["partitions"] = tuple(data.get("partitions") or ())
         return WriteResult(**data)
+
+    # ------------------------------------------------------------------ raw objects
+    def _objects(self, name: str | DataObject | None, data_object: DataObject | None = None) -> tuple[Any, DataObject]:
+        obj = self.resolve(name, data_object=data_object)
+        store = obj.store
+        for spec in store.interfaces:  # type: ignore[union-attr]
+            itf = get_interface(store, spec)  # type: ignore[arg-type]
+            if hasattr(itf, "put"):
+                return itf, obj
+        raise DaoError(
+            f"store {obj.store_name!r} has no raw-objects interface, so {obj.full_name!r} cannot take files or "
+            "bytes; add it to the store in the catalog: 'interfaces: [objects]' (or interface_class: S3Boto3Interface)"
+        )
+
+    def upload(
+        self,
+        data: Any,
+        name: str | DataObject | None = None,
+        *,
+        data_object: DataObject | None = None,
+        path: str | None = None,
+        filename: str | None = None,
+    ) -> Any:
+        """Store a file as received: bytes, a binary file object, a local file or folder path.
+
+        >>> with open("users.csv", "rb") as f:                                        # doctest: +SKIP
+        ...     dao.upload(f, "bronze.users_raw", path="2025-01-07/")
+
+        ``path`` is a folder (ending in ``/``) or key inside the object's location — relative, or a
+        full ``s3://bucket/prefix/...`` URI inside it; nothing can land outside the store. A folder
+        path uploads the whole folder. Returns the ``ObjectInfo`` (or a list for a folder).
+        """
+        itf, obj = self._objects(name, data_object)
+        if isinstance(data, str | os.PathLike) and os.path.isdir(data):
+            return itf.put_folder(obj, data, path=path)
+        return itf.put(obj, data, filename, path=path)
+
+    def download(self, name: str | DataObject, key: str, dest: str | os.PathLike[str]) -> Any:
+        """Copy one stored file to a local file or folder: ``dao.download("bronze.users_raw", "2025-01-07/users.csv", "/tmp")``."""
+        itf, obj = self._objects(name)
+        return itf.download(obj, key, dest)
+
+    def get_bytes(self, name: str | DataObject, key: str) -> bytes:
+        """The content of one stored file: ``dao.get_bytes("bronze.users_raw", "2025-01-07/users.csv")``."""
+        itf, obj = self._objects(name)
+        return itf.get(obj, key)
+
+    def list_files(self, name: str | DataObject, prefix: str | None = None) -> list[Any]:
+        """Stored files under an object (``ObjectInfo`` with key, size, last_modified):
+        ``dao.list_files("bronze.users_raw", prefix="2025-01-")``."""
+        itf, obj = self._objects(name)
+        return itf.list(obj, prefix=prefix)
 
     # ------------------------------------------------------------------ upsert
     def upsert(
@@ -363,6 +418,15 @@ class DataAccessObject:
             "schema": obj.schema,
             "declared": obj.declared,
         }
+
+
+def _is_raw(data: Any) -> bool:
+    """Bytes, a binary file object or a local path: a raw upload, not a table."""
+    import pathlib
+
+    return isinstance(data, bytes | bytearray | memoryview | pathlib.PurePath) or (
+        hasattr(data, "read") and not _is_pandas_df(data)
+    )
 
 
 def _spark_filter(c: Any, op: str, value: Any) -> Any:

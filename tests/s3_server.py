@@ -89,7 +89,10 @@ def s3_bucket(s3_client: Any) -> str:
 
 def _set_auth(endpoint: str, no_auth_requests: str) -> None:
     request = urllib.request.Request(
-        f"{endpoint}/moto-api/reset-auth", data=no_auth_requests.encode(), method="POST"
+        f"{endpoint}/moto-api/reset-auth",
+        data=no_auth_requests.encode(),
+        method="POST",
+        headers={"Content-Type": "text/plain"},  # a form body would be parsed away by the server
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
@@ -97,7 +100,11 @@ def _set_auth(endpoint: str, no_auth_requests: str) -> None:
 
 @pytest.fixture
 def s3_auth_enforced(s3_server: str) -> Iterator[None]:
-    """Make the server validate credentials for the duration of one test (moto's reset-auth API)."""
+    """Make the server validate credentials for the duration of one test (moto's reset-auth API).
+
+    Request it after ``s3_bucket`` (fixtures start in argument order): with checks on, the fake
+    credentials cannot create buckets either.
+    """
     _set_auth(s3_server, "0")
     try:
         yield

@@ -124,9 +124,58 @@ def test_seed_write_path_outside_store_is_refused(spark, tmp_path):
     assert not (tmp_path / "elsewhere").exists()
 
 
-def test_seed_raw_upload_is_reported_as_not_available_yet(tmp_path):
+def test_seed_bronze_upload_call_verbatim_on_s3(s3_server, s3_client, tmp_path, monkeypatch):
+    """Step 2 of the seed, as written, against a real S3 endpoint (moto) holding my-company-bronze."""
+    try:
+        s3_client.create_bucket(Bucket="my-company-bronze")
+    except s3_client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    config = json.loads(json.dumps(SEED_CONFIG))
+    config["bronze"]["default_configs"].update(endpoint_url=s3_server, region="us-east-1")
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    (sample / "users.csv").write_text("id,name,email\n1,Ada,ada@example.com\n2,Grace,grace@example.com\n")
+    monkeypatch.chdir(tmp_path)
+
+    # --- the seed's Step 2, as written ----------------------------------------------------
+    dao = DataAccessObject(config)
+    bronze_store = DataStoreRegistry.get('bronze')
+    users_raw = DataObject('users_raw', bronze_store)
+    with open('sample/users.csv', 'rb') as f:
+        dao.write(
+            data_object=users_raw,
+            data=f,
+            path='s3://my-company-bronze/users_raw/2025-01-07/'
+        )
+    # ---------------------------------------------------------------------------------------
+    body = s3_client.get_object(Bucket="my-company-bronze", Key="users_raw/2025-01-07/users.csv")["Body"].read()
+    assert body == (sample / "users.csv").read_bytes()
+    # and the raw CSVs read back as a table (Step 3's dao.read(data_object=users_raw, format='csv'))
+    table = dao.read(data_object=users_raw, format="csv", engine="pandas")
+    assert table["name"].tolist() == ["Ada", "Grace"]
+    assert [i.key for i in dao.list_files("bronze.users_raw")] == ["2025-01-07/users.csv"]
+    with pytest.raises(DaoError, match="my-company-silver"):
+        with open("sample/users.csv", "rb") as f:
+            dao.write(data_object=users_raw, data=f, path="s3://my-company-silver/users_raw/")
+    for obj in s3_client.list_objects_v2(Bucket="my-company-bronze").get("Contents", []):
+        s3_client.delete_object(Bucket="my-company-bronze", Key=obj["Key"])
+
+
+def test_raw_upload_needs_an_objects_interface(tmp_path):
     dao = DataAccessObject(local_seed_config(tmp_path))
     users_raw = DataObject("users_raw", DataStoreRegistry.get("bronze"))
-    with pytest.raises(DaoError, match="'objects' interface"):
+    with pytest.raises(DaoError, match="no raw-objects interface.*interfaces: \\[objects\\]"):
         dao.write(data_object=users_raw, data=b"id\n1\n", path="users_raw/2025-01-07/")
     assert Catalog.load(local_seed_config(tmp_path)).stores["bronze"].interface.kind == "files"
+
+
+def test_local_bronze_store_with_files_and_objects(tmp_path):
+    dao = DataAccessObject(
+        {"stores": {"bronze": {"interface": "files", "interfaces": ["objects"], "path": str(tmp_path / "b"),
+                               "format": "csv"}}}
+    )
+    result = dao.write(b"id,v\n1,a\n2,b\n", "bronze.users_raw", path="2025-01-07/users.csv")
+    assert result.files_added == 1 and result.object == "bronze.users_raw"
+    assert (tmp_path / "b" / "users_raw" / "2025-01-07" / "users.csv").read_bytes() == b"id,v\n1,a\n2,b\n"
+    assert dao.read("bronze.users_raw", engine="pandas")["v"].tolist() == ["a", "b"]
+    assert dao.get_bytes("bronze.users_raw", "2025-01-07/users.csv").startswith(b"id,v")

@@ -58,7 +58,7 @@ BUILTINS: dict[str, BuiltinInterface] = {
         "s3",
         _LOCATION_KEYS | _S3_KEYS | {"format", "options", "multipart_threshold", "max_concurrency"},
         formats=frozenset({"parquet", "csv", "json"}),
-        available=False,
+        available=True,
     ),
     "delta": BuiltinInterface(
         "delta",

@@ -22,7 +22,7 @@ Guarantees:
 * Local writes go to a hidden temporary file next to the target and are renamed into place (atomic
   on one filesystem); a failed write leaves the target as it was.
 * Transient S3 errors (throttling, 5xx, dropped connections) are retried with exponential backoff
-  (``MAX_ATTEMPTS``, connect/read timeouts so nothing hangs); a persistent failure raises
+  (store configs ``max_attempts``, ``connect_timeout``, ``request_timeout``, so nothing hangs); a persistent failure raises
   :class:`DaoError` naming the object, store, bucket and key.
 
 Tabular reads and writes (``dao.read("bronze.users_raw", format="csv")``) use the files interface's
@@ -63,13 +63,18 @@ DEFAULT_MULTIPART_THRESHOLD = 64 * MB
 DEFAULT_MAX_CONCURRENCY = 10
 #: S3 rejects parts below 5 MB (except the last one)
 MIN_PART_SIZE = 5 * MB
-#: attempts per S3 request, first one included (botocore "standard" retry mode: exponential backoff)
+#: attempts per S3 request, first one included (botocore "standard" retry mode: exponential backoff);
+#: store config ``max_attempts``
 MAX_ATTEMPTS = 5
-#: seconds to open a connection / to wait for data on it, so a dead endpoint never hangs a job
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 60.0
+#: seconds to open a connection / to wait for data on it, so a dead endpoint never hangs a job;
+#: store configs ``connect_timeout`` and ``request_timeout`` (the same names as the files interface)
+CONNECT_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 60.0
 #: the checksum S3 computes and verifies for every uploaded part
 CHECKSUM_ALGORITHM = "SHA256"
+#: keys per DeleteObjects request (S3's maximum) and per listing page
+DELETE_BATCH = 1000
+LIST_PAGE_SIZE = 1000
 #: a transfer at least this big shows a progress line, when stderr is a terminal
 PROGRESS_MIN_BYTES = 64 * MB
 #: seconds between two updates of the progress line
@@ -126,8 +131,7 @@ def _size(value: Any, *, key: str, store: str) -> int:
     match = _SIZE_RE.match(str(value)) if isinstance(value, str) else None
     if match is None or float(match.group(1)) <= 0:
         raise DaoError(
-            f"store {store!r}: {key}={value!r} is not a size; use bytes (67108864) or a string "
-            "such as '64MB'"
+            f"store {store!r}: {key}={value!r} is not a size; use bytes (67108864) or a string such as '64MB'"
         )
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
@@ -179,7 +183,15 @@ def _transfer_settings(store: DataStore) -> _Transfer:
     return _Transfer(threshold=threshold, chunksize=chunksize, concurrency=concurrency)
 
 
-_CLIENT_KEYS = ("endpoint_url", "region", "access_key", "secret_key", "session_token", "profile", "path_style")
+_CLIENT_KEYS = (
+    "endpoint_url",
+    "region",
+    "access_key",
+    "secret_key",
+    "session_token",
+    "profile",
+    "path_style",
+)
 
 
 def _client_settings(store: DataStore) -> tuple[tuple[str, Any], ...]:
@@ -192,8 +204,8 @@ def _client_settings(store: DataStore) -> tuple[tuple[str, Any], ...]:
     settings["connect_timeout"] = _positive_float(
         cfg.get("connect_timeout", CONNECT_TIMEOUT), key="connect_timeout", store=store.name
     )
-    settings["read_timeout"] = _positive_float(
-        cfg.get("read_timeout", READ_TIMEOUT), key="read_timeout", store=store.name
+    settings["request_timeout"] = _positive_float(
+        cfg.get("request_timeout", REQUEST_TIMEOUT), key="request_timeout", store=store.name
     )
     settings["max_pool"] = _transfer_settings(store).concurrency + 2
     return tuple(sorted(settings.items()))
@@ -215,13 +227,14 @@ def _cached_client(settings: tuple[tuple[str, Any], ...], pid: int) -> Any:
         if cfg.get("session_token"):
             session_kwargs["aws_session_token"] = cfg["session_token"]
     session = boto3.session.Session(**session_kwargs)
-    s3_cfg = {"addressing_style": "path"} if (_flag(cfg.get("path_style", False)) or cfg.get("endpoint_url")) else {}
+    # MinIO, moto and most S3-compatible endpoints want path-style URLs; an explicit setting wins.
+    path_style = _flag(cfg["path_style"]) if "path_style" in cfg else bool(cfg.get("endpoint_url"))
     config = Config(
-        retries={"max_attempts": cfg["max_attempts"], "mode": "standard"},
+        retries={"total_max_attempts": cfg["max_attempts"], "mode": "standard"},  # first try included
         connect_timeout=cfg["connect_timeout"],
-        read_timeout=cfg["read_timeout"],
+        read_timeout=cfg["request_timeout"],
         max_pool_connections=cfg["max_pool"],
-        s3=s3_cfg or None,
+        s3={"addressing_style": "path" if path_style else "virtual"},
     )
     return session.client(
         "s3", endpoint_url=cfg.get("endpoint_url"), region_name=cfg.get("region"), config=config
@@ -229,7 +242,9 @@ def _cached_client(settings: tuple[tuple[str, Any], ...], pid: int) -> Any:
 
 
 def _secrets(store: DataStore) -> list[str]:
-    return [str(store.configs[k]) for k in ("access_key", "secret_key", "session_token") if store.configs.get(k)]
+    return [
+        str(store.configs[k]) for k in ("access_key", "secret_key", "session_token") if store.configs.get(k)
+    ]
 
 
 # --------------------------------------------------------------------------- progress
@@ -265,7 +280,9 @@ class _Progress:
     def _draw(self) -> None:
         total = self.total or 0
         pct = 100.0 * self.done / total if total else 100.0
-        sys.stderr.write(f"\r[spark_dao] {self.label}: {pct:5.1f}% ({self.done / MB:.1f}/{total / MB:.1f} MB)")
+        sys.stderr.write(
+            f"\r[spark_dao] {self.label}: {pct:5.1f}% ({self.done / MB:.1f}/{total / MB:.1f} MB)"
+        )
         sys.stderr.flush()
         self._drawn = True
 
@@ -308,7 +325,9 @@ def _source(data: Any, *, what: str) -> _Source:
         if isinstance(probe, str):
             raise DaoError(f"{what}: the file is open in text mode; open it in binary mode ('rb')")
         name = getattr(data, "name", None)
-        default = os.path.basename(name) if isinstance(name, str) and name and not name.startswith("<") else None
+        default = (
+            os.path.basename(name) if isinstance(name, str) and name and not name.startswith("<") else None
+        )
         size = None
         try:
             if data.seekable():
@@ -383,6 +402,10 @@ class _Backend:
     def folders(self) -> list[str]:
         raise NotImplementedError
 
+    def missing(self, rel: str) -> DaoError:
+        """The :class:`ObjectNotFound` for file ``rel``."""
+        raise NotImplementedError
+
     def copy_here(self, src: _Backend, src_rel: str, rel: str) -> ObjectInfo | None:
         """Copy without streaming through this process when both sides allow it; None otherwise."""
         return None
@@ -400,7 +423,9 @@ class _LocalBackend(_Backend):
         return os.path.join(self.location, *rel.split("/")) if rel else self.location
 
     def _fail(self, action: str, rel: str, exc: BaseException) -> DaoError:
-        return DaoError(f"{action} {self.what} (store {self.store.name!r}, path {self._path(rel)!r}) failed: {exc}")
+        return DaoError(
+            f"{action} {self.what} (store {self.store.name!r}, path {self._path(rel)!r}) failed: {exc}"
+        )
 
     def _info(self, rel: str, path: str) -> ObjectInfo:
         st = os.stat(path)
@@ -456,14 +481,14 @@ class _LocalBackend(_Backend):
     def get(self, rel: str) -> bytes:
         path = self._path(rel)
         if not os.path.isfile(path):
-            raise self._missing(rel)
+            raise self.missing(rel)
         try:
             with open(path, "rb") as f:
                 return f.read()
         except OSError as exc:
             raise self._fail("reading", rel, exc) from exc
 
-    def _missing(self, rel: str) -> ObjectNotFound:
+    def missing(self, rel: str) -> ObjectNotFound:
         return ObjectNotFound(
             f"{self.what} (store {self.store.name!r}) has no file {rel!r} at {self._path(rel)}"
         )
@@ -471,7 +496,7 @@ class _LocalBackend(_Backend):
     def download(self, rel: str, dest: str) -> None:
         src = self._path(rel)
         if not os.path.isfile(src):
-            raise self._missing(rel)
+            raise self.missing(rel)
         tmp = f"{dest}{_TMP_MARK}{uuid.uuid4().hex[:8]}"
         try:
             shutil.copyfile(src, tmp)
@@ -487,7 +512,7 @@ class _LocalBackend(_Backend):
     def open(self, rel: str) -> Iterator[tuple[IO[bytes], int]]:
         path = self._path(rel)
         if not os.path.isfile(path):
-            raise self._missing(rel)
+            raise self.missing(rel)
         with open(path, "rb") as f:
             yield f, os.path.getsize(path)
 
@@ -509,7 +534,7 @@ class _LocalBackend(_Backend):
                     out.append(self._info(key, full))
         except OSError as exc:
             raise self._fail("listing", prefix, exc) from exc
-        return out
+        return sorted(out, key=lambda i: i.key)
 
     def is_folder(self, rel: str) -> bool:
         return os.path.isdir(self._path(rel))
@@ -559,7 +584,7 @@ class _LocalBackend(_Backend):
             return None
         path = src._path(src_rel)
         if not os.path.isfile(path):
-            raise src._missing(src_rel)
+            raise src.missing(src_rel)
         return self.put_file(rel, path)
 
 
@@ -663,6 +688,7 @@ class _S3Backend(_Backend):
 
     @contextmanager
     def _guard(self, action: str, key: str) -> Iterator[None]:
+        require("boto3", "s3")  # BackendNotInstalled naming the extra, before anything else
         from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
         from s3transfer.exceptions import RetriesExceededError
@@ -723,13 +749,27 @@ class _S3Backend(_Backend):
         return {"ChecksumMode": "ENABLED"} if "ChecksumMode" in TransferManager.ALLOWED_DOWNLOAD_ARGS else {}
 
     # ------------------------------------------------------------------ operations
+    # Below the multipart threshold one request does it: a managed transfer would start a thread
+    # pool per file, which dominates when a folder of many small files is ingested.
+    def _put_small(self, rel: str, body: bytes) -> ObjectInfo:
+        key = self.key(rel)
+        with self._guard("uploading", key):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **self._extra_upload())
+            return self._verify(rel, len(body))
+
     def put_stream(self, rel: str, stream: IO[bytes], size: int | None) -> ObjectInfo:
+        if size is not None and size < self.transfer.threshold:
+            return self._put_small(rel, stream.read())
         key = self.key(rel)
         progress = _Progress(f"uploading s3://{self.bucket}/{key}", size)
         with self._guard("uploading", key):
             try:
                 self.client.upload_fileobj(
-                    stream, self.bucket, key, ExtraArgs=self._extra_upload(), Callback=progress,
+                    stream,
+                    self.bucket,
+                    key,
+                    ExtraArgs=self._extra_upload(),
+                    Callback=progress,
                     Config=self._config(),
                 )
             finally:
@@ -737,64 +777,87 @@ class _S3Backend(_Backend):
             return self._verify(rel, size if size is not None else progress.done)
 
     def put_file(self, rel: str, path: str) -> ObjectInfo:
-        key = self.key(rel)
         size = os.path.getsize(path)
+        if size < self.transfer.threshold:
+            with open(path, "rb") as f:
+                return self._put_small(rel, f.read())
+        key = self.key(rel)
         progress = _Progress(f"uploading {os.path.basename(path)} to s3://{self.bucket}/{key}", size)
         with self._guard("uploading", key):
             try:
                 self.client.upload_file(
-                    path, self.bucket, key, ExtraArgs=self._extra_upload(), Callback=progress,
+                    path,
+                    self.bucket,
+                    key,
+                    ExtraArgs=self._extra_upload(),
+                    Callback=progress,
                     Config=self._config(),
                 )
             finally:
                 progress.close()
             return self._verify(rel, size)
 
-    def get(self, rel: str) -> bytes:
+    def _fetch(self, rel: str, out: IO[bytes], *, action: str) -> int:
+        """Write file ``rel`` into ``out``; returns the size S3 reported (checked against what came)."""
         key = self.key(rel)
-        buf = io.BytesIO()
-        with self._guard("reading", key):
+        with self._guard(action, key):
             head = self._head(key)
             if head is None:
-                raise self._fail("reading", key, _missing_error(key))
-            progress = _Progress(f"downloading s3://{self.bucket}/{key}", int(head["ContentLength"]))
-            try:
-                self.client.download_fileobj(
-                    self.bucket, key, buf, ExtraArgs=self._extra_download(), Callback=progress,
-                    Config=self._config(),
-                )
-            finally:
-                progress.close()
-        data = buf.getvalue()
-        if len(data) != int(head["ContentLength"]):
-            raise DaoError(
-                f"reading {self.what} (store {self.store.name!r}, bucket {self.bucket!r}, key {key!r}): "
-                f"got {len(data)} bytes, S3 holds {head['ContentLength']}"
-            )
-        return data
+                raise self.missing(rel)
+            size = int(head["ContentLength"])
+            if size < self.transfer.threshold:
+                body = self.client.get_object(Bucket=self.bucket, Key=key, **self._extra_download())["Body"]
+                try:
+                    shutil.copyfileobj(body, out, MB)  # botocore checks the checksum at the end
+                finally:
+                    body.close()
+            else:
+                progress = _Progress(f"{action} s3://{self.bucket}/{key}", size)
+                try:
+                    self.client.download_fileobj(  # parallel ranged GETs
+                        self.bucket,
+                        key,
+                        out,
+                        ExtraArgs=self._extra_download(),
+                        Callback=progress,
+                        Config=self._config(),
+                    )
+                finally:
+                    progress.close()
+        return size
+
+    def _short(self, rel: str, action: str, got: int, size: int) -> DaoError:
+        return DaoError(
+            f"{action} {self.what} (store {self.store.name!r}, bucket {self.bucket!r}, key {self.key(rel)!r}): "
+            f"received {got} bytes, S3 holds {size}"
+        )
+
+    def get(self, rel: str) -> bytes:
+        buf = io.BytesIO()
+        size = self._fetch(rel, buf, action="reading")
+        got = len(buf.getbuffer())
+        if got != size:
+            raise self._short(rel, "reading", got, size)
+        return buf.getvalue()
 
     def download(self, rel: str, dest: str) -> None:
-        key = self.key(rel)
-        with self._guard("downloading", key):
-            head = self._head(key)
-            if head is None:
-                raise self._fail("downloading", key, _missing_error(key))
-            size = int(head["ContentLength"])
-            progress = _Progress(f"downloading s3://{self.bucket}/{key}", size)
-            try:
-                # s3transfer writes to a temporary name and renames: dest is never half-written
-                self.client.download_file(
-                    self.bucket, key, dest, ExtraArgs=self._extra_download(), Callback=progress,
-                    Config=self._config(),
-                )
-            finally:
-                progress.close()
-        if os.path.getsize(dest) != size:
-            os.unlink(dest)
+        # into a temporary name, renamed when complete: dest is never half-written
+        tmp = f"{dest}{_TMP_MARK}{uuid.uuid4().hex[:8]}"
+        try:
+            with open(tmp, "wb") as out:
+                size = self._fetch(rel, out, action="downloading")
+                got = out.seek(0, os.SEEK_END)  # parallel parts write at their offsets
+            if got != size:
+                raise self._short(rel, "downloading", got, size)
+            os.replace(tmp, dest)
+        except OSError as exc:
             raise DaoError(
-                f"downloading {self.what} (store {self.store.name!r}, bucket {self.bucket!r}, key {key!r}): "
-                f"the file is not {size} bytes long; removed {dest}"
-            )
+                f"downloading {self.what} (store {self.store.name!r}, bucket {self.bucket!r}, "
+                f"key {self.key(rel)!r}) to {dest} failed: {exc}"
+            ) from exc
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     @contextmanager
     def open(self, rel: str) -> Iterator[tuple[IO[bytes], int]]:
@@ -807,6 +870,9 @@ class _S3Backend(_Backend):
         finally:
             body.close()
 
+    def missing(self, rel: str) -> DaoError:
+        return self._fail("reading", self.key(rel), _missing_error(self.key(rel)))
+
     def info(self, rel: str) -> ObjectInfo | None:
         key = self.key(rel)
         with self._guard("checking", key):
@@ -815,7 +881,9 @@ class _S3Backend(_Backend):
 
     def _keys(self, key_prefix: str, *, action: str) -> Iterator[dict[str, Any]]:
         with self._guard(action, key_prefix):
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=key_prefix)
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=key_prefix, PaginationConfig={"PageSize": LIST_PAGE_SIZE}
+            )
             for page in pages:
                 for item in page.get("Contents", ()):
                     if not item["Key"].endswith("/"):  # folder markers written by consoles and tools
@@ -841,8 +909,8 @@ class _S3Backend(_Backend):
         keys = [item["Key"] for item in self._keys(self._prefix(rel), action="deleting")]
         if rel and self.info(rel) is not None:
             keys.append(self.key(rel))
-        for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
-            batch = keys[start : start + 1000]
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
             with self._guard("deleting", batch[0]):
                 response = self.client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
@@ -861,7 +929,10 @@ class _S3Backend(_Backend):
         out: set[str] = set()
         with self._guard("listing", prefix):
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+                Bucket=self.bucket,
+                Prefix=prefix,
+                Delimiter="/",
+                PaginationConfig={"PageSize": LIST_PAGE_SIZE},
             )
             for page in pages:
                 for common in page.get("CommonPrefixes", ()):
@@ -878,18 +949,37 @@ class _S3Backend(_Backend):
         with self._guard("copying", key):
             head = src._head(src_key)
             if head is None:
-                raise src._fail("copying", src_key, _missing_error(src_key))
-            self.client.copy(
-                {"Bucket": src.bucket, "Key": src_key}, self.bucket, key,
-                ExtraArgs=self._extra_upload(), Config=self._config(),
-            )
-            return self._verify(rel, int(head["ContentLength"]))
+                raise src.missing(src_rel)
+            size = int(head["ContentLength"])
+            if size < self.transfer.threshold:
+                self.client.copy_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    CopySource={"Bucket": src.bucket, "Key": src_key},
+                    **self._extra_upload(),
+                )
+            else:  # parallel UploadPartCopy: one CopyObject is limited to 5 GB
+                self.client.copy(
+                    {"Bucket": src.bucket, "Key": src_key},
+                    self.bucket,
+                    key,
+                    ExtraArgs=self._extra_upload(),
+                    Config=self._config(),
+                )
+            return self._verify(rel, size)
 
 
 def _missing_error(key: str) -> Exception:
     from botocore.exceptions import ClientError
 
     return ClientError({"Error": {"Code": "NoSuchKey", "Message": f"no key {key!r}"}}, "HeadObject")
+
+
+def _same_place(a: _Backend, b: _Backend) -> bool:
+    """Equal URIs name the same file: both local, or both S3 behind the same endpoint."""
+    if isinstance(a, _S3Backend) and isinstance(b, _S3Backend):
+        return a.store.configs.get("endpoint_url") == b.store.configs.get("endpoint_url")
+    return isinstance(a, _LocalBackend) and isinstance(b, _LocalBackend)
 
 
 def _backend(store: DataStore, location: str, what: str) -> _Backend:
@@ -934,13 +1024,12 @@ class ObjectsInterface(FilesInterface):
         return obj.store if isinstance(obj.store, DataStore) else self.store
 
     def _open(self, obj: DataObject) -> _Backend:
-        try:
-            location = obj.location
-        except CatalogError as exc:
-            raise DaoError(str(exc)) from exc
-        return _backend(self._store_of(obj), location, f"object {obj.full_name!r}")
+        # obj.location raises CatalogError (a DaoError) for a store without a location
+        return _backend(self._store_of(obj), obj.location, f"object {obj.full_name!r}")
 
-    def _rel(self, obj: DataObject, backend: _Backend, path: str, *, what: str, allow_root: bool = False) -> str:
+    def _rel(
+        self, obj: DataObject, backend: _Backend, path: str, *, what: str, allow_root: bool = False
+    ) -> str:
         """``path`` (relative, or a URI / absolute path inside the object) as a key relative to ``obj``."""
         if not isinstance(path, str):
             raise DaoError(f"{what} {obj.full_name!r}: expected a string key, got {type(path).__name__}")
@@ -960,8 +1049,9 @@ class ObjectsInterface(FilesInterface):
             )
         return rel
 
-    def _put_key(self, obj: DataObject, backend: _Backend, name: str | None, path: str | None,
-                 default: str | None) -> str:
+    def _put_key(
+        self, obj: DataObject, backend: _Backend, name: str | None, path: str | None, default: str | None
+    ) -> str:
         what = "writing to"
         if name is not None:
             name_rel = self._rel(obj, backend, name, what=what)
@@ -989,7 +1079,9 @@ class ObjectsInterface(FilesInterface):
         return rel
 
     # ------------------------------------------------------------------ writing
-    def put(self, obj: DataObject, data: Any, name: str | None = None, *, path: str | None = None) -> ObjectInfo:
+    def put(
+        self, obj: DataObject, data: Any, name: str | None = None, *, path: str | None = None
+    ) -> ObjectInfo:
         """Upload one file as-is: bytes, a binary file object or a local file path.
 
         >>> itf.put(users_raw, open("users.csv", "rb"), path="2025-01-07/")            # doctest: +SKIP
@@ -1011,7 +1103,9 @@ class ObjectsInterface(FilesInterface):
         log.info("put %s (%d bytes) into %s", info.location, info.size, obj.full_name)
         return info
 
-    def put_folder(self, obj: DataObject, local_dir: str | os.PathLike[str], *, path: str | None = None) -> list[ObjectInfo]:
+    def put_folder(
+        self, obj: DataObject, local_dir: str | os.PathLike[str], *, path: str | None = None
+    ) -> list[ObjectInfo]:
         """Upload every file under ``local_dir``, keeping sub-folders: keys are ``<path>/<relative path>``.
 
         >>> itf.put_folder(events_raw, "exports/2025-01-07", path="2025-01-07/")      # doctest: +SKIP
@@ -1039,7 +1133,9 @@ class ObjectsInterface(FilesInterface):
         log.info("put %d files from %s into %s", len(jobs), root, obj.full_name)
         return [results[rel] for rel, _ in jobs]
 
-    def _parallel(self, obj: DataObject, fn: Callable[[str, str], Any], jobs: list[tuple[str, str]]) -> list[tuple[str, Any]]:
+    def _parallel(
+        self, obj: DataObject, fn: Callable[[str, str], Any], jobs: list[tuple[str, str]]
+    ) -> list[tuple[str, Any]]:
         if len(jobs) <= 1:
             return [(rel, fn(rel, other)) for rel, other in jobs]
         workers = min(len(jobs), _transfer_settings(self._store_of(obj)).concurrency)
@@ -1069,7 +1165,9 @@ class ObjectsInterface(FilesInterface):
         backend.download(rel, str(target))
         return target
 
-    def download_folder(self, obj: DataObject, dest: str | os.PathLike[str], *, prefix: str | None = None) -> list[Path]:
+    def download_folder(
+        self, obj: DataObject, dest: str | os.PathLike[str], *, prefix: str | None = None
+    ) -> list[Path]:
         """Save every file of the object (or those whose key starts with ``prefix``) under ``dest``.
 
         >>> itf.download_folder(users_raw, "/tmp/users_raw", prefix="2025-01-")      # doctest: +SKIP
@@ -1132,7 +1230,9 @@ class ObjectsInterface(FilesInterface):
             log.info("deleted %d files of %s%s", removed, obj.full_name, f" under {rel!r}" if rel else "")
         return bool(removed)
 
-    def copy(self, obj: DataObject, name: str, dest_obj: DataObject, dest_name: str | None = None) -> ObjectInfo:
+    def copy(
+        self, obj: DataObject, name: str, dest_obj: DataObject, dest_name: str | None = None
+    ) -> ObjectInfo:
         """Copy one file to another object (any store); server-side when both are on the same S3 account.
 
         >>> itf.copy(users_raw, "2025-01-07/users.csv", archive, "users/2025-01-07.csv")  # doctest: +SKIP
@@ -1141,6 +1241,11 @@ class ObjectsInterface(FilesInterface):
         src_rel = self._rel(obj, src, name, what="copying from")
         dst = self._open(dest_obj)
         rel = self._rel(dest_obj, dst, dest_name if dest_name is not None else src_rel, what="copying to")
+        if src.uri(src_rel) == dst.uri(rel) and _same_place(src, dst):
+            info = src.info(src_rel)  # a file copied onto itself: nothing to do
+            if info is None:
+                raise src.missing(src_rel)
+            return info
         info = dst.copy_here(src, src_rel, rel)
         if info is None:
             with src.open(src_rel) as (stream, size):
@@ -1148,7 +1253,9 @@ class ObjectsInterface(FilesInterface):
         log.info("copied %s to %s", src.uri(src_rel), info.location)
         return info
 
-    def move(self, obj: DataObject, name: str, dest_obj: DataObject, dest_name: str | None = None) -> ObjectInfo:
+    def move(
+        self, obj: DataObject, name: str, dest_obj: DataObject, dest_name: str | None = None
+    ) -> ObjectInfo:
         """Copy one file, then delete the original (not atomic: a failed delete leaves both copies)."""
         src = self._open(obj)
         src_uri = src.uri(self._rel(obj, src, name, what="moving"))
