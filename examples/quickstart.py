@@ -2,15 +2,15 @@
 
     python examples/quickstart.py            # uses conf/catalog.yaml; data lands in conf/data/
 
-bronze (raw csv/json as delivered) -> silver (clean parquet, partitioned) -> gold (aggregates),
-every step by catalog name only: no paths, no formats, no Spark options in the pipeline code.
+bronze (raw csv/json uploaded as delivered) -> silver (clean parquet, partitioned; the second day
+upserted by key) -> gold (aggregates), every step by catalog name only: no paths, no formats, no
+Spark options in the pipeline code.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -24,13 +24,11 @@ import spark_dao  # noqa: E402
 
 
 def land_raw_files(dao: spark_dao.DataAccessObject) -> None:
-    """Bronze ingestion: the sample deliveries arrive as files in bronze.users_raw / events_raw."""
+    """Bronze ingestion: upload the sample deliveries as received (raw files, no parsing)."""
     for name in ("users_raw", "events_raw"):
-        target = Path(dao.resolve(f"bronze.{name}").location)
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(ROOT / "examples" / "sample_data" / name, target)
-        print(f"landed {sum(1 for p in target.rglob('*') if p.is_file())} raw files in bronze.{name}")
+        dao.delete(f"bronze.{name}")
+        infos = dao.upload(ROOT / "examples" / "sample_data" / name, f"bronze.{name}")
+        print(f"landed {len(infos)} raw files in bronze.{name}: {', '.join(i.key for i in infos)}")
 
 
 def main(catalog: str = str(ROOT / "conf" / "catalog.yaml")) -> None:
@@ -51,16 +49,19 @@ def main(catalog: str = str(ROOT / "conf" / "catalog.yaml")) -> None:
     # 1. bronze: raw files land as delivered
     land_raw_files(dao)
 
-    # 2. silver: clean users (dedupe, drop rows without email, keep the latest version per id)
-    users = spark.read.format("dao").load("bronze.users_raw")
-    latest = users.groupBy("id").agg(F.max("updated_at").alias("updated_at"))
-    users_clean = (
-        users.join(latest, ["id", "updated_at"])
-        .dropDuplicates(["id"])
-        .filter("email IS NOT NULL")
-        .select("id", "name", "email", "country", "created_at", "updated_at")
-    )
-    users_clean.write.format("dao").mode("overwrite").save("silver.users_clean")
+    # 2. silver: the first delivery is loaded whole (deduped, rows without email dropped) ...
+    def clean(users):
+        return users.dropDuplicates(["id"]).filter("email IS NOT NULL").select(
+            "id", "name", "email", "country", "created_at", "updated_at"
+        )
+
+    day1 = dao.read("bronze.users_raw", path="users_raw/2025-01-07")
+    clean(day1).write.format("dao").mode("overwrite").save("silver.users_clean")
+    # ... and the next day's delivery is upserted: keys and order_by come from the catalog
+    day2 = dao.read("bronze.users_raw", path="users_raw/2025-01-08")
+    merged = dao.upsert(clean(day2), "silver.users_clean")
+    print(f"silver.users_clean upsert: {merged.rows_updated} updated, {merged.rows_inserted} inserted, "
+          f"{merged.files_rewritten} file(s) rewritten")
 
     # events, enriched with the user's country, partitioned by day (from the catalog)
     events = spark.read.format("dao").load("bronze.events_raw")
