@@ -274,7 +274,7 @@ def test_dao_bad_calls(dao: DataAccessObject) -> None:
         dao.read("silver.events", engine="panda")  # type: ignore[arg-type]
     with pytest.raises(DaoError, match="nothing to write"):
         dao.write(None, "silver.events", engine="pandas")
-    with pytest.raises(DaoError, match="raw bytes/files"):
+    with pytest.raises(DaoError, match="no raw-objects interface"):
         dao.write(b"abc", "silver.events", engine="pandas")
     with pytest.raises(DaoError, match=r"cannot write a builtins\.int"):
         dao.write(42, "gold.users_agg", engine="pandas")
