@@ -139,7 +139,7 @@ def test_schema_mismatch_on_append_writes_nothing(spark, registered, events):
     assert files_under(registered / "silver" / "users_clean") == before
 
 
-@pytest.mark.parametrize("mode", ["append", "overwrite"])
+@pytest.mark.parametrize("mode", ["append", "overwrite", "upsert"])
 def test_failed_task_leaves_target_unchanged_and_no_staging(spark, registered, events, mode):
     events.write.format("dao").mode("overwrite").save("silver.events")
     root = registered / "silver" / "events"
@@ -154,8 +154,13 @@ def test_failed_task_leaves_target_unchanged_and_no_staging(spark, registered, e
 
     # Many partitions so some tasks stage files before the failing one runs.
     bad = events.repartition(4).withColumn("id", explode_on_3("id"))
+    writer = bad.write.format("dao")
+    if mode == "upsert":
+        writer = writer.mode("append").option("operation", "upsert").option("keys", "id")
+    else:
+        writer = writer.mode(mode)
     with pytest.raises(PySparkException, match="boom"):
-        bad.write.format("dao").mode(mode).save("silver.events")
+        writer.save("silver.events")
     assert files_under(root) == before_files
     assert not (root / STAGING).exists()
     assert rows(spark.read.format("dao").load("silver.events"), "id", "country", "amount") == before_rows

@@ -777,25 +777,8 @@ class _S3Backend(_Backend):
             return self._verify(rel, size if size is not None else progress.done)
 
     def put_file(self, rel: str, path: str) -> ObjectInfo:
-        size = os.path.getsize(path)
-        if size < self.transfer.threshold:
-            with open(path, "rb") as f:
-                return self._put_small(rel, f.read())
-        key = self.key(rel)
-        progress = _Progress(f"uploading {os.path.basename(path)} to s3://{self.bucket}/{key}", size)
-        with self._guard("uploading", key):
-            try:
-                self.client.upload_file(
-                    path,
-                    self.bucket,
-                    key,
-                    ExtraArgs=self._extra_upload(),
-                    Callback=progress,
-                    Config=self._config(),
-                )
-            finally:
-                progress.close()
-            return self._verify(rel, size)
+        with open(path, "rb") as f:
+            return self.put_stream(rel, f, os.path.getsize(path))
 
     def _fetch(self, rel: str, out: IO[bytes], *, action: str) -> int:
         """Write file ``rel`` into ``out``; returns the size S3 reported (checked against what came)."""
