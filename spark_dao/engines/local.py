@@ -32,7 +32,9 @@ def read_table(
     if len(plan.tasks) <= 1:
         batches = [b for t in plan.tasks for b in itf.read(t)]
     else:
-        workers = min(len(plan.tasks), os.cpu_count() or 2)
+        # Object stores are latency-bound: more concurrent tasks than cores pay off there.
+        remote = "://" in str(obj.location) and not str(obj.location).startswith("file://")
+        workers = min(len(plan.tasks), 8 if remote else (os.cpu_count() or 2))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spark_dao_read") as pool:
             chunks = list(pool.map(lambda t: list(itf.read(t)), plan.tasks))
         batches = [b for chunk in chunks for b in chunk]

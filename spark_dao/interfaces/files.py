@@ -24,6 +24,7 @@ import posixpath
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
@@ -193,6 +194,14 @@ def _wrap_io(action: str) -> Any:
         return wrapper
 
     return deco
+
+
+#: concurrent requests for latency-bound object-store work (commit moves/deletes, key scans, reads)
+IO_THREADS = 16
+
+
+def _is_object_store(fs: pafs.FileSystem) -> bool:
+    return fs.type_name != "local"
 
 
 def _hidden(rel: str) -> bool:
@@ -790,6 +799,7 @@ class FilesInterface:
             max_rows_per_group=row_group,
             min_rows_per_group=min(row_group, 128 * 1024),
             use_threads=False,
+            create_dir=not _is_object_store(fs),
             file_visitor=visit,
         )
         return written
@@ -816,7 +826,8 @@ class FilesInterface:
         for i, (rel_dir, part) in enumerate(groups):
             rel = posixpath.join(rel_dir, f"{stem}-{i}.json") if rel_dir else f"{stem}-{i}.json"
             data = _to_json_lines(part)
-            fs.create_dir(posixpath.dirname(f"{staging}/{rel}"), recursive=True)
+            if not _is_object_store(fs):
+                fs.create_dir(posixpath.dirname(f"{staging}/{rel}"), recursive=True)
             with fs.open_output_stream(f"{staging}/{rel}") as f:
                 f.write(data)
             out.append(StagedFile(rel, part.num_rows, len(data)))
@@ -885,16 +896,36 @@ class FilesInterface:
         Old files are removed only after every new file is in place, so a failure while moving
         leaves the previous data exactly as it was. Returns the number of files added.
         """
+        remote = _is_object_store(fs)
         moved: list[str] = []
         new_dirs: set[str] = set()
-        try:
-            for job_id, f in staged:
-                src = f"{base}/{STAGING}/{job_id}/{f.path}"
-                dst = f"{base}/{f.path}"
-                new_dirs.add(posixpath.dirname(f.path))
+
+        def move(item: tuple[str, StagedFile]) -> str:
+            job_id, f = item
+            src = f"{base}/{STAGING}/{job_id}/{f.path}"
+            dst = f"{base}/{f.path}"
+            if not remote:  # object stores have no folders to create
                 fs.create_dir(posixpath.dirname(dst), recursive=True)
-                fs.move(src, dst)
-                moved.append(dst)
+            fs.move(src, dst)  # S3: server-side copy + delete
+            return dst
+
+        try:
+            new_dirs.update(posixpath.dirname(f.path) for _, f in staged)
+            if remote and len(staged) > 1:
+                # S3 commits are latency-bound: move files concurrently, keep track of each success
+                with ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="spark_dao_commit") as pool:
+                    futures = [pool.submit(move, item) for item in staged]
+                    errors = []
+                    for fut in futures:
+                        try:
+                            moved.append(fut.result())
+                        except Exception as exc:  # collected: every finished move must be undone
+                            errors.append(exc)
+                    if errors:
+                        raise errors[0]
+            else:
+                for item in staged:
+                    moved.append(move(item))
             if write_empty:
                 moved.append(self._write_empty(fs, base, spec, job_ids[0] if job_ids else uuid.uuid4().hex))
         except Exception as exc:
@@ -904,14 +935,20 @@ class FilesInterface:
                 except OSError:
                     log.warning("could not roll back %s", dst)
             # and the partition folders this commit created for them
-            _remove_empty_dirs(fs, base, new_dirs)
+            if not remote:
+                _remove_empty_dirs(fs, base, new_dirs)
             raise DaoError(
                 f"writing {obj.full_name!r} (store {obj.store_name!r}): commit failed while moving "
                 f"files into {obj.location}; the previous data is unchanged: {exc}"
             ) from exc
-        for rel in doomed:
-            fs.delete_file(f"{base}/{rel}" if rel else base)
-        if doomed:
+        paths = [f"{base}/{rel}" if rel else base for rel in doomed]
+        if remote and len(paths) > 1:
+            with ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="spark_dao_commit") as pool:
+                list(pool.map(fs.delete_file, paths))
+        else:
+            for path in paths:
+                fs.delete_file(path)
+        if doomed and not remote:
             _remove_empty_dirs(fs, base, {posixpath.dirname(r) for r in doomed})
         return len(moved)
 

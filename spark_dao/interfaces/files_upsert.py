@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -56,6 +57,17 @@ def _read(itf: FilesInterface, obj: DataObject, spec: WriteSpec, root: str, rels
     return pa.Table.from_batches(batches, schema=out_schema)
 
 
+def _map(fn: Any, items: Any, fs: pafs.FileSystem) -> list[Any]:
+    """``[fn(x) for x in items]``, concurrently on object stores (each read is a few round trips)."""
+    from .files import IO_THREADS, _is_object_store
+
+    items = list(items)
+    if len(items) < 2 or not _is_object_store(fs):
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="spark_dao_upsert") as pool:
+        return list(pool.map(fn, items))
+
+
 def commit_upsert(
     itf: FilesInterface,
     obj: DataObject,
@@ -84,10 +96,11 @@ def commit_upsert(
         present = {posixpath.dirname(rel) for _, rel in staged_rels}
         scan = [rel for rel in scan if posixpath.dirname(rel) in present]
     key_cols = list(opts.keys) + ([opts.order_by] if opts.order_by and opts.order_by not in opts.keys else [])
-    pieces = []
-    for i, rel in enumerate(scan):
-        t = _read(itf, obj, spec, base, [rel], key_cols)
-        pieces.append(t.append_column(_FILE, pa.array([i] * t.num_rows, pa.int32())))
+    def keys_of(i: int) -> pa.Table:
+        t = _read(itf, obj, spec, base, [scan[i]], key_cols)
+        return t.append_column(_FILE, pa.array([i] * t.num_rows, pa.int32()))
+
+    pieces = _map(keys_of, range(len(scan)), fs)
     stored_keys = (
         pa.concat_tables(pieces)
         if pieces
@@ -106,8 +119,7 @@ def commit_upsert(
     # Survivors of the rewritten files + the incoming rows, staged with the normal writer.
     survivors = []
     deleted = 0
-    for rel in rewritten:
-        stored = _read(itf, obj, spec, base, [rel])
+    for stored in _map(lambda rel: _read(itf, obj, spec, base, [rel]), rewritten, fs):
         kept = stored
         if plan.replace_keys.num_rows:
             kept = kept.filter(pc.invert(_membership(kept, plan.replace_keys, list(opts.keys))))
