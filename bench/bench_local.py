@@ -157,6 +157,7 @@ def noop(df) -> None:
 class Result:
     op: str
     times: list[float]
+    cpu: list[float]
     rows: int
     baseline: str | None = None  # op this one is compared to
     target: float | None = None  # ratio that must be reached (PASS/MISS)
@@ -169,6 +170,45 @@ class Result:
     @property
     def best(self) -> float:
         return min(self.times)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def tree_cpu_seconds(root: int | None = None) -> float:
+    """CPU seconds (user + system, children included) of this process and all its descendants.
+
+    Covers the driver, the Spark JVM it launched and the Python workers the JVM forks (a reaped
+    worker's time moves to its parent's children counters, so deltas stay exact). Unlike wall time,
+    it barely moves when *other* processes compete for the CPUs. Linux only; 0.0 elsewhere.
+    """
+    root = os.getpid() if root is None else root
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    parent: dict[int, int] = {}
+    cpu: dict[int, int] = {}
+    try:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                raw = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            fields = raw[raw.rindex(")") + 2:].split()  # after "pid (comm) "
+            pid = int(entry.name)
+            parent[pid] = int(fields[1])
+            cpu[pid] = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    except OSError:
+        return 0.0
+    total = 0
+    for pid, ticks in cpu.items():
+        p = pid
+        while p and p != root and p in parent:
+            p = parent[p]
+        if p == root:
+            total += ticks
+    return total / tick
 
 
 def cpu_busy(interval: float = 0.5) -> float:
@@ -202,7 +242,8 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.15) -> float:
 
 
 def measure_interleaved(ops: list[tuple[str, Callable[[], object]]], repeat: int, *,
-                        quiet_wait: float = 0.0) -> tuple[dict[str, list[float]], list[float]]:
+                        quiet_wait: float = 0.0
+                        ) -> tuple[dict[str, list[float]], dict[str, list[float]], list[float]]:
     """Warm every op up once, then run ``repeat`` rounds of op1, op2, ... (interleaved).
 
     Interleaving makes slow drifts (another process, page cache, JIT) hit every op of a
@@ -213,18 +254,22 @@ def measure_interleaved(ops: list[tuple[str, Callable[[], object]]], repeat: int
         fn()
         gc.collect()
     times: dict[str, list[float]] = {name: [] for name, _ in ops}
+    cpus: dict[str, list[float]] = {name: [] for name, _ in ops}
     noise: list[float] = []
     for rnd in range(repeat):
         for name, fn in ops:
             if quiet_wait:
                 noise.append(wait_for_quiet(quiet_wait))
+            c0 = tree_cpu_seconds()
             t0 = time.perf_counter()
             out = fn()
             times[name].append(time.perf_counter() - t0)
+            cpus[name].append(tree_cpu_seconds() - c0)
             del out
             gc.collect()
-            print(f"   round {rnd + 1}: {name}: {times[name][-1]:.2f}s", flush=True)
-    return times, noise
+            print(f"   round {rnd + 1}: {name}: {times[name][-1]:.2f}s wall, {cpus[name][-1]:.2f}s cpu",
+                  flush=True)
+    return times, cpus, noise
 
 
 def environment() -> dict[str, str]:
@@ -269,8 +314,8 @@ def render(results: list[Result], stat: str, rows: int, env: dict[str, str], com
     lines = [
         f"rows: {rows:,} | timed runs per operation: {len(results[0].times)} | seconds = {stat}",
         "",
-        "| operation | seconds | best | rows/s | ratio | vs | target |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "| operation | seconds | best | rows/s | ratio | vs | target | cpu s | cpu ratio |",
+        "|---|---:|---:|---:|---:|---|---|---:|---:|",
     ]
     verdicts = []
     for r in results:
@@ -281,11 +326,17 @@ def render(results: list[Result], stat: str, rows: int, env: dict[str, str], com
             verdict = "PASS" if ratio >= r.target else "MISS"
             target = f"≥ {r.target:.2f}x {verdict}"
             verdicts.append(f"{verdict}: {r.op} = {ratio:.2f}x {r.baseline} (target ≥ {r.target:.2f}x)")
+        cpu_ratio = base.cpu_median / r.cpu_median if base and r.cpu_median else None
         lines.append(
             f"| {r.op} | {t(r):.2f} | {r.best:.2f} | {rows / t(r) / 1e6:.2f} M | "
-            f"{'' if ratio is None else f'{ratio:.2f}x'} | {r.baseline or ''} | {target} |"
+            f"{'' if ratio is None else f'{ratio:.2f}x'} | {r.baseline or ''} | {target} | "
+            f"{r.cpu_median:.1f} | {'' if cpu_ratio is None else f'{cpu_ratio:.2f}x'} |"
         )
-    lines += ["", *verdicts, "", "environment:"]
+    lines += ["", *verdicts, "",
+              "ratio = baseline seconds / seconds (throughput; 1.00x = as fast as the baseline). "
+              "cpu s = median CPU seconds of the whole process tree (driver, JVM, Python workers); "
+              "cpu ratio = baseline cpu / cpu, a cost ratio that other processes on the machine barely move.",
+              "", "environment:"]
     lines += [f"- {k}: {v}" for k, v in env.items()]
     lines += [f"- command: `{command}`"]
     return "\n".join(lines) + "\n"
@@ -327,10 +378,10 @@ def main(argv: list[str] | None = None) -> int:
     noise: list[float] = []
 
     def group(ops: list[tuple[str, Callable[[], object]]], extra: dict[str, dict]) -> None:
-        times, busy = measure_interleaved(ops, args.repeat, quiet_wait=args.quiet_wait)
+        times, cpus, busy = measure_interleaved(ops, args.repeat, quiet_wait=args.quiet_wait)
         noise.extend(busy)
         for name, _ in ops:
-            results.append(Result(name, times[name], rows, **extra.get(name, {})))
+            results.append(Result(name, times[name], cpus[name], rows, **extra.get(name, {})))
 
     # 1-2: reads into the same sink (noop: every row and column produced, nothing written).
     native_read, dao_read = "spark read parquet (native)", 'spark read format("dao")'

@@ -798,7 +798,9 @@ class FilesInterface:
             max_rows_per_file=max_rows,
             max_rows_per_group=row_group,
             min_rows_per_group=min(row_group, 128 * 1024),
-            use_threads=False,
+            # encode columns on pyarrow's thread pool, keeping the rows in order
+            use_threads=True,
+            preserve_order=True,
             create_dir=not _is_object_store(fs),
             file_visitor=visit,
         )

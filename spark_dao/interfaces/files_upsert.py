@@ -15,6 +15,7 @@ as it was (the previous files are removed only after every new file is in place)
 
 from __future__ import annotations
 
+import bisect
 import logging
 import posixpath
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +58,43 @@ def _read(itf: FilesInterface, obj: DataObject, spec: WriteSpec, root: str, rels
     return pa.Table.from_batches(batches, schema=out_schema)
 
 
+def _may_hold(stats: Any, probe: list[Any]) -> bool:
+    """Can a row group whose key statistics are ``stats`` hold one of the sorted ``probe`` keys?"""
+    if stats is None or not stats.has_min_max:
+        return True
+    try:
+        i = bisect.bisect_left(probe, stats.min)
+        return i < len(probe) and probe[i] <= stats.max
+    except TypeError:  # statistics of a type that does not compare with the keys: read it
+        return True
+
+
+def _scan_parquet_keys(fs: pafs.FileSystem, base: str, rel: str, spec: WriteSpec, key_cols: list[str],
+                       first_key: str, probe: list[Any]) -> pa.Table:
+    """Key columns of one parquet file, reading only the row groups the statistics cannot exclude."""
+    import pyarrow.parquet as pq
+
+    from . import _arrow
+    from .files import _partition_values, _typed
+
+    schema = pa.schema([spec.schema.field(c) for c in key_cols])
+    with fs.open_input_file(f"{base}/{rel}") as f:
+        pf = pq.ParquetFile(f)
+        names = pf.schema_arrow.names
+        groups = list(range(pf.num_row_groups))
+        if first_key in names:
+            idx = names.index(first_key)
+            meta = pf.metadata
+            groups = [g for g in groups if _may_hold(meta.row_group(g).column(idx).statistics, probe)]
+        if not groups:
+            return schema.empty_table()
+        table = pf.read_row_groups(groups, columns=[c for c in key_cols if c in names])
+    values = dict(_partition_values(rel))
+    constants = {c: _typed(values.get(c), schema.field(c).type) for c in key_cols if c in spec.partition_by}
+    batches = [_arrow.conform(b, schema, constants=constants) for b in table.to_batches()]
+    return pa.Table.from_batches(batches, schema=schema)
+
+
 def _map(fn: Any, items: Any, fs: pafs.FileSystem) -> list[Any]:
     """``[fn(x) for x in items]``, concurrently on object stores (each read is a few round trips)."""
     from .files import IO_THREADS, _is_object_store
@@ -96,8 +134,18 @@ def commit_upsert(
         present = {posixpath.dirname(rel) for _, rel in staged_rels}
         scan = [rel for rel in scan if posixpath.dirname(rel) in present]
     key_cols = list(opts.keys) + ([opts.order_by] if opts.order_by and opts.order_by not in opts.keys else [])
+    # Files whose min/max statistics exclude every incoming key need no key read (ids that grow
+    # over time cluster by file, so a daily batch touches few files).
+    probe = None
+    first_key = opts.keys[0]
+    if spec.format == "parquet" and not opts.delete_unmatched and first_key not in part_cols and incoming.num_rows:
+        probe = sorted(incoming[first_key].drop_null().to_pylist())
+
     def keys_of(i: int) -> pa.Table:
-        t = _read(itf, obj, spec, base, [scan[i]], key_cols)
+        if probe is not None:
+            t = _scan_parquet_keys(fs, base, scan[i], spec, key_cols, first_key, probe)
+        else:
+            t = _read(itf, obj, spec, base, [scan[i]], key_cols)
         return t.append_column(_FILE, pa.array([i] * t.num_rows, pa.int32()))
 
     pieces = _map(keys_of, range(len(scan)), fs)
