@@ -174,6 +174,59 @@ def stage_dataset_fast(self, fs, staging, batches, spec, stem):
     return written
 
 
+def stage_parquet_writer(self, fs, staging, batches, spec, stem):
+    """FilesInterface._stage_dataset writing unpartitioned parquet with pq.ParquetWriter straight to the
+    output stream (the dataset writer re-slices batches into small morsels and concatenates them back
+    into row groups: about twice the encode time); partitioned or csv data: as stage_dataset_fast."""
+    import pyarrow.parquet as pq
+
+    if spec.format != "parquet" or spec.partition_by:
+        return stage_dataset_fast(self, fs, staging, batches, spec, stem)
+    o = spec.options
+    compression = None if o["compression"] in ("none", "uncompressed") else o["compression"]
+    max_rows = o["max_rows_per_file"] or 0
+    row_group = min(o["row_group_size"], max_rows) if max_rows else o["row_group_size"]
+    written: list = []
+    state: dict[str, Any] = {"writer": None, "stream": None, "rows": 0, "rel": ""}
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+
+    def close_file() -> None:
+        if state["writer"] is not None:
+            state["writer"].close()
+            size = state["stream"].tell()
+            state["stream"].close()
+            written.append(files_mod.StagedFile(state["rel"], state["rows"], size))
+            state.update(writer=None, stream=None, rows=0)
+
+    def write_rows(table: pa.Table) -> None:
+        while table.num_rows:
+            if state["writer"] is None:
+                state["rel"] = f"{stem}-{len(written)}.parquet"
+                state["stream"] = fs.open_output_stream(f"{staging}/{state['rel']}")
+                state["writer"] = pq.ParquetWriter(state["stream"], spec.schema, compression=compression)
+            room = (max_rows - state["rows"]) if max_rows else table.num_rows
+            part, table = table.slice(0, room), table.slice(room)
+            state["writer"].write_table(part, row_group_size=row_group)
+            state["rows"] += part.num_rows
+            if max_rows and state["rows"] >= max_rows:
+                close_file()
+
+    for b in batches:
+        pending.append(b)
+        pending_rows += b.num_rows
+        if pending_rows >= row_group:
+            t = pa.Table.from_batches(pending, schema=spec.schema)
+            full = (t.num_rows // row_group) * row_group
+            write_rows(t.slice(0, full))
+            rest = t.slice(full)
+            pending, pending_rows = rest.to_batches(), rest.num_rows
+    if pending_rows:
+        write_rows(pa.Table.from_batches(pending, schema=spec.schema))
+    close_file()
+    return written
+
+
 # --------------------------------------------------------------------------- variant: commit_upsert
 def _scan_keys_direct(fs, base: str, rel: str, size: int, key_cols: list[str], schema: pa.Schema,
                       incoming_sorted: Any | None) -> pa.Table | None:
@@ -319,6 +372,8 @@ def patched(*names: str) -> Iterator[None]:
     for name in names:
         if name == "publish":
             put(files_mod.FilesInterface, "_publish", publish_parallel)
+        elif name == "stage2":
+            put(files_mod.FilesInterface, "_stage_dataset", stage_parquet_writer)
         elif name == "publish2":
             put(files_mod.FilesInterface, "_publish", publish_copy)
         elif name == "upsert2":
@@ -413,10 +468,9 @@ def main() -> int:
                 ops = [("wr.s3.to_parquet", lambda: wr.s3.to_parquet(events, path=path, dataset=True, mode="overwrite",
                                                                      boto3_session=session), None),
                        ("dao.write (as is)", lambda: dao.write(events, "silver.events", mode="overwrite"), None),
-                       ("dao.write +publish2", with_patch(("publish2",), lambda: dao.write(events, "silver.events", mode="overwrite")), None),
-                       ("dao.write +publish2 +stage", with_patch(("publish2", "stage"), lambda: dao.write(events, "silver.events", mode="overwrite")), None),
-                       ("dao.write +publish2 +stage +delayed_open",
-                        with_patch(("publish2", "stage", "delayed_open"), lambda: dao.write(events, "silver.events2", mode="overwrite")), None)]
+                       ("dao.write +stage2", with_patch(("stage2",), lambda: dao.write(events, "silver.events", mode="overwrite")), None),
+                       ("dao.write +stage2 +publish2 +delayed_open",
+                        with_patch(("stage2", "publish2", "delayed_open"), lambda: dao.write(events, "silver.events2", mode="overwrite")), None)]
                 times = run_interleaved(ops, args.repeat, args.quiet_wait)
                 a = dao.read("silver.events", engine="arrow").sort_by("id")
                 b = dao.read("silver.events2", engine="arrow").sort_by("id")

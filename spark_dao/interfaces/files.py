@@ -591,7 +591,8 @@ class FilesInterface:
             import pyarrow.parquet as pq
 
             with fs.open_input_file(path) as f:
-                pf = pq.ParquetFile(f)
+                # on object stores, coalesce each row group's column chunks into few parallel reads
+                pf = pq.ParquetFile(f, pre_buffer=_is_object_store(fs))
                 present = set(pf.schema_arrow.names)
                 cols = [c for c in wanted if c in present]
                 row_groups = list(sl.row_groups) if sl.row_groups is not None else None
