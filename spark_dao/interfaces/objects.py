@@ -31,6 +31,7 @@ Arrow contract, inherited from :class:`~spark_dao.interfaces.files.FilesInterfac
 
 from __future__ import annotations
 
+import abc
 import io
 import logging
 import os
@@ -355,7 +356,7 @@ def _walk_files(root: str) -> Iterator[tuple[str, str]]:
 
 
 # --------------------------------------------------------------------------- backends
-class _Backend:
+class _Backend(abc.ABC):
     """Operations on the keys under one location; created per call, never pickled.
 
     ``rel`` arguments are keys relative to ``location``; ``""`` is the location itself.
@@ -365,46 +366,58 @@ class _Backend:
     what: str
     location: str
 
+    @abc.abstractmethod
     def put_stream(self, rel: str, stream: IO[bytes], size: int | None) -> ObjectInfo:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def put_file(self, rel: str, path: str) -> ObjectInfo:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def get(self, rel: str) -> bytes:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def download(self, rel: str, dest: str) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def open(self, rel: str) -> AbstractContextManager[tuple[IO[bytes], int]]:
         """A readable stream of one file and its size (for copies between different stores)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def info(self, rel: str) -> ObjectInfo | None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def list(self, prefix: str) -> list[ObjectInfo]:
         """Files whose relative key starts with ``prefix`` (a plain string prefix), sorted."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def is_folder(self, rel: str) -> bool:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def has(self, rel: str) -> bool:
         """File ``rel`` exists, or some file lies under folder ``rel``."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def remove(self, rel: str) -> int:
         """Delete file ``rel`` and everything under folder ``rel``; the number of files removed."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def folders(self) -> list[str]:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def missing(self, rel: str) -> DaoError:
         """The :class:`ObjectNotFound` for file ``rel``."""
-        raise NotImplementedError
+        ...
 
     def copy_here(self, src: _Backend, src_rel: str, rel: str) -> ObjectInfo | None:
         """Copy without streaming through this process when both sides allow it; None otherwise."""
