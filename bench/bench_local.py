@@ -294,7 +294,17 @@ def environment() -> dict[str, str]:
         java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
     except (OSError, IndexError):
         java = "?"
+    try:
+        root = BENCH_DIR.parent
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                             text=True).stdout.strip() or "?"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "spark_dao"], cwd=root,
+                               capture_output=True, text=True).stdout.strip()
+        code = f"git {rev}" + (" + uncommitted changes in spark_dao/" if dirty else "")
+    except OSError:
+        code = "?"
     return {
+        "spark_dao code": code,
         "machine": f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "java": java,
