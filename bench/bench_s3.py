@@ -40,6 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_local import wait_for_quiet  # noqa: E402  (shared load-noise helper)
+
 #: fake credentials moto accepts; set for the whole run so no real AWS account is ever used.
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -282,33 +285,6 @@ class Result:
     @property
     def best(self) -> float:
         return min(self.times)
-
-
-def cpu_busy(interval: float = 0.5) -> float:
-    """Fraction of the machine's CPU busy over ``interval`` (Linux /proc/stat; 0.0 elsewhere)."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-        return idle, sum(fields)
-
-    try:
-        i0, t0 = sample()
-        time.sleep(interval)
-        i1, t1 = sample()
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    return 1.0 - (i1 - i0) / max(1, t1 - t0)
-
-
-def wait_for_quiet(max_wait: float, threshold: float = 0.15) -> float:
-    """Wait (at most ``max_wait`` s) until other processes leave the CPUs; returns the last busy share."""
-    deadline = time.monotonic() + max_wait
-    busy = cpu_busy()
-    while busy > threshold and time.monotonic() < deadline:
-        time.sleep(1.0)
-        busy = cpu_busy()
-    return busy
 
 
 Op = tuple[str, Callable[[], object], Callable[[], object] | None]  # name, timed fn, untimed setup
