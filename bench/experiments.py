@@ -3,6 +3,7 @@
     .venv/bin/python bench/experiments.py python        # in-process: parquet decode / encode per core
     .venv/bin/python bench/experiments.py read          # Spark read variants vs native
     .venv/bin/python bench/experiments.py write         # Spark write variants vs native
+    .venv/bin/python bench/experiments.py engine        # dao.read(engine="arrow"/"pandas") variants
     .venv/bin/python bench/experiments.py all --rows 8000000 --repeat 3
     .venv/bin/python bench/experiments.py check --rows 200000   # the variants are correct
 
@@ -73,7 +74,7 @@ def make_read_file(knobs: dict[str, str]) -> Callable:
 def make_stage_dataset(knobs: dict[str, str]) -> Callable:
     """A replacement for ``FilesInterface._stage_dataset`` (parquet, unpartitioned) with knobs."""
     impl = knobs.get("impl", "dataset")
-    use_threads = knobs.get("use_threads", "false") == "true"
+    use_threads = knobs.get("use_threads", "true") == "true"  # as FilesInterface does since 365d69c
     compression = knobs.get("compression", "snappy")
     use_dictionary = knobs.get("use_dictionary", "true") == "true"
     min_rows = int(knobs.get("min_rows_per_group", 128 * 1024))
@@ -100,7 +101,8 @@ def make_stage_dataset(knobs: dict[str, str]) -> Callable:
                 pa.RecordBatchReader.from_batches(spec.schema, batches), base_dir=staging, filesystem=fs,
                 format=fmt, file_options=file_options, basename_template=f"{stem}-{{i}}.parquet",
                 existing_data_behavior="overwrite_or_ignore", max_rows_per_group=row_group,
-                min_rows_per_group=min(row_group, min_rows), use_threads=use_threads, file_visitor=visit,
+                min_rows_per_group=min(row_group, min_rows), use_threads=use_threads, preserve_order=True,
+                file_visitor=visit,
             )
             return written
         # "writer": one pq.ParquetWriter per task; batches buffered to a row group, then written
@@ -257,14 +259,15 @@ def report(title: str, timing: tuple[dict[str, list[float]], dict[str, list[floa
     b_cpu = statistics.median(cpus[baseline])
     lines = [f"\n### {title}\n",
              "| variant | best s | median s | runs | rows/s (best) | ratio (best) | ratio (median) "
-             "| cpu s | cpu ratio |",
-             "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+             "| cpu s | cpu ratio | cpu runs |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---|"]
     for name, ts in times.items():
         best, med = min(ts), statistics.median(ts)
         n = (rows_of or {}).get(name, rows)
         lines.append(f"| {name} | {best:.2f} | {med:.2f} | {' '.join(f'{t:.2f}' for t in ts)} | "
                      f"{n / best / 1e6:.2f} M | {b_best / best:.2f}x | {b_med / med:.2f}x | "
-                     f"{statistics.median(cpus[name]):.1f} | {b_cpu / max(statistics.median(cpus[name]), 1e-9):.2f}x |")
+                     f"{statistics.median(cpus[name]):.1f} | {b_cpu / max(statistics.median(cpus[name]), 1e-9):.2f}x | "
+                     f"{' '.join(f'{c:.1f}' for c in cpus[name])} |")
     out = "\n".join(lines)
     print(out, flush=True)
     return out
@@ -348,6 +351,45 @@ def exp_python(data: Path, rows: int, repeat: int) -> str:
     return out
 
 
+def exp_engine(data: Path, rows: int, repeat: int) -> str:
+    """The in-process engines (dao.read(engine="arrow"/"pandas")) against pyarrow/pandas."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from spark_dao.catalog import Catalog
+    from spark_dao.engines.local import read_table
+    from spark_dao.interfaces import files
+
+    obj = Catalog.load(catalog_for(data)).get("bench.events")
+    original = files.FilesInterface._read_file
+    no_threads = make_read_file({"use_threads": "false"})
+
+    def dao(patch=None, pandas=False, **opts):
+        def fn():
+            files.FilesInterface._read_file = patch or original
+            try:
+                t = read_table(obj, opts)
+                assert t.num_rows == rows
+                return t.to_pandas() if pandas else t
+            finally:
+                files.FilesInterface._read_file = original
+        return fn
+
+    ops = [
+        ("pq.read_table (reference)", lambda: pq.read_table(data), None),
+        ('dao.read(engine="arrow") as is (3 tasks on 2 threads)', dao(), None),
+        ("arrow, split_bytes=120MB (2 tasks)", dao(split_bytes=str(120 * MB)), None),
+        ("arrow, split_bytes=32MB (8 tasks, 1 per file)", dao(split_bytes=str(32 * MB)), None),
+        ("arrow, 2 tasks + use_threads=False", dao(no_threads, split_bytes=str(120 * MB)), None),
+        ("pq.read_table().to_pandas()", lambda: pq.read_table(data).to_pandas(), None),
+        ("pd.read_parquet", lambda: pd.read_parquet(data), None),
+        ('dao.read(engine="pandas") as is', dao(pandas=True), None),
+        ("pandas, split_bytes=32MB (8 tasks)", dao(pandas=True, split_bytes=str(32 * MB)), None),
+    ]
+    times = timed_rounds(ops, repeat, quiet=10)
+    return report("In-process engines (no Spark)", times, ops[0][0], rows)
+
+
 def exp_read(spark, data: Path, rows: int, repeat: int) -> str:
     native = "native spark.read.parquet"
 
@@ -427,17 +469,13 @@ def exp_write(spark, data: Path, rows: int, repeat: int, catalog: dict) -> str:
     big = {"spark.sql.execution.arrow.maxRecordsPerBatch": "131072"}
     ops = [
         (native, lambda: src.write.mode("overwrite").parquet(out_native), None),
-        ('format("dao") as is (10k-row Arrow batches)', dao(), None),
-        ("maxRecordsPerBatch=131072", dao(), big),
+        ('format("dao") as is (write_dataset, use_threads=True)', dao(), None),
+        ("write_dataset use_threads=False", dao("daoexp", exp_use_threads="false"), None),
+        ("pq.ParquetWriter per task (no dataset machinery, 1 thread)", dao("daoexp", exp_impl="writer"), None),
+        ("as is + maxRecordsPerBatch=131072", dao(), big),
         ("transport only: consume batches, write nothing", dao("daoexp", exp_write="consume"), None),
-        ("transport only, maxRecordsPerBatch=131072", dao("daoexp", exp_write="consume"), big),
-        ("write_dataset use_threads=True", dao("daoexp", exp_use_threads="true"), None),
-        ("pq.ParquetWriter instead of write_dataset", dao("daoexp", exp_impl="writer"), None),
-        ("pq.ParquetWriter + maxRecordsPerBatch=131072", dao("daoexp", exp_impl="writer"), big),
         ("fast path sketch: native writer into _dao_staging + FilesInterface.commit",
          native_staged_write(spark, src, catalog, "bench.events_out"), None),
-        ("(not a fix) uncompressed", dao("daoexp", exp_compression="none"), None),
-        ("(not a fix) no dictionary encoding", dao("daoexp", exp_use_dictionary="false"), None),
     ]
     times = timed_rounds(ops, repeat, spark)
     src.unpersist(blocking=True)
@@ -482,7 +520,7 @@ def exp_check(spark, data: Path, rows: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("which", choices=("python", "read", "write", "all", "check"))
+    ap.add_argument("which", choices=("python", "engine", "read", "write", "all", "check"))
     ap.add_argument("--rows", type=int, default=8_000_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", type=Path, help="append the tables (markdown) to this file")
@@ -492,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     parts = []
     if args.which in ("python", "all"):
         parts.append(exp_python(data, args.rows, args.repeat))
+    if args.which in ("engine", "all"):
+        parts.append(exp_engine(data, args.rows, args.repeat))
     if args.which in ("read", "write", "all", "check"):
         import spark_dao
 
