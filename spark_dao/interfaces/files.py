@@ -754,12 +754,70 @@ class FilesInterface:
             if spec.format == "json":
                 files = self._stage_json(fs, staging, counted(), spec, f"part-{job_id[:8]}-{task}")
             else:
-                files = self._stage_dataset(fs, staging, counted(), spec, f"part-{job_id[:8]}-{task}")
+                stage = self._stage_parquet if spec.format == "parquet" and not spec.partition_by else self._stage_dataset
+                files = stage(fs, staging, counted(), spec, f"part-{job_id[:8]}-{task}")
         except (OSError, pa.ArrowException) as exc:
             raise DaoError(
                 f"writing {obj.full_name!r} (store {obj.store_name!r}): staging under {staging} failed: {exc}"
             ) from exc
         return StagedPart(job_id=job_id, files=tuple(files), rows=rows)
+
+    def _stage_parquet(self, fs, staging: str, batches, spec: WriteSpec, stem: str) -> list[StagedFile]:
+        """Unpartitioned parquet: one ``ParquetWriter`` per file, streamed to the filesystem.
+
+        About twice as fast to encode as the dataset writer (which re-slices batches into small
+        morsels); small incoming batches (Spark sends 10k rows) are buffered into full row groups.
+        """
+        import pyarrow.parquet as pq
+
+        o = spec.options
+        compression = None if o["compression"] in ("none", "uncompressed") else o["compression"]
+        max_rows = o["max_rows_per_file"] or 0
+        row_group = min(o["row_group_size"], max_rows) if max_rows else o["row_group_size"]
+        written: list[StagedFile] = []
+        current: dict[str, Any] = {}
+
+        def close_file() -> None:
+            if current:
+                current["writer"].close()
+                size = current["stream"].tell()
+                current["stream"].close()
+                written.append(StagedFile(current["rel"], current["rows"], size))
+                current.clear()
+
+        def write_rows(table: pa.Table) -> None:
+            while table.num_rows:
+                if not current:
+                    rel = f"{stem}-{len(written)}.parquet"
+                    stream = fs.open_output_stream(f"{staging}/{rel}")
+                    current.update(rel=rel, stream=stream, rows=0,
+                                   writer=pq.ParquetWriter(stream, spec.schema, compression=compression))
+                room = (max_rows - current["rows"]) if max_rows else table.num_rows
+                part, table = table.slice(0, room), table.slice(room)
+                current["writer"].write_table(part, row_group_size=row_group)
+                current["rows"] += part.num_rows
+                if max_rows and current["rows"] >= max_rows:
+                    close_file()
+
+        if not _is_object_store(fs):
+            fs.create_dir(staging, recursive=True)
+        pending: list[pa.RecordBatch] = []
+        pending_rows = 0
+        try:
+            for batch in batches:
+                pending.append(batch)
+                pending_rows += batch.num_rows
+                if pending_rows >= row_group:
+                    table = pa.Table.from_batches(pending, schema=spec.schema)
+                    full = (table.num_rows // row_group) * row_group
+                    write_rows(table.slice(0, full))
+                    rest = table.slice(full)
+                    pending, pending_rows = rest.to_batches(), rest.num_rows
+            if pending_rows:
+                write_rows(pa.Table.from_batches(pending, schema=spec.schema))
+        finally:
+            close_file()
+        return written
 
     def _stage_dataset(self, fs, staging: str, batches, spec: WriteSpec, stem: str) -> list[StagedFile]:
         import pyarrow.dataset as ds
