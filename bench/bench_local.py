@@ -12,8 +12,11 @@ One SparkSession (local[2]) measures, on the same synthetic parquet dataset:
 5. dao pandas / arrow     DataAccessObject(catalog).read(name, engine="pandas" | "arrow")
 6. baselines              pd.read_parquet(path), pq.read_table(path)
 
-Timings exclude data generation and Spark start-up; every operation runs once untimed (warm-up:
-Python worker start, imports, JIT) before ``--repeat`` timed runs.
+Timings exclude data generation and Spark start-up. Every operation runs once untimed (warm-up:
+Python worker start, imports, JIT). The operations being compared then run in ``--repeat``
+interleaved rounds (native, dao, native, dao, ...), so slow periods hit both sides. Before each
+timed run the script waits (``--quiet-wait``) for other processes to leave the CPUs. Next to wall
+time, it records the CPU seconds of the whole process tree, which other load barely moves.
 """
 
 from __future__ import annotations
@@ -176,17 +179,19 @@ class Result:
         return statistics.median(self.cpu)
 
 
-def tree_cpu_seconds(root: int | None = None) -> float:
-    """CPU seconds (user + system, children included) of this process and all its descendants.
+def tree_cpu_by_kind(root: int | None = None) -> dict[str, float]:
+    """CPU seconds (user + system) of this process and all its descendants, by kind:
+    ``driver`` (this Python process), ``jvm`` (the Spark JVM it launched) and ``python workers``
+    (everything the JVM forks: pyspark daemon, workers, planners, committers).
 
-    Covers the driver, the Spark JVM it launched and the Python workers the JVM forks (a reaped
-    worker's time moves to its parent's children counters, so deltas stay exact). Unlike wall time,
-    it barely moves when *other* processes compete for the CPUs. Linux only; 0.0 elsewhere.
+    A reaped child's time moves to its parent's children counters; for the JVM those are Python
+    processes, so they are booked as workers. Unlike wall time, CPU seconds barely move when
+    *other* processes compete for the CPUs. Linux only; zeros elsewhere.
     """
     root = os.getpid() if root is None else root
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    parent: dict[int, int] = {}
-    cpu: dict[int, int] = {}
+    out = {"driver": 0.0, "jvm": 0.0, "python workers": 0.0}
+    procs: dict[int, tuple[int, str, int, int]] = {}  # pid -> (ppid, comm, own ticks, children ticks)
     try:
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
@@ -195,20 +200,33 @@ def tree_cpu_seconds(root: int | None = None) -> float:
                 raw = Path(entry.path, "stat").read_text()
             except OSError:
                 continue
-            fields = raw[raw.rindex(")") + 2:].split()  # after "pid (comm) "
-            pid = int(entry.name)
-            parent[pid] = int(fields[1])
-            cpu[pid] = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+            fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
+            own = int(fields[11]) + int(fields[12])
+            kids = int(fields[13]) + int(fields[14])
+            procs[int(entry.name)] = (int(fields[1]), comm, own, kids)
     except OSError:
-        return 0.0
-    total = 0
-    for pid, ticks in cpu.items():
+        return out
+    for pid, (_ppid, comm, own, kids) in procs.items():
         p = pid
-        while p and p != root and p in parent:
-            p = parent[p]
-        if p == root:
-            total += ticks
-    return total / tick
+        while p and p != root and p in procs:
+            p = procs[p][0]
+        if p != root:
+            continue
+        if pid == root:
+            kind = "driver"
+        elif comm == "java":
+            kind = "jvm"
+        else:
+            kind = "python workers"
+        out[kind] += own / tick
+        out["python workers" if kind == "jvm" else kind] += kids / tick
+    return out
+
+
+def tree_cpu_seconds(root: int | None = None) -> float:
+    """Total CPU seconds of this process tree (see :func:`tree_cpu_by_kind`)."""
+    return sum(tree_cpu_by_kind(root).values())
 
 
 def cpu_busy(interval: float = 0.5) -> float:

@@ -34,7 +34,7 @@ from bench_local import (  # noqa: E402
     generate,
     noop,
     start_spark,
-    tree_cpu_seconds,
+    tree_cpu_by_kind,
     wait_for_quiet,
 )
 
@@ -73,7 +73,7 @@ def make_read_file(knobs: dict[str, str]) -> Callable:
 
 def make_stage_dataset(knobs: dict[str, str]) -> Callable:
     """A replacement for ``FilesInterface._stage_dataset`` (parquet, unpartitioned) with knobs."""
-    impl = knobs.get("impl", "dataset")
+    impl = knobs.get("impl", "dataset")  # "dataset" (pyarrow.dataset.write_dataset) or "writer"
     use_threads = knobs.get("use_threads", "true") == "true"  # as FilesInterface does since 365d69c
     compression = knobs.get("compression", "snappy")
     use_dictionary = knobs.get("use_dictionary", "true") == "true"
@@ -186,7 +186,10 @@ def make_source(catalog: dict):
                 for _ in iterator:
                     pass
                 return DaoCommitMessage(StagedPart(job_id=self.job_id))
-            files.FilesInterface._stage_dataset = make_stage_dataset(self.knobs)
+            if self.knobs.get("impl"):  # replace the staging code; without it: the real one
+                patched = make_stage_dataset(self.knobs)
+                files.FilesInterface._stage_dataset = patched
+                files.FilesInterface._stage_parquet = patched  # unpartitioned parquet (since 2d8675c)
             return super().write(iterator)
 
     class ExpSource(DaoDataSource):
@@ -212,9 +215,14 @@ def make_source(catalog: dict):
 
 
 # --------------------------------------------------------------------------- timing
+ONLY: list[str] = []  # --only: keep the baseline (first op) and ops whose name contains one of these
+
+
 def timed_rounds(ops: list[tuple[str, Callable[[], object], dict[str, str] | None]], repeat: int,
-                 spark=None, quiet: float = 20.0) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+                 spark=None, quiet: float = 20.0) -> tuple[dict[str, list[float]], dict[str, list[dict]]]:
     """Warm up each op, then ``repeat`` interleaved rounds. ``conf`` per op is set before it runs."""
+    if ONLY:
+        ops = ops[:1] + [op for op in ops[1:] if any(o in op[0] for o in ONLY)]
     def run(fn, conf):
         old = {}
         if conf and spark is not None:
@@ -233,41 +241,51 @@ def timed_rounds(ops: list[tuple[str, Callable[[], object], dict[str, str] | Non
     for _name, fn, conf in ops:
         run(fn, conf)
     times: dict[str, list[float]] = {name: [] for name, _, _ in ops}
-    cpus: dict[str, list[float]] = {name: [] for name, _, _ in ops}
+    cpus: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in ops}
     for _ in range(repeat):
         for name, fn, conf in ops:
             if quiet:
                 wait_for_quiet(quiet)
             gc.collect()
-            c0 = tree_cpu_seconds()
+            c0 = tree_cpu_by_kind()
             t0 = time.perf_counter()
             run(fn, conf)
             times[name].append(time.perf_counter() - t0)
-            cpus[name].append(tree_cpu_seconds() - c0)
+            c1 = tree_cpu_by_kind()
+            cpus[name].append({k: c1[k] - c0[k] for k in c1})
+            print(f"   {name}: {times[name][-1]:.2f}s wall, "
+                  + ", ".join(f"{k} {v:.2f}s" for k, v in cpus[name][-1].items()), flush=True)
     return times, cpus
 
 
-def report(title: str, timing: tuple[dict[str, list[float]], dict[str, list[float]]], baseline: str,
+def report(title: str, timing: tuple[dict[str, list[float]], dict[str, list[dict]]], baseline: str,
            rows: int, rows_of: dict[str, int] | None = None) -> str:
     """Markdown table; ratios are throughput ratios vs ``baseline`` from the best and the median run.
 
     On a shared machine the best (minimum) of interleaved runs is the least disturbed estimate, and
-    the CPU seconds of the process tree (driver + JVM + Python workers) barely move with other load.
+    the CPU seconds of the process tree barely move with other load: ``cpu`` is their median, split
+    into the JVM's and the Python processes' (driver + workers) share.
     """
     times, cpus = timing
-    b_best, b_med = min(times[baseline]), statistics.median(times[baseline])
-    b_cpu = statistics.median(cpus[baseline])
+
+    def med_cpu(name: str, kind: str | None = None) -> float:
+        return statistics.median(sum(c.values()) if kind is None else
+                                 (c["jvm"] if kind == "jvm" else c["driver"] + c["python workers"])
+                                 for c in cpus[name])
+
+    b_best, b_med, b_cpu = min(times[baseline]), statistics.median(times[baseline]), med_cpu(baseline)
     lines = [f"\n### {title}\n",
              "| variant | best s | median s | runs | rows/s (best) | ratio (best) | ratio (median) "
-             "| cpu s | cpu ratio | cpu runs |",
-             "|---|---:|---:|---|---:|---:|---:|---:|---:|---|"]
+             "| cpu s | cpu ratio | jvm cpu | python cpu |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, ts in times.items():
         best, med = min(ts), statistics.median(ts)
         n = (rows_of or {}).get(name, rows)
+        cpu = med_cpu(name)
         lines.append(f"| {name} | {best:.2f} | {med:.2f} | {' '.join(f'{t:.2f}' for t in ts)} | "
                      f"{n / best / 1e6:.2f} M | {b_best / best:.2f}x | {b_med / med:.2f}x | "
-                     f"{statistics.median(cpus[name]):.1f} | {b_cpu / max(statistics.median(cpus[name]), 1e-9):.2f}x | "
-                     f"{' '.join(f'{c:.1f}' for c in cpus[name])} |")
+                     f"{cpu:.1f} | {b_cpu / max(cpu, 1e-9):.2f}x | {med_cpu(name, 'jvm'):.1f} | "
+                     f"{med_cpu(name, 'py'):.1f} |")
     out = "\n".join(lines)
     print(out, flush=True)
     return out
@@ -364,12 +382,14 @@ def exp_engine(data: Path, rows: int, repeat: int) -> str:
     original = files.FilesInterface._read_file
     no_threads = make_read_file({"use_threads": "false"})
 
-    def dao(patch=None, pandas=False, **opts):
+    def dao(patch=None, pandas=False, arrow_dtypes=False, **opts):
         def fn():
             files.FilesInterface._read_file = patch or original
             try:
                 t = read_table(obj, opts)
                 assert t.num_rows == rows
+                if arrow_dtypes:
+                    return t.to_pandas(types_mapper=pd.ArrowDtype)
                 return t.to_pandas() if pandas else t
             finally:
                 files.FilesInterface._read_file = original
@@ -385,6 +405,8 @@ def exp_engine(data: Path, rows: int, repeat: int) -> str:
         ("pd.read_parquet", lambda: pd.read_parquet(data), None),
         ('dao.read(engine="pandas") as is', dao(pandas=True), None),
         ("pandas, split_bytes=32MB (8 tasks)", dao(pandas=True, split_bytes=str(32 * MB)), None),
+        ('pd.read_parquet(dtype_backend="pyarrow")', lambda: pd.read_parquet(data, dtype_backend="pyarrow"), None),
+        ("dao arrow -> to_pandas(types_mapper=pd.ArrowDtype)", dao(arrow_dtypes=True), None),
     ]
     times = timed_rounds(ops, repeat, quiet=10)
     return report("In-process engines (no Spark)", times, ops[0][0], rows)
@@ -408,10 +430,11 @@ def exp_read(spark, data: Path, rows: int, repeat: int) -> str:
          lambda: noop(spark.read.parquet(str(data))), {"spark.sql.files.maxPartitionBytes": str(64 * MB)}),
         ('format("dao") as is (3 tasks, 65536-row batches)', dao(), None),
         ("split_bytes: 2 tasks (like Spark's packing)", dao(split_bytes=two_tasks), None),
+        ("batch_size=262144 (3 tasks)", dao("daoexp", exp_batch_size=262144), None),
         ("2 tasks + batch_size=262144", dao("daoexp", split_bytes=two_tasks, exp_batch_size=262144), None),
-        ("2 tasks + batch_size=1048576", dao("daoexp", split_bytes=two_tasks, exp_batch_size=1 << 20), None),
-        ("2 tasks + batch_size=16384", dao("daoexp", split_bytes=two_tasks, exp_batch_size=16384), None),
         ("2 tasks + use_threads=False", dao("daoexp", split_bytes=two_tasks, exp_use_threads="false"), None),
+        ("2 tasks + use_threads=False + batch_size=262144",
+         dao("daoexp", split_bytes=two_tasks, exp_use_threads="false", exp_batch_size=262144), None),
         ("transport only: replay one 65536-row batch (2 tasks)",
          dao("daoexp", split_bytes=two_tasks, exp_read="replay"), None),
         ("transport only: replay one 262144-row batch (2 tasks)",
@@ -469,9 +492,12 @@ def exp_write(spark, data: Path, rows: int, repeat: int, catalog: dict) -> str:
     big = {"spark.sql.execution.arrow.maxRecordsPerBatch": "131072"}
     ops = [
         (native, lambda: src.write.mode("overwrite").parquet(out_native), None),
-        ('format("dao") as is (write_dataset, use_threads=True)', dao(), None),
-        ("write_dataset use_threads=False", dao("daoexp", exp_use_threads="false"), None),
-        ("pq.ParquetWriter per task (no dataset machinery, 1 thread)", dao("daoexp", exp_impl="writer"), None),
+        ('format("dao") as is', dao(), None),
+        ("dataset writer, use_threads=True (staging before 2d8675c)",
+         dao("daoexp", exp_impl="dataset", exp_use_threads="true"), None),
+        ("dataset writer, use_threads=False (staging before 365d69c)",
+         dao("daoexp", exp_impl="dataset", exp_use_threads="false"), None),
+        ("pq.ParquetWriter per task (row groups buffered)", dao("daoexp", exp_impl="writer"), None),
         ("as is + maxRecordsPerBatch=131072", dao(), big),
         ("transport only: consume batches, write nothing", dao("daoexp", exp_write="consume"), None),
         ("fast path sketch: native writer into _dao_staging + FilesInterface.commit",
@@ -502,7 +528,7 @@ def exp_check(spark, data: Path, rows: int) -> None:
     except Exception as exc:  # noqa: BLE001
         print(f"read patch applied in the workers: {'patched _read_file is running' in str(exc)}")
     src = spark.read.parquet(str(data))
-    for knobs in [{"exp_write": "consume"}, {"exp_impl": "writer"}, {"exp_use_threads": "true"}]:
+    for knobs in [{"exp_write": "consume"}, {"exp_impl": "writer"}, {"exp_impl": "dataset"}, {}]:
         w = src.write.format("daoexp").mode("overwrite")
         for k, v in knobs.items():
             w = w.option(k, v)
@@ -512,7 +538,8 @@ def exp_check(spark, data: Path, rows: int) -> None:
         print(f"write {knobs}: {n} rows back ({'ok' if n == want else 'WRONG'}); "
               f"files {sorted(p.name for p in (DATA_DIR / 'out_dao').iterdir())}")
     try:
-        src.write.format("daoexp").mode("overwrite").option("exp_fail", "1").save("bench.events_out")
+        (src.write.format("daoexp").mode("overwrite").option("exp_impl", "writer").option("exp_fail", "1")
+         .save("bench.events_out"))
         print("write patch: NOT applied in the workers")
     except Exception as exc:  # noqa: BLE001
         print(f"write patch applied in the workers: {'patched _stage_dataset is running' in str(exc)}")
@@ -524,7 +551,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=8_000_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", type=Path, help="append the tables (markdown) to this file")
+    ap.add_argument("--only", default="", help="comma-separated substrings: run only these variants "
+                    "(plus the baseline)")
     args = ap.parse_args(argv)
+    ONLY[:] = [o for o in args.only.split(",") if o]
     data = generate(args.rows)
     catalog = catalog_for(data)
     parts = []
