@@ -113,3 +113,6 @@ def test_spark_reads_and_writes_s3_with_catalog_credentials(spark, s3_catalog, s
     with pytest.raises(PySparkException, match="boom on S3"):
         df.repartition(3).withColumn("id", fail_on_4("id")).write.format("dao").mode("overwrite").save("silver.events")
     assert s3_keys(s3_client, s3_bucket) == before  # visible objects unchanged, staging removed
+    # the tasks' uncompleted uploads (the failed attempts' too) were aborted
+    assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    assert sorted(r.id for r in spark.read.format("dao").load("silver.events").collect()) == [1, 2, 3, 4]

@@ -674,8 +674,10 @@ def test_refused_connection_fails_fast_after_retries(tmp_path: Path) -> None:
 
 
 def test_retry_defaults_are_module_constants(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(objects_mod, "MAX_ATTEMPTS", 1)
-    monkeypatch.setattr(objects_mod, "CONNECT_TIMEOUT", 0.5)
+    from spark_dao.interfaces import _s3
+
+    monkeypatch.setattr(_s3, "MAX_ATTEMPTS", 1)  # shared by the objects and files interfaces
+    monkeypatch.setattr(_s3, "CONNECT_TIMEOUT", 0.5)
     catalog = Catalog.load(
         {
             "stores": {

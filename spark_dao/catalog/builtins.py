@@ -49,14 +49,15 @@ BUILTINS: dict[str, BuiltinInterface] = {
         None,
         _LOCATION_KEYS
         | _S3_KEYS
-        | {"format", "options", "max_rows_per_file", "compression", "header", "delimiter"},
+        | {"format", "options", "max_rows_per_file", "compression", "header", "delimiter", "s3_commit",
+           "max_concurrency"},
         formats=frozenset({"parquet", "csv", "json"}),
     ),
     "objects": BuiltinInterface(
         "objects",
         "spark_dao.interfaces.objects:ObjectsInterface",
         "s3",
-        _LOCATION_KEYS | _S3_KEYS | {"format", "options", "multipart_threshold", "max_concurrency"},
+        _LOCATION_KEYS | _S3_KEYS | {"format", "options", "multipart_threshold", "max_concurrency", "s3_commit"},
         formats=frozenset({"parquet", "csv", "json"}),
         available=True,
     ),

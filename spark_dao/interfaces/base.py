@@ -24,6 +24,8 @@ from ..errors import BackendNotInstalled, DaoError, did_you_mean
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ._s3 import PendingUpload
+
 log = logging.getLogger("spark_dao")
 
 WriteMode = Literal["append", "overwrite", "dynamic", "errorifexists", "ignore"]
@@ -91,9 +93,14 @@ class WriteSpec:
 
 @dataclass(frozen=True)
 class StagedFile:
-    path: str  # relative to the job's staging folder, e.g. "country=DE/part-ab12-0.parquet"
+    """One staged data file. ``path`` is relative to the job's staging folder, or, when ``upload``
+    is set, to the object's location: the file is an uncompleted S3 multipart upload at its final
+    key, which the commit completes."""
+
+    path: str  # e.g. "country=DE/part-ab12-0.parquet"
     rows: int
     size: int = 0
+    upload: PendingUpload | None = None
 
 
 @dataclass(frozen=True)

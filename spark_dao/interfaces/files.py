@@ -25,7 +25,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import chain
 from typing import Any
@@ -79,8 +79,11 @@ WRITE_OPTIONS = {
     "delimiter": "csv: field separator (default ',')",
     "sep": "csv: alias of delimiter",
     "row_group_size": "parquet: rows per row group (default 1,048,576)",
+    "s3_commit": "S3 only: multipart (default: tasks upload to the final keys, commit completes the uploads) "
+                 "or copy (tasks write under _dao_staging/, commit copies into place)",
     "format": "override the object's format",
 }
+S3_COMMITS = ("multipart", "copy")
 
 
 def _check_options(options: Mapping[str, Any], valid: dict[str, str], *, what: str) -> dict[str, Any]:
@@ -697,6 +700,7 @@ class FilesInterface:
             "header": _bool(opts.get("header"), True),
             "delimiter": str(opts.get("delimiter") or opts.get("sep") or ","),
             "row_group_size": int(opts.get("row_group_size") or 1 << 20),
+            "s3_commit": self._s3_commit(obj, opts),
         }
         if upsert is not None:
             write_opts["upsert"] = upsert
@@ -708,6 +712,32 @@ class FilesInterface:
             options=write_opts,
             operation="upsert" if upsert is not None else "write",
         )
+
+    def _s3_commit(self, obj: DataObject, opts: Mapping[str, Any]) -> str:
+        """How a write to S3 becomes visible: ``multipart`` or ``copy``; ``""`` off S3."""
+        from ._s3 import S3_SCHEMES
+
+        value = opts.get("s3_commit", self.store.configs.get("s3_commit"))
+        if value is not None:
+            value = str(value).strip().lower()
+            if value not in S3_COMMITS:
+                raise DaoError(
+                    f"writing {obj.full_name!r} (store {obj.store_name!r}): s3_commit={value!r} is not valid."
+                    f"{did_you_mean(value, S3_COMMITS)} Valid: multipart (the default), copy"
+                )
+        if obj.location.partition("://")[0].lower() not in S3_SCHEMES or "://" not in obj.location:
+            return ""
+        if value == "multipart":
+            from ..errors import require
+
+            require("boto3", "s3")
+            return value
+        if value is None:
+            import importlib.util
+
+            # boto3 drives the multipart protocol; without it, fall back to staging + server-side copy
+            return "multipart" if importlib.util.find_spec("boto3") is not None else "copy"
+        return value
 
     def _stored_schema(self, fs, base: str, files: list[tuple[str, int]], obj: DataObject, *,
                        incoming: pa.Schema) -> pa.Schema:
@@ -750,12 +780,31 @@ class FilesInterface:
                 rows += b.num_rows
                 yield b
 
+        multipart = None
+        out_fs, out_root = fs, staging
+        if spec.options.get("s3_commit") == "multipart" and spec.operation == "write":
+            # S3: upload straight to the final keys without completing the uploads (invisible until
+            # commit completes them: no copy). Upsert batches stay in the staging folder: the
+            # driver reads them back to merge.
+            from ._s3 import MultipartStaging
+
+            multipart = MultipartStaging(self.store, what=repr(obj.full_name))
+            out_fs, out_root = multipart.filesystem(), base
         try:
-            if spec.format == "json":
-                files = self._stage_json(fs, staging, counted(), spec, f"part-{job_id[:8]}-{task}")
-            else:
-                stage = self._stage_parquet if spec.format == "parquet" and not spec.partition_by else self._stage_dataset
-                files = stage(fs, staging, counted(), spec, f"part-{job_id[:8]}-{task}")
+            try:
+                if spec.format == "json":
+                    files = self._stage_json(out_fs, out_root, counted(), spec, _file_stem(job_id, task))
+                else:
+                    stage = (self._stage_parquet if spec.format == "parquet" and not spec.partition_by
+                             else self._stage_dataset)
+                    files = stage(out_fs, out_root, counted(), spec, _file_stem(job_id, task))
+                if multipart is not None:
+                    multipart.close()
+                    files = [replace(f, upload=multipart.pending(f"{base}/{f.path}")) for f in files]
+            except BaseException:
+                if multipart is not None:
+                    multipart.abort_quietly()
+                raise
         except (OSError, pa.ArrowException) as exc:
             raise DaoError(
                 f"writing {obj.full_name!r} (store {obj.store_name!r}): staging under {staging} failed: {exc}"
@@ -925,7 +974,7 @@ class FilesInterface:
             write_empty = not staged and (spec.mode in ("overwrite", "errorifexists") or not existing)
             added = self._publish(obj, fs, base, spec, staged, doomed, job_ids, write_empty=write_empty)
         finally:
-            self._cleanup(fs, base, job_ids)
+            self._cleanup(obj, fs, base, job_ids, spec)
         rows = sum(p.rows for p in parts)
         result = WriteResult(
             object=obj.full_name,
@@ -963,8 +1012,13 @@ class FilesInterface:
 
         def move(item: tuple[str, StagedFile]) -> str:
             job_id, f = item
-            src = f"{base}/{STAGING}/{job_id}/{f.path}"
             dst = f"{base}/{f.path}"
+            if f.upload is not None:  # an S3 multipart upload at its final key: complete it
+                from ._s3 import complete_upload
+
+                complete_upload(self.store, dst, f.upload, what=repr(obj.full_name))
+                return dst
+            src = f"{base}/{STAGING}/{job_id}/{f.path}"
             if not remote:  # object stores have no folders to create
                 fs.create_dir(posixpath.dirname(dst), recursive=True)
             fs.move(src, dst)  # S3: server-side copy + delete
@@ -990,11 +1044,11 @@ class FilesInterface:
             if write_empty:
                 moved.append(self._write_empty(fs, base, spec, job_ids[0] if job_ids else uuid.uuid4().hex))
         except Exception as exc:
-            for dst in moved:  # old files are still in place: undo the new ones
-                try:
-                    fs.delete_file(dst)
-                except OSError:
-                    log.warning("could not roll back %s", dst)
+            try:  # old files are still in place: undo the new ones
+                self._delete(obj, fs, spec, moved)
+            except (OSError, DaoError) as undo:
+                log.warning("could not roll back %d new file(s) of %s: %s", len(moved), obj.full_name, undo)
+            # (uploads not completed yet are aborted by _cleanup)
             # and the partition folders this commit created for them
             if not remote:
                 _remove_empty_dirs(fs, base, new_dirs)
@@ -1002,16 +1056,24 @@ class FilesInterface:
                 f"writing {obj.full_name!r} (store {obj.store_name!r}): commit failed while moving "
                 f"files into {obj.location}; the previous data is unchanged: {exc}"
             ) from exc
-        paths = [f"{base}/{rel}" if rel else base for rel in doomed]
-        if remote and len(paths) > 1:
+        self._delete(obj, fs, spec, [f"{base}/{rel}" if rel else base for rel in doomed])
+        if doomed and not remote:
+            _remove_empty_dirs(fs, base, {posixpath.dirname(r) for r in doomed})
+        return len(moved)
+
+    def _delete(self, obj: DataObject, fs: pafs.FileSystem, spec: WriteSpec, paths: list[str]) -> None:
+        if not paths:
+            return
+        if spec.options.get("s3_commit") == "multipart":
+            from ._s3 import delete_paths
+
+            delete_paths(self.store, paths, what=repr(obj.full_name))  # batched, no folder markers
+        elif _is_object_store(fs) and len(paths) > 1:
             with ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="spark_dao_commit") as pool:
                 list(pool.map(fs.delete_file, paths))
         else:
             for path in paths:
                 fs.delete_file(path)
-        if doomed and not remote:
-            _remove_empty_dirs(fs, base, {posixpath.dirname(r) for r in doomed})
-        return len(moved)
 
     def _write_empty(self, fs, base: str, spec: WriteSpec, job_id: str) -> str:
         """An empty file carrying the schema, so an empty write still reads back with its columns."""
@@ -1042,10 +1104,24 @@ class FilesInterface:
         job_ids = {p.job_id for p in parts if p is not None}
         if job_id:
             job_ids.add(job_id)
-        self._cleanup(fs, base, sorted(job_ids))
+        self._cleanup(obj, fs, base, sorted(job_ids), spec)
         log.info("aborted write to %s; staging removed", obj.full_name)
 
-    def _cleanup(self, fs, base: str, job_ids: list[str]) -> None:
+    def _cleanup(self, obj: DataObject, fs, base: str, job_ids: list[str], spec: WriteSpec | None) -> None:
+        """Remove the jobs' staging folders and abort their uncompleted S3 uploads (best effort:
+        a failure here is logged, never raised over a commit that succeeded)."""
+        s3_commit = spec.options.get("s3_commit") if spec is not None else self._s3_commit(obj, {})
+        if s3_commit == "multipart" and job_ids:
+            from ._s3 import abort_job_uploads
+
+            try:
+                aborted = abort_job_uploads(self.store, base, [_job_tag(j) for j in job_ids],
+                                            what=repr(obj.full_name))
+                if aborted:
+                    log.info("%s: aborted %d uncompleted upload(s) of failed or unused task attempts",
+                             obj.full_name, aborted)
+            except DaoError as exc:
+                log.warning("%s; abort them with a bucket lifecycle rule (AbortIncompleteMultipartUpload)", exc)
         for job_id in job_ids:
             try:
                 fs.delete_dir(f"{base}/{STAGING}/{job_id}")
@@ -1091,6 +1167,15 @@ class FilesInterface:
             if fi.type == pafs.FileType.Directory and not _hidden(name):
                 out.append(name)
         return sorted(out)
+
+
+def _file_stem(job_id: str, task: str) -> str:
+    """``part-<job>-<task>``: data file names start with their job's tag (see :func:`_job_tag`)."""
+    return f"{_job_tag(job_id)}{task}"
+
+
+def _job_tag(job_id: str) -> str:
+    return f"part-{job_id[:8]}-"
 
 
 def _remove_empty_dirs(fs, base: str, rels: set[str]) -> None:

@@ -36,7 +36,6 @@ import io
 import logging
 import os
 import posixpath
-import re
 import shutil
 import sys
 import threading
@@ -47,30 +46,33 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
 from ..catalog.model import DataObject, DataStore, is_uri, join_inside
 from ..errors import CatalogError, DaoError, ObjectNotFound, require
+from ._s3 import (  # noqa: F401 - re-exported: settings and client are shared with the files interface
+    _MISSING_CODES,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MULTIPART_THRESHOLD,
+    MB,
+    MIN_PART_SIZE,
+    _cached_client,
+    _client_settings,
+    _flag,
+    _positive_int,
+    _secrets,
+    _size,
+    _transfer_settings,
+    s3_error,
+)
+from ._s3 import (
+    S3_SCHEMES as _S3_SCHEMES,
+)
 from .files import FilesInterface
 
 log = logging.getLogger("spark_dao.objects")
 
-MB = 1024 * 1024
-#: objects at least this big are uploaded/downloaded in parts (store config ``multipart_threshold``)
-DEFAULT_MULTIPART_THRESHOLD = 64 * MB
-#: parts transferred in parallel per object (store config ``max_concurrency``)
-DEFAULT_MAX_CONCURRENCY = 10
-#: S3 rejects parts below 5 MB (except the last one)
-MIN_PART_SIZE = 5 * MB
-#: attempts per S3 request, first one included (botocore "standard" retry mode: exponential backoff);
-#: store config ``max_attempts``
-MAX_ATTEMPTS = 5
-#: seconds to open a connection / to wait for data on it, so a dead endpoint never hangs a job;
-#: store configs ``connect_timeout`` and ``request_timeout`` (the same names as the files interface)
-CONNECT_TIMEOUT = 5.0
-REQUEST_TIMEOUT = 60.0
 #: the checksum S3 computes and verifies for every uploaded part
 CHECKSUM_ALGORITHM = "SHA256"
 #: keys per DeleteObjects request (S3's maximum) and per listing page
@@ -82,21 +84,6 @@ PROGRESS_MIN_BYTES = 64 * MB
 PROGRESS_INTERVAL = 0.5
 
 _TMP_MARK = ".dao-tmp-"
-_S3_SCHEMES = ("s3", "s3a", "s3n")
-_ACCESS_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AllAccessDisabled",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "InvalidToken",
-        "TokenRefreshRequired",
-        "403",
-        "Forbidden",
-    }
-)
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 @dataclass(frozen=True)
@@ -116,136 +103,6 @@ class ObjectInfo:
     def name(self) -> str:
         """The last segment of the key: ``"users.csv"``."""
         return posixpath.basename(self.key)
-
-
-# --------------------------------------------------------------------------- settings
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.I)
-_UNITS = {"": 1, "k": 1024, "m": MB, "g": 1024 * MB, "t": 1024 * 1024 * MB}
-
-
-def _size(value: Any, *, key: str, store: str) -> int:
-    """Bytes from ``67108864``, ``"64MB"``, ``"64 MiB"`` or ``"5m"`` (binary units, as boto3 uses)."""
-    if isinstance(value, bool):
-        value = None
-    elif isinstance(value, int | float) and value > 0:
-        return int(value)
-    match = _SIZE_RE.match(str(value)) if isinstance(value, str) else None
-    if match is None or float(match.group(1)) <= 0:
-        raise DaoError(
-            f"store {store!r}: {key}={value!r} is not a size; use bytes (67108864) or a string such as '64MB'"
-        )
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-
-
-def _positive_int(value: Any, *, key: str, store: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if isinstance(value, bool) or number < 1:
-        raise DaoError(f"store {store!r}: {key}={value!r} must be a positive integer")
-    return number
-
-
-def _positive_float(value: Any, *, key: str, store: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = 0.0
-    if isinstance(value, bool) or number <= 0:
-        raise DaoError(f"store {store!r}: {key}={value!r} must be a positive number of seconds")
-    return number
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-@dataclass(frozen=True)
-class _Transfer:
-    threshold: int
-    chunksize: int
-    concurrency: int
-
-
-def _transfer_settings(store: DataStore) -> _Transfer:
-    cfg = store.configs
-    threshold = DEFAULT_MULTIPART_THRESHOLD
-    if cfg.get("multipart_threshold") is not None:
-        threshold = _size(cfg["multipart_threshold"], key="multipart_threshold", store=store.name)
-    concurrency = DEFAULT_MAX_CONCURRENCY
-    if cfg.get("max_concurrency") is not None:
-        concurrency = _positive_int(cfg["max_concurrency"], key="max_concurrency", store=store.name)
-    # Parts of 5-16 MB keep memory bounded (concurrency x part size) while staying above S3's minimum;
-    # s3transfer enlarges them by itself when an object would need more than 10,000 parts.
-    chunksize = max(MIN_PART_SIZE, min(threshold, 16 * MB))
-    return _Transfer(threshold=threshold, chunksize=chunksize, concurrency=concurrency)
-
-
-_CLIENT_KEYS = (
-    "endpoint_url",
-    "region",
-    "access_key",
-    "secret_key",
-    "session_token",
-    "profile",
-    "path_style",
-)
-
-
-def _client_settings(store: DataStore) -> tuple[tuple[str, Any], ...]:
-    cfg = store.configs
-    settings = {k: cfg[k] for k in _CLIENT_KEYS if cfg.get(k) not in (None, "")}
-    # Store configs win over the module defaults (which tests may lower).
-    settings["max_attempts"] = _positive_int(
-        cfg.get("max_attempts", MAX_ATTEMPTS), key="max_attempts", store=store.name
-    )
-    settings["connect_timeout"] = _positive_float(
-        cfg.get("connect_timeout", CONNECT_TIMEOUT), key="connect_timeout", store=store.name
-    )
-    settings["request_timeout"] = _positive_float(
-        cfg.get("request_timeout", REQUEST_TIMEOUT), key="request_timeout", store=store.name
-    )
-    settings["max_pool"] = _transfer_settings(store).concurrency + 2
-    return tuple(sorted(settings.items()))
-
-
-@lru_cache(maxsize=32)
-def _cached_client(settings: tuple[tuple[str, Any], ...], pid: int) -> Any:
-    # One client per settings and process: boto3 clients are thread-safe but must not cross a fork.
-    boto3 = require("boto3", "s3")
-    from botocore.config import Config
-
-    cfg = dict(settings)
-    session_kwargs: dict[str, Any] = {}
-    if cfg.get("profile"):
-        session_kwargs["profile_name"] = cfg["profile"]
-    if cfg.get("access_key"):
-        session_kwargs["aws_access_key_id"] = cfg["access_key"]
-        session_kwargs["aws_secret_access_key"] = cfg.get("secret_key")
-        if cfg.get("session_token"):
-            session_kwargs["aws_session_token"] = cfg["session_token"]
-    session = boto3.session.Session(**session_kwargs)
-    # MinIO, moto and most S3-compatible endpoints want path-style URLs; an explicit setting wins.
-    path_style = _flag(cfg["path_style"]) if "path_style" in cfg else bool(cfg.get("endpoint_url"))
-    config = Config(
-        retries={"total_max_attempts": cfg["max_attempts"], "mode": "standard"},  # first try included
-        connect_timeout=cfg["connect_timeout"],
-        read_timeout=cfg["request_timeout"],
-        max_pool_connections=cfg["max_pool"],
-        s3={"addressing_style": "path" if path_style else "virtual"},
-    )
-    return session.client(
-        "s3", endpoint_url=cfg.get("endpoint_url"), region_name=cfg.get("region"), config=config
-    )
-
-
-def _secrets(store: DataStore) -> list[str]:
-    return [
-        str(store.configs[k]) for k in ("access_key", "secret_key", "session_token") if store.configs.get(k)
-    ]
 
 
 # --------------------------------------------------------------------------- progress
@@ -643,61 +500,7 @@ class _S3Backend(_Backend):
 
     def _fail(self, action: str, key: str, exc: BaseException) -> DaoError:
         """One clear error for a failed S3 call; secrets scrubbed from whatever botocore said."""
-        from botocore.exceptions import (
-            ClientError,
-            ConnectionError,
-            HTTPClientError,
-            NoCredentialsError,
-            PartialCredentialsError,
-            ProfileNotFound,
-        )
-
-        where = f"{action} {self.what} (store {self.store.name!r}, bucket {self.bucket!r}, key {key!r})"
-        endpoint = self.store.configs.get("endpoint_url") or "AWS S3"
-        attempts = dict(self.settings)["max_attempts"]
-        # boto3/s3transfer wrap the real error (S3UploadFailedError, RetriesExceededError): find it.
-        cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, ClientError | ConnectionError | HTTPClientError):
-            cause = getattr(cause, "last_exception", None) or cause.__cause__ or cause.__context__
-        if cause is not None:
-            exc = cause
-        if isinstance(exc, ClientError):
-            err = exc.response.get("Error", {})
-            code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
-            if code == "NoSuchBucket":
-                error: DaoError = DaoError(
-                    f"{where} failed: bucket {self.bucket!r} does not exist at {endpoint}; create it or "
-                    "fix 'bucket' in the store's configs"
-                )
-            elif code in _MISSING_CODES:
-                error = ObjectNotFound(f"{where}: no such object at s3://{self.bucket}/{key}")
-            elif code in _ACCESS_CODES:
-                error = DaoError(
-                    f"{where} failed: access denied ({code}); check the store's credentials "
-                    "(access_key/secret_key, session_token or profile, else the default AWS chain) "
-                    f"and their permissions on bucket {self.bucket!r}"
-                )
-            else:
-                error = DaoError(f"{where} failed: S3 error {code}: {err.get('Message') or exc}")
-        elif isinstance(exc, ConnectionError | HTTPClientError):
-            error = DaoError(
-                f"{where} failed: cannot reach the S3 endpoint {endpoint} after {attempts} attempts "
-                f"({type(exc).__name__}: {exc})"
-            )
-        elif isinstance(exc, NoCredentialsError | PartialCredentialsError):
-            error = DaoError(
-                f"{where} failed: no usable AWS credentials; set access_key/secret_key or profile in the "
-                "store's configs, or configure the default AWS chain (env vars, ~/.aws, instance role)"
-            )
-        elif isinstance(exc, ProfileNotFound):
-            error = DaoError(f"{where} failed: AWS profile {self.store.configs.get('profile')!r} not found")
-        else:
-            error = DaoError(f"{where} failed: {type(exc).__name__}: {exc}")
-        message = str(error)
-        for secret in _secrets(self.store):
-            message = message.replace(secret, "***")
-        error.args = (message,)
-        return error
+        return s3_error(self.store, f"{action} {self.what} (store {self.store.name!r})", self.bucket, key, exc)
 
     @contextmanager
     def _guard(self, action: str, key: str) -> Iterator[None]:
