@@ -115,7 +115,7 @@ def profiled(label: str, fn, server: LoggedMoto, top: int = 22) -> Any:
     for (method, kind), n in sorted(reqs.items(), key=lambda kv: -kv[1]):
         print(f"    {n:6d}  {method:6s} {kind}")
     s = io.StringIO()
-    pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(top)
+    pstats.Stats(prof, stream=s).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(top)
     lines = [ln for ln in s.getvalue().splitlines() if ln.strip()]
     start = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls"))
     print("\n".join("    " + ln[:170] for ln in lines[start:]))

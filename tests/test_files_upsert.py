@@ -105,6 +105,23 @@ def test_partition_keys_scan_only_present_partitions(dao, tmp_path):
     assert r.rows_updated == 1
 
 
+def test_partition_keys_with_typed_and_escaped_values(dao, tmp_path):
+    import datetime as dt
+
+    d1, d2 = dt.date(2025, 1, 7), dt.date(2025, 1, 8)
+    dao.write(pa.table({"day": [d1, d2, d2], "id": [1, 1, 2], "v": ["a", "b", "c"]}), "silver.by_day",
+              mode="overwrite")
+    r = dao.upsert(pa.table({"day": [d2, d2], "id": [1, 3], "v": ["B", "new"]}), "silver.by_day")
+    assert (r.rows_updated, r.rows_inserted) == (1, 1)
+    got = sorted((x["day"], x["id"], x["v"]) for x in dao.read("silver.by_day", engine="arrow").to_pylist())
+    assert got == [(d1, 1, "a"), (d2, 1, "B"), (d2, 2, "c"), (d2, 3, "new")]
+    # a value that needs escaping in the path ("a/b c") still matches its stored partition
+    dao.write(pa.table({"day": ["a/b c"], "id": [1], "v": ["x"]}), "silver.by_day", mode="overwrite")
+    r = dao.upsert(pa.table({"day": ["a/b c"], "id": [1], "v": ["y"]}), "silver.by_day")
+    assert r.rows_updated == 1
+    assert dao.read("silver.by_day", engine="arrow").to_pylist() == [{"day": "a/b c", "id": 1, "v": "y"}]
+
+
 def test_upsert_into_empty_target_and_aliases(dao, tmp_path):
     r = dao.upsert(pa.table({"k": [1, 2], "x": [1, 2]}), "silver.plain", id_columns=["k"], upsert_method="merge")
     assert r.rows_inserted == 2 and dao.read("silver.plain", engine="arrow").num_rows == 2

@@ -6,6 +6,7 @@ stages once and commits, aborting on any failure so the target is left unchanged
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid
@@ -90,7 +91,7 @@ def _condition(column: pa.ChunkedArray, op: str, value: Any) -> pa.ChunkedArray:
 def write_table(obj: DataObject, table: pa.Table, options: Mapping[str, Any] | None = None) -> WriteResult:
     """Write an Arrow table to ``obj`` with the interface's staging + commit guarantees."""
     itf = get_interface(obj.store)
-    spec = itf.prepare_write(obj, table.schema, dict(options or {}))
+    spec = dataclasses.replace(itf.prepare_write(obj, table.schema, dict(options or {})), in_process=True)
     job_id = uuid.uuid4().hex
     try:
         part = itf.stage(obj, table.to_batches(), spec, job_id)

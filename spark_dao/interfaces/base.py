@@ -89,6 +89,9 @@ class WriteSpec:
     partition_by: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     operation: str = "write"
+    #: stage and commit run in one process (the pandas/arrow engine): an interface may then keep
+    #: data that its commit reads back (an upsert's incoming rows) in memory instead of storage
+    in_process: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,8 @@ class StagedPart:
     job_id: str
     files: tuple[StagedFile, ...] = ()
     rows: int = 0
+    #: rows kept in memory instead of staged files (only when ``WriteSpec.in_process``)
+    table: pa.Table | None = None
 
 
 @dataclass(frozen=True)

@@ -780,6 +780,10 @@ class FilesInterface:
                 rows += b.num_rows
                 yield b
 
+        if spec.operation == "upsert" and spec.in_process:
+            # the commit reads the incoming rows back in this same process: keep them in memory
+            table = pa.Table.from_batches(list(counted()), schema=spec.schema)
+            return StagedPart(job_id=job_id, rows=table.num_rows, table=table)
         multipart = None
         out_fs, out_root = fs, staging
         if spec.options.get("s3_commit") == "multipart" and spec.operation == "write":
@@ -1122,6 +1126,8 @@ class FilesInterface:
                              obj.full_name, aborted)
             except DaoError as exc:
                 log.warning("%s; abort them with a bucket lifecycle rule (AbortIncompleteMultipartUpload)", exc)
+            if spec is not None and (spec.operation == "write" or spec.in_process):
+                return  # nothing of these jobs went to the staging folder
         for job_id in job_ids:
             try:
                 fs.delete_dir(f"{base}/{STAGING}/{job_id}")

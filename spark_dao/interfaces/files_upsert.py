@@ -69,26 +69,31 @@ def _may_hold(stats: Any, probe: list[Any]) -> bool:
         return True
 
 
-def _scan_parquet_keys(fs: pafs.FileSystem, base: str, rel: str, spec: WriteSpec, key_cols: list[str],
-                       first_key: str, probe: list[Any]) -> pa.Table:
-    """Key columns of one parquet file, reading only the row groups the statistics cannot exclude."""
-    import pyarrow.parquet as pq
+def _scan_parquet_keys(fs: pafs.FileSystem, base: str, rel: str, size: int, spec: WriteSpec,
+                       key_cols: list[str], first_key: str, probe: list[Any]) -> pa.Table:
+    """Key columns of one parquet file, reading only the row groups the statistics cannot exclude.
+
+    The size from the listing is passed on, so object stores need no HEAD request per file: one
+    ranged GET for the footer, then (if any row group may hold a key) coalesced column reads.
+    """
+    import pyarrow.dataset as ds
 
     from . import _arrow
     from .files import _partition_values, _typed
 
     schema = pa.schema([spec.schema.field(c) for c in key_cols])
-    with fs.open_input_file(f"{base}/{rel}") as f:
-        pf = pq.ParquetFile(f)
-        names = pf.schema_arrow.names
-        groups = list(range(pf.num_row_groups))
-        if first_key in names:
-            idx = names.index(first_key)
-            meta = pf.metadata
-            groups = [g for g in groups if _may_hold(meta.row_group(g).column(idx).statistics, probe)]
-        if not groups:
-            return schema.empty_table()
-        table = pf.read_row_groups(groups, columns=[c for c in key_cols if c in names])
+    fmt = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True))
+    frag = fmt.make_fragment(f"{base}/{rel}", filesystem=fs, file_size=size or None)
+    frag.ensure_complete_metadata()  # the footer
+    names = frag.physical_schema.names
+    groups = [rg.id for rg in frag.row_groups]
+    if first_key in names:
+        idx = names.index(first_key)
+        meta = frag.metadata
+        groups = [g for g in groups if _may_hold(meta.row_group(g).column(idx).statistics, probe)]
+    if not groups:
+        return schema.empty_table()
+    table = frag.subset(row_group_ids=groups).to_table(columns=[c for c in key_cols if c in names])
     values = dict(_partition_values(rel))
     constants = {c: _typed(values.get(c), schema.field(c).type) for c in key_cols if c in spec.partition_by}
     batches = [_arrow.conform(b, schema, constants=constants) for b in table.to_batches()]
@@ -122,17 +127,28 @@ def commit_upsert(
     job_id = parts[0].job_id if parts else "upsert"
     staged_rels = [(p.job_id, f.path) for p in parts for f in p.files]
     incoming = pa.concat_tables(
-        [_read(itf, obj, spec, f"{base}/{STAGING}/{jid}", [rel]) for jid, rel in staged_rels]
+        [p.table for p in parts if p.table is not None]  # kept in memory by the in-process engine
+        + _map(lambda item: _read(itf, obj, spec, f"{base}/{STAGING}/{item[0]}", [item[1]]), staged_rels, fs)
         or [spec.schema.empty_table()]
     )
     incoming, dropped = prepare_incoming(incoming, opts, what=what)
 
     # Which stored files can hold the batch's keys?
     scan = [rel for rel, _ in existing]
+    sizes = dict(existing)
     part_cols = list(spec.partition_by)
     if part_cols and set(part_cols) <= set(opts.keys) and not opts.delete_unmatched:
-        present = {posixpath.dirname(rel) for _, rel in staged_rels}
-        scan = [rel for rel in scan if posixpath.dirname(rel) in present]
+        # (compared as typed values, as plan_read types them, not as path strings)
+        from .files import _partition_values, _typed
+
+        combos = incoming.select(part_cols).group_by(part_cols).aggregate([]).to_pylist()
+        present = {tuple(row[c] for c in part_cols) for row in combos}
+
+        def typed_values(rel: str) -> tuple[Any, ...]:
+            values = dict(_partition_values(rel))
+            return tuple(_typed(values.get(c), spec.schema.field(c).type) for c in part_cols)
+
+        scan = [rel for rel in scan if typed_values(rel) in present]
     key_cols = list(opts.keys) + ([opts.order_by] if opts.order_by and opts.order_by not in opts.keys else [])
     # Files whose min/max statistics exclude every incoming key need no key read (ids that grow
     # over time cluster by file, so a daily batch touches few files).
@@ -143,7 +159,7 @@ def commit_upsert(
 
     def keys_of(i: int) -> pa.Table:
         if probe is not None:
-            t = _scan_parquet_keys(fs, base, scan[i], spec, key_cols, first_key, probe)
+            t = _scan_parquet_keys(fs, base, scan[i], sizes[scan[i]], spec, key_cols, first_key, probe)
         else:
             t = _read(itf, obj, spec, base, [scan[i]], key_cols)
         return t.append_column(_FILE, pa.array([i] * t.num_rows, pa.int32()))
