@@ -213,13 +213,20 @@ def _hidden(rel: str) -> bool:
 
 def _list_files(fs: pafs.FileSystem, base: str) -> list[tuple[str, int]]:
     """Visible data files under ``base`` as (relative path, size), sorted."""
-    info = fs.get_file_info(base)
-    if info.type == pafs.FileType.NotFound:
-        return []
-    if info.type == pafs.FileType.File:
-        return [("", info.size or 0)]
+    listing = None
+    if _is_object_store(fs):
+        # one LIST request in the common case (a folder of files), instead of HEAD + LIST + LIST
+        listing = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+    if not listing:
+        info = fs.get_file_info(base)
+        if info.type == pafs.FileType.NotFound:
+            return []
+        if info.type == pafs.FileType.File:
+            return [("", info.size or 0)]
+    if listing is None:
+        listing = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
     out = []
-    for fi in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+    for fi in listing:
         if fi.type != pafs.FileType.File:
             continue
         rel = fi.path[len(base) :].lstrip("/")
@@ -328,6 +335,17 @@ class FileSlice:
     rel: str
     row_groups: tuple[int, ...] | None
     partition: tuple[tuple[str, Any], ...]
+    size: int = 0  # from the listing: object stores then need no HEAD request to open the file
+
+
+def _parquet_fragment(fs: pafs.FileSystem, path: str, size: int, row_groups: Iterable[int] | None = None) -> Any:
+    """A parquet file opened with its listed size (no HEAD request on object stores); column chunks
+    of a row group are fetched with coalesced, parallel range requests."""
+    import pyarrow.dataset as ds
+
+    fmt = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True))
+    return fmt.make_fragment(path, filesystem=fs, file_size=size or None,
+                             row_groups=list(row_groups) if row_groups is not None else None)
 
 
 @dataclass(frozen=True)
@@ -533,23 +551,22 @@ class FilesInterface:
         pieces: list[tuple[FileSlice, int]] = []
         for rel, size, part in slices_in:
             if fmt == "parquet" and size > split:
-                import pyarrow.parquet as pq
-
-                with fs.open_input_file(posixpath.join(base, rel) if rel else base) as f:
-                    meta = pq.ParquetFile(f).metadata
+                frag = _parquet_fragment(fs, posixpath.join(base, rel) if rel else base, size)
+                frag.ensure_complete_metadata()
+                meta = frag.metadata
                 group: list[int] = []
                 acc = 0
                 for i in range(meta.num_row_groups):
                     rg = meta.row_group(i).total_byte_size
                     if group and acc + rg > split:
-                        pieces.append((FileSlice(rel, tuple(group), part), acc))
+                        pieces.append((FileSlice(rel, tuple(group), part, size), acc))
                         group, acc = [], 0
                     group.append(i)
                     acc += rg
                 if group:
-                    pieces.append((FileSlice(rel, tuple(group), part), acc))
+                    pieces.append((FileSlice(rel, tuple(group), part, size), acc))
             else:
-                pieces.append((FileSlice(rel, None, part), size))
+                pieces.append((FileSlice(rel, None, part, size), size))
         # Pack small pieces together (each costs ~4 MB of "open" time, as in Spark).
         tasks: list[ReadTask] = []
         current: list[FileSlice] = []
@@ -590,7 +607,12 @@ class FilesInterface:
                 ) from exc
 
     def _read_file(self, fs, path: str, p: FilesReadPayload, sl: FileSlice, wanted: list[str]):
-        if p.format == "parquet":
+        if p.format == "parquet" and sl.size and _is_object_store(fs):
+            frag = _parquet_fragment(fs, path, sl.size, sl.row_groups)
+            present = set(frag.physical_schema.names)
+            yield from frag.to_batches(columns=[c for c in wanted if c in present], batch_size=65536,
+                                       use_threads=True)
+        elif p.format == "parquet":
             import pyarrow.parquet as pq
 
             with fs.open_input_file(path) as f:
@@ -741,11 +763,9 @@ class FilesInterface:
 
     def _stored_schema(self, fs, base: str, files: list[tuple[str, int]], obj: DataObject, *,
                        incoming: pa.Schema) -> pa.Schema:
-        import pyarrow.parquet as pq
 
-        rel = files[0][0]
-        with fs.open_input_file(posixpath.join(base, rel) if rel else base) as f:
-            schema = pq.read_schema(f)
+        rel, size = files[0]
+        schema = _parquet_fragment(fs, posixpath.join(base, rel) if rel else base, size).physical_schema
         # Partition types come from every file's path, as plan_read infers them (one value can mislead:
         # "1" looks like an int in a column that also holds "x").
         values: dict[str, list[str | None]] = {c: [] for c in obj.partition_by}

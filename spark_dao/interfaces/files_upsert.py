@@ -38,7 +38,7 @@ _FILE = "__dao_file__"
 
 
 def _read(itf: FilesInterface, obj: DataObject, spec: WriteSpec, root: str, rels: list[str],
-          columns: list[str] | None = None) -> pa.Table:
+          columns: list[str] | None = None, sizes: dict[str, int] | None = None) -> pa.Table:
     """Rows of ``rels`` (relative to ``root``) with partition values from their paths."""
     from .files import FileSlice, FilesReadPayload, _partition_values, _typed
 
@@ -51,7 +51,7 @@ def _read(itf: FilesInterface, obj: DataObject, spec: WriteSpec, root: str, rels
         values = dict(_partition_values(rel))
         partition = tuple((c, _typed(values.get(c), full.field(c).type)) for c in part_cols)
         payload = FilesReadPayload(
-            spec.format, root, (FileSlice(rel, None, partition),), out_schema, data_schema,
+            spec.format, root, (FileSlice(rel, None, partition, (sizes or {}).get(rel, 0)),), out_schema, data_schema,
             spec.options.get("header", True), spec.options.get("delimiter", ","),
         )
         batches.extend(itf.read(ReadTask(obj=obj, payload=payload)))
@@ -76,14 +76,11 @@ def _scan_parquet_keys(fs: pafs.FileSystem, base: str, rel: str, size: int, spec
     The size from the listing is passed on, so object stores need no HEAD request per file: one
     ranged GET for the footer, then (if any row group may hold a key) coalesced column reads.
     """
-    import pyarrow.dataset as ds
-
     from . import _arrow
-    from .files import _partition_values, _typed
+    from .files import _parquet_fragment, _partition_values, _typed
 
     schema = pa.schema([spec.schema.field(c) for c in key_cols])
-    fmt = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True))
-    frag = fmt.make_fragment(f"{base}/{rel}", filesystem=fs, file_size=size or None)
+    frag = _parquet_fragment(fs, f"{base}/{rel}", size)
     frag.ensure_complete_metadata()  # the footer
     names = frag.physical_schema.names
     groups = [rg.id for rg in frag.row_groups]
@@ -161,7 +158,7 @@ def commit_upsert(
         if probe is not None:
             t = _scan_parquet_keys(fs, base, scan[i], sizes[scan[i]], spec, key_cols, first_key, probe)
         else:
-            t = _read(itf, obj, spec, base, [scan[i]], key_cols)
+            t = _read(itf, obj, spec, base, [scan[i]], key_cols, sizes=sizes)
         return t.append_column(_FILE, pa.array([i] * t.num_rows, pa.int32()))
 
     pieces = _map(keys_of, range(len(scan)), fs)
@@ -183,7 +180,7 @@ def commit_upsert(
     # Survivors of the rewritten files + the incoming rows, staged with the normal writer.
     survivors = []
     deleted = 0
-    for stored in _map(lambda rel: _read(itf, obj, spec, base, [rel]), rewritten, fs):
+    for stored in _map(lambda rel: _read(itf, obj, spec, base, [rel], sizes=sizes), rewritten, fs):
         kept = stored
         if plan.replace_keys.num_rows:
             kept = kept.filter(pc.invert(_membership(kept, plan.replace_keys, list(opts.keys))))
