@@ -224,3 +224,15 @@ def test_auto_registration_without_register(tmp_path):
     )
     assert "RESULT 2 2" in proc.stdout, proc.stderr[-3000:]
     assert (tmp_path / "data" / "silver" / "t").is_dir()  # relative to the catalog file
+
+
+def test_read_tasks_are_planned_for_the_cluster_cores(spark, tmp_path):
+    from spark_dao.engines.spark import bound_source, default_parallelism
+
+    cat = spark_dao.Catalog.load({"stores": {"silver": {"interface": "files", "path": str(tmp_path)}}})
+    source = bound_source(cat, parallelism=default_parallelism(spark))({"path": "silver.t"})
+    assert source._read_options()["parallelism"] == str(spark.sparkContext.defaultParallelism)
+    explicit = bound_source(cat, parallelism=64)({"path": "silver.t", "parallelism": "3"})
+    assert explicit._read_options()["parallelism"] == "3"  # an explicit option wins
+    # writes never receive the read-only option
+    assert "parallelism" not in bound_source(cat, parallelism=64)({"path": "silver.t"})._interface_options()

@@ -86,6 +86,9 @@ class DaoDataSource(DataSource):
     _bound_catalog: Catalog | None = None
     _source_name: str = "dao"
     _pushdown: bool = False
+    #: cores of the cluster, recorded by register(): read tasks are planned for them, not for the
+    #: driver's CPU count
+    _parallelism: int | None = None
 
     @classmethod
     def name(cls) -> str:
@@ -112,14 +115,20 @@ class DaoDataSource(DataSource):
     def _interface_options(self) -> dict[str, str]:
         return {k: v for k, v in self.options.items() if k.lower() not in ENGINE_OPTIONS}
 
+    def _read_options(self) -> dict[str, str]:
+        opts = self._interface_options()
+        if self._parallelism and not any(k.lower() == "parallelism" for k in opts):
+            opts["parallelism"] = str(self._parallelism)
+        return opts
+
     def schema(self) -> StructType:
         obj = self._object()
-        plan = get_interface(obj.store).plan_read(obj, self._interface_options())
+        plan = get_interface(obj.store).plan_read(obj, self._read_options())
         return from_arrow_schema(plan.schema)
 
     def reader(self, schema: StructType) -> DataSourceReader:
         cls = DaoPushdownReader if self._pushdown else DaoReader
-        return cls(self._object(), self._interface_options(), schema)
+        return cls(self._object(), self._read_options(), schema)
 
     def writer(self, schema: StructType, overwrite: bool) -> DaoWriter:
         obj = self._object()
@@ -234,9 +243,11 @@ class DaoWriter(DataSourceArrowWriter):
 
 
 # --------------------------------------------------------------------------- registration
-def bound_source(catalog: Catalog | None, *, name: str = "dao", pushdown: bool = True) -> type[DaoDataSource]:
+def bound_source(catalog: Catalog | None, *, name: str = "dao", pushdown: bool = True,
+                 parallelism: int | None = None) -> type[DaoDataSource]:
     """A ``DaoDataSource`` subclass carrying ``catalog`` (pickled by value to Spark's workers)."""
-    attrs = {"_bound_catalog": catalog, "_source_name": name, "_pushdown": pushdown, "__module__": __name__}
+    attrs = {"_bound_catalog": catalog, "_source_name": name, "_pushdown": pushdown,
+             "_parallelism": parallelism, "__module__": __name__}
     suffix = catalog.fingerprint if catalog is not None else "env"
     return type(f"DaoDataSource_{name}_{suffix}", (DaoDataSource,), attrs)
 
@@ -252,7 +263,7 @@ def register(spark: Any, catalog: Any = None, *, name: str = "dao") -> str:
     """
     cat = Catalog.load(catalog) if catalog is not None else None
     spark.conf.set(PUSHDOWN_CONF, "true")
-    spark.dataSource.register(bound_source(cat, name=name, pushdown=True))
+    spark.dataSource.register(bound_source(cat, name=name, pushdown=True, parallelism=default_parallelism(spark)))
     log.debug("registered format %r for catalog %s", name, cat.source if cat else "$SPARK_DAO_CATALOG")
     return name
 

@@ -485,10 +485,10 @@ class FilesInterface:
             slices_in.append((rel, size, tuple(typed.items())))
 
         parallelism = int(opts.get("parallelism") or os.cpu_count() or 2)
-        # As Spark does, every file costs an "open" of OPEN_COST bytes, so many small files get
-        # packed into about `parallelism` tasks instead of one task each.
+        # Spark's rule (FilePartition.maxSplitBytes): every file costs an "open" of OPEN_COST bytes,
+        # so many small files get packed into about `parallelism` tasks instead of one task each.
         total = sum(s + OPEN_COST for _, s, _ in slices_in)
-        split = int(opts.get("split_bytes") or min(128 * MB, max(4 * MB, total // max(1, parallelism) + 1)))
+        split = int(opts.get("split_bytes") or min(128 * MB, max(4 * MB, -(-total // max(1, parallelism)))))
         tasks = self._make_tasks(obj, fs, base, fmt, slices_in, split, out_schema, data_schema,
                                  header, delimiter, columns)
         log.debug("planned %d read tasks for %s (%d files, %d bytes)", len(tasks), obj.full_name, len(files), total)
@@ -578,7 +578,7 @@ class FilesInterface:
                 tasks.append(ReadTask(obj=obj, payload=payload, columns=columns))
 
         for piece, size in pieces:
-            if current and acc + size + OPEN_COST > split:
+            if current and acc + size > split:  # as Spark packs: the open cost counts after the file
                 flush()
                 current, acc = [], 0
             current.append(piece)
