@@ -82,6 +82,8 @@ class LoggedMoto:
             else:
                 kind = "object"
             out[(method, kind)] += 1
+            if os.environ.get("PROFILE_SHOW") and method in os.environ["PROFILE_SHOW"].split(","):
+                print(f"      {method} {url}")
         return out
 
     def __exit__(self, *exc: object) -> None:

@@ -506,7 +506,7 @@ class FilesInterface:
             if size == 0:
                 break
             found = self._infer_schema(fs, posixpath.join(base, rel) if rel else base, fmt,
-                                       header=header, delimiter=delimiter, infer=infer)
+                                       header=header, delimiter=delimiter, infer=infer, size=size)
             if schema is None:
                 schema = found
             else:
@@ -519,13 +519,11 @@ class FilesInterface:
         assert schema is not None
         return schema
 
-    def _infer_schema(self, fs, path: str, fmt: str, *, header: bool, delimiter: str, infer: bool) -> pa.Schema:
+    def _infer_schema(self, fs, path: str, fmt: str, *, header: bool, delimiter: str, infer: bool,
+                      size: int = 0) -> pa.Schema:
         try:
             if fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                with fs.open_input_file(path) as f:
-                    return pq.read_schema(f)
+                return _parquet_fragment(fs, path, size).physical_schema
             if fmt == "csv":
                 import pyarrow.csv as pcsv
 
