@@ -6,7 +6,10 @@ readers, which is what makes staging safe.
 
 Write guarantees (every mode):
 
-* tasks write under ``<object>/_dao_staging/<job_id>/``; nothing is visible before ``commit``;
+* tasks write under ``<object>/_dao_staging/<job_id>/``; nothing is visible before ``commit``. On S3
+  (``s3_commit="multipart"``, the default with boto3) tasks instead upload each file to its final
+  key as a multipart upload left uncompleted, which is just as invisible; ``commit`` completes the
+  uploads (no copy) and aborts any other upload of the job (failed attempts): see ``_s3.py``;
 * ``commit`` moves the staged files into place (a rename on local disks), then, for ``overwrite``
   and dynamic partition overwrite, removes the files that were there before. A reader running
   during that instant may see old and new files together; it never sees a partial file.
@@ -782,7 +785,8 @@ class FilesInterface:
         return _arrow.normalize_schema(pa.schema(list(schema) + part_fields))
 
     def stage(self, obj: DataObject, batches: Iterable[pa.RecordBatch], spec: WriteSpec, job_id: str) -> StagedPart:
-        """Write ``batches`` under the job's hidden staging folder; return what was written."""
+        """Write ``batches`` invisibly (the job's hidden staging folder, or uncompleted S3 multipart
+        uploads at the final keys); return what was written, for ``commit``."""
         fs, base = self._where(obj)
         staging = f"{base}/{STAGING}/{job_id}"
         task = uuid.uuid4().hex[:10]
