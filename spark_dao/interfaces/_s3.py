@@ -438,7 +438,7 @@ def _handler_class() -> type:
     import pyarrow.fs as pafs
 
     def unsupported(self: Any, *args: Any) -> Any:
-        raise NotImplementedError("spark_dao multipart staging only writes new files")
+        raise OSError("spark_dao multipart staging only writes new files; this operation is not supported")
 
     class Handler(pafs.FileSystemHandler):
         """Just enough of a filesystem for pyarrow's writers: output streams and no-op folders."""
