@@ -187,3 +187,42 @@ def test_staged_part_without_files_commits_nothing(catalog, s3_client, s3_bucket
     spec = itf.prepare_write(obj, TABLE.schema, {"mode": "append"})
     result = itf.commit(obj, [StagedPart(job_id="g" * 32)], spec)
     assert result.rows_written == 0 and uploads(s3_client, s3_bucket) == []
+
+
+def test_without_boto3_writes_fall_back_to_copy_and_explicit_multipart_names_the_extra(
+        catalog, s3_client, s3_bucket, monkeypatch):
+    import importlib.util
+    import sys
+
+    from spark_dao import BackendNotInstalled
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "boto3" else real_find_spec(name, *a))
+    obj = catalog.get("silver.flat")
+    itf = get_interface(obj.store)
+    assert itf.prepare_write(obj, TABLE.schema, {"mode": "overwrite"}).options["s3_commit"] == "copy"
+    DataAccessObject(catalog).write(TABLE, "silver.flat", mode="overwrite")  # pyarrow alone
+    assert DataAccessObject(catalog).read("silver.flat", engine="arrow").num_rows == 4
+    assert not [k for k in s3_keys(s3_client, s3_bucket) if STAGING in k]
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # "import boto3" now fails
+    with pytest.raises(BackendNotInstalled, match=r"spark-dao\[s3\]"):
+        itf.prepare_write(obj, TABLE.schema, {"mode": "overwrite", "s3_commit": "multipart"})
+
+
+def test_object_that_is_a_single_s3_file_reads_back(s3_server, s3_bucket, s3_client):
+    import io
+
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(TABLE, buf)
+    s3_client.put_object(Bucket=s3_bucket, Key="lake/one.parquet", Body=buf.getvalue())
+    cat = Catalog.load({
+        "stores": {"s": {"interface": "files", "bucket": s3_bucket, "prefix": "lake", "endpoint_url": s3_server}},
+        "objects": {"s.one": {"path": "one.parquet"}, "s.none": {}},
+    })
+    dao = DataAccessObject(cat)
+    assert dao.read("s.one", engine="arrow").equals(TABLE)
+    assert dao.exists("s.one") and not dao.exists("s.none")

@@ -51,24 +51,15 @@ from typing import IO, Any
 
 from ..catalog.model import DataObject, DataStore, is_uri, join_inside
 from ..errors import CatalogError, DaoError, ObjectNotFound, require
-from ._s3 import (  # noqa: F401 - re-exported: settings and client are shared with the files interface
+from ._s3 import (
     _MISSING_CODES,
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_MULTIPART_THRESHOLD,
     MB,
-    MIN_PART_SIZE,
     _cached_client,
     _client_settings,
-    _flag,
-    _positive_int,
-    _secrets,
-    _size,
     _transfer_settings,
     s3_error,
 )
-from ._s3 import (
-    S3_SCHEMES as _S3_SCHEMES,
-)
+from ._s3 import S3_SCHEMES as _S3_SCHEMES
 from .files import FilesInterface
 
 log = logging.getLogger("spark_dao.objects")
