@@ -226,14 +226,14 @@ def test_a_bad_store_setting_fails_at_load_not_at_first_read(tmp_path: Path) -> 
 def _keys_read_by_backends() -> set[str]:
     root = Path(__file__).resolve().parents[1] / "spark_dao" / "interfaces"
     keys: set[str] = set()
-    pattern = re.compile(r"""(?:configs|cfg)(?:\.get\(|\[)\s*["']([a-z_]+)["']""")
+    pattern = re.compile(r"""(?:configs|cfg)(?:\.get\(|\[)\s*["']([a-z0-9_]+)["']""")
     for source in root.glob("*.py"):
         keys |= set(pattern.findall(source.read_text()))
     for name in ("_S3_KEYS", "_CLIENT_KEYS"):
         for source in root.glob("*.py"):
             match = re.search(rf"^{name} = \(([^)]*)\)", source.read_text(), re.M | re.S)
             if match:
-                keys |= set(re.findall(r'"([a-z_]+)"', match.group(1)))
+                keys |= set(re.findall(r'"([a-z0-9_]+)"', match.group(1)))
     return keys - {"max_pool"}  # an internal client setting, not a catalog key
 
 

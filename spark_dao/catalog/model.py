@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..errors import CatalogError
+from .settings import SECRET_KEY_PATTERN
 
-#: config keys whose values are secrets: never shown in a repr, a log line or an error.
-SECRET_KEY_PATTERN = re.compile(r"(password|secret|token|access_key|credential|private_key)", re.I)
+__all__ = ["SECRET_KEY_PATTERN", "DataObject", "DataStore", "InterfaceSpec", "redact"]
 
 _URI_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 
