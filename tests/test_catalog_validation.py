@@ -88,6 +88,18 @@ def test_yaml_syntax_error_chain_carries_no_secret(tmp_path: Path, caplog, text:
     assert SECRET not in everything_said(exc, caplog)
 
 
+@pytest.mark.parametrize("tag", ["!!int", "!!float", "!!bool", "!!binary", "!!timestamp"])
+def test_yaml_tag_conversion_error_does_not_quote_the_value(tmp_path: Path, caplog, tag: str) -> None:
+    # before: the converter's ValueError/KeyError text (which quotes the value) became the message
+    path = write(tmp_path, "catalog.yaml", f"s:\n  interface: files\n  password: {tag} {SECRET}\n")
+    with pytest.raises(CatalogError) as info:
+        Catalog.load(path)
+    assert str(path) in str(info.value) and "cannot parse catalog" in str(info.value)
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    said = everything_said(info.value, caplog)
+    assert SECRET not in said and SECRET.lower() not in said and "hunter2" not in said
+
+
 def test_yaml_syntax_error_gives_a_redacted_hint(tmp_path: Path) -> None:
     path = write(tmp_path, "catalog.yaml", YAML_BROKEN[0][0])
     message = str(pytest.raises(CatalogError, Catalog.load, path).value)
