@@ -108,6 +108,10 @@ class Catalog:
             source = env
         if isinstance(source, Mapping):
             return parse_catalog(copy.deepcopy(dict(source)), source="<dict>", base_dir=Path.cwd())
+        if not isinstance(source, str | os.PathLike):
+            raise CatalogError(
+                f"a catalog is a path to a .yaml/.json file, a dict or a Catalog, got {type(source).__name__}"
+            )
         path = Path(os.fspath(source)).expanduser()
         if not path.is_file():
             what = "is a folder, not a file" if path.is_dir() else "not found"
