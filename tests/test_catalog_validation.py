@@ -404,6 +404,21 @@ def test_bad_call_option_values_name_the_option(tmp_path: Path) -> None:
     assert not (tmp_path / "silver").exists()
 
 
+def test_camel_case_catalog_options_apply(tmp_path: Path, semicolon_csv: Path) -> None:
+    dao = DataAccessObject(options_catalog(tmp_path, raw={"Delimiter": ";", "inferSchema": "false"}))
+    table = dao.read("bronze.users_raw", engine="arrow")
+    assert table.column_names == ["id", "name", "score"]
+    assert table.schema.types == [pa.string()] * 3 and table["id"].to_pylist() == ["1", "2"]
+    assert dao.catalog.get("bronze.users_raw").options == {"delimiter": ";", "inferschema": False}
+
+
+@pytest.mark.parametrize("source", [5, ["a"], 1.5, b"catalog.yaml"])
+def test_a_source_that_is_no_catalog_is_a_catalog_error(source: Any) -> None:
+    # before: TypeError from os.fspath
+    with pytest.raises(CatalogError, match="a catalog is a path to a .yaml/.json file, a dict or a Catalog"):
+        Catalog.load(source)
+
+
 def test_options_of_a_custom_interface_are_not_checked(tmp_path: Path) -> None:
     catalog = Catalog.load(
         {"stores": {"s": {"interface": "my_pkg.io:Custom", "default_configs": {"anything": 1}}},
