@@ -297,7 +297,11 @@ def _parse_error(exc: Exception, text: str) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} (line {exc.lineno}, column {exc.colno}){_line_hint(text, exc.lineno - 1)}"
     if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
+        lines = text.splitlines()
+        # the hint comes from the line the problem is on, else where its context started
+        # (an unterminated quote is reported at the end of the file)
+        marks = [m for m in (exc.problem_mark, exc.context_mark) if m is not None]
+        mark = next((m for m in marks if 0 <= m.line < len(lines) and lines[m.line].strip()), None)
 
         def at(m: Any) -> str:
             return f" (line {m.line + 1}, column {m.column + 1})" if m is not None else ""
@@ -329,8 +333,8 @@ def _line_hint(text: str, line: int) -> str:
         return ""
     match = _LINE_KEY_RE.match(lines[line])
     if match and match.group(1) in _known_keys():
-        return f"; the line sets {match.group(1)!r} (value not shown)"
-    return "; the line's content is not shown (it may hold a secret)"
+        return f"; line {line + 1} sets {match.group(1)!r} (value not shown)"
+    return f"; line {line + 1} is not shown (it may hold a secret)"
 
 
 def _scrub_line_values(message: str, text: str, mark: Any) -> str:

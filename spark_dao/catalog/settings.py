@@ -169,7 +169,7 @@ class SettingTypeError(ValueError):
 
 def _shown(key: str, value: Any) -> str:
     if SECRET_KEY_PATTERN.search(key):
-        return f"a {type(value).__name__} (value not shown)"
+        return f"a value of type {type(value).__name__} (not shown)"
     text = repr(value)
     return (text[:60] + "...") if len(text) > 63 else text
 
