@@ -443,6 +443,14 @@ def test_catalog_options_apply_in_spark(spark, tmp_path: Path, semicolon_csv: Pa
         .mode("overwrite").save("silver.users"))
     assert codecs(tmp_path / "silver" / "users") == {"GZIP"}
     dao = DataAccessObject(path, spark=spark)
-    dao.write(sdf, "silver.users", mode="overwrite")
-    assert codecs(tmp_path / "silver" / "users") == {"ZSTD"}
-    assert sorted(dao.read("silver.users", engine="spark").toPandas()["id"]) == list(range(10))
+    dao.write(sdf, "silver.users", mode="overwrite", options={"compression": "gzip"})
+    assert codecs(tmp_path / "silver" / "users") == {"GZIP"}
+    # a Spark upsert rewrites the touched file with the catalog's codec
+    changes = spark.createDataFrame(pa.table({"id": pa.array([3, 42], pa.int64()), "name": ["x", "y"]}).to_pandas())
+    result = dao.upsert(changes, "silver.users", keys=["id"])
+    assert (result.rows_updated, result.rows_inserted) == (1, 1)
+    touched = [p for p in parquet_files(tmp_path / "silver" / "users")
+               if {3, 42} & set(pq.read_table(p)["id"].to_pylist())]
+    assert touched and {pq.ParquetFile(p).metadata.row_group(0).column(0).compression for p in touched} == {"ZSTD"}
+    back = dao.read("silver.users", engine="spark").toPandas().sort_values("id")
+    assert back["id"].tolist() == [*range(10), 42] and back["name"].tolist()[3] == "x"
