@@ -397,9 +397,11 @@ def test_bad_store_options_fail_at_load(tmp_path: Path) -> None:
 
 def test_bad_call_option_values_name_the_option(tmp_path: Path) -> None:
     dao = DataAccessObject(options_catalog(tmp_path))
-    with pytest.raises(DaoError, match=r"writing 'silver.users'.*option 'row_group_size'.*expected a positive integer"):
+    with pytest.raises(DaoError, match=r"writing 'silver.users'.*option row_group_size='x' is not valid: "
+                                       r"expected a positive integer"):
         dao.write(TABLE, "silver.users", mode="overwrite", engine="pandas", options={"row_group_size": "x"})
-    with pytest.raises(DaoError, match=r"option 'compression'.*expected one of:.*zstd"):
+    with pytest.raises(DaoError, match=r"option compression='zstdd' is not valid: expected one of:.*"
+                                       r"Did you mean 'zstd'\?"):
         dao.write(TABLE, "silver.users", mode="overwrite", engine="pandas", options={"compression": "zstdd"})
     assert not (tmp_path / "silver").exists()
 

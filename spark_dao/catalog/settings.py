@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import did_you_mean
+
 #: config keys whose values are secrets: never shown in a repr, a log line or an error.
 SECRET_KEY_PATTERN = re.compile(r"(password|secret|token|access_key|credential|private_key)", re.I)
 
@@ -167,7 +169,8 @@ class SettingTypeError(ValueError):
     """A value of the wrong type; ``str()`` is the user-facing explanation (never the value of a secret)."""
 
 
-def _shown(key: str, value: Any) -> str:
+def shown(key: str, value: Any) -> str:
+    """``repr(value)`` (shortened) for an error message; only the type when ``key`` names a secret."""
     if SECRET_KEY_PATTERN.search(key):
         return f"a value of type {type(value).__name__} (not shown)"
     text = repr(value)
@@ -249,8 +252,11 @@ def coerce(key: str, value: Any, setting: Setting) -> Any:
         quote = ""
         if kind == "str" and isinstance(value, int | float) and not isinstance(value, bool):
             quote = f" (quote it: {key}: \"{value}\")" if not SECRET_KEY_PATTERN.search(key) else " (quote it)"
+        hint = ""
+        if kind == "choice" and isinstance(value, str):
+            hint = did_you_mean(value.strip().lower(), setting.choices)
         raise SettingTypeError(
-            f"expected {setting.expected}, got {_shown(key, value)}{quote}; e.g. {key}: {setting.example}"
+            f"expected {setting.expected}, got {shown(key, value)}{quote}.{hint} Write e.g. {key}: {setting.example}"
         )
     return out
 

@@ -80,7 +80,9 @@ def _check_options(options: Mapping[str, Any], valid: dict[str, str], *, what: s
             f"Valid options: {', '.join(sorted(valid))}"
         ) from None
     except _settings.SettingTypeError as exc:
-        raise DaoError(f"{what}: option {getattr(exc, 'key', '?')!r}: {exc}") from None
+        key = getattr(exc, "key", "?")
+        value = {str(k).lower(): v for k, v in options.items()}.get(key)
+        raise DaoError(f"{what}: option {key}={_settings.shown(key, value)} is not valid: {exc}") from None
 
 
 def _bool(value: Any, default: bool) -> bool:
