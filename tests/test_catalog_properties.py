@@ -146,13 +146,20 @@ FIXED = Catalog.load(
 @SETTINGS
 @given(name=st.one_of(st.text(max_size=20), st.text(string.ascii_letters + "./_-=", max_size=20),
                       st.builds(lambda s, o: f"{s}.{o}", st.sampled_from(["bronze", "silver", "gold", ""]),
-                                st.text(string.printable, max_size=12))))
-def test_name_resolution_returns_the_object_or_a_dao_error(name: str) -> None:
+                                st.text(string.printable, max_size=12)),
+                      st.none(), st.integers(), st.lists(st.text(max_size=3), max_size=2)))
+def test_name_resolution_returns_the_object_or_a_dao_error(name: Any) -> None:
+    for lookup in (FIXED.store, FIXED.list):
+        try:
+            lookup(name)
+        except DaoError:
+            pass
     try:
         obj = FIXED.get(name)
     except DaoError:
         return
     assert obj.full_name == name
+    assert "\n" not in name and ".." not in name.split(".", 1)[1].split("/")
     assert obj.location.startswith(FIXED.store(obj.store_name).location + "/")
     assert FIXED.resolve(DataObject(obj.name, obj.store_name)) == obj
 

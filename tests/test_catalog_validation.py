@@ -456,3 +456,37 @@ def test_catalog_options_apply_in_spark(spark, tmp_path: Path, semicolon_csv: Pa
     assert touched and {pq.ParquetFile(p).metadata.row_group(0).column(0).compression for p in touched} == {"ZSTD"}
     back = dao.read("silver.users", engine="spark").toPandas().sort_values("id")
     assert back["id"].tolist() == [*range(10), 42] and back["name"].tolist()[3] == "x"
+
+
+# --------------------------------------------------------------------------- names (found by the property tests)
+@pytest.mark.parametrize("name", ["s.t\n", "s.sub/t\n"])
+def test_an_object_name_with_a_trailing_newline_is_invalid(tmp_path: Path, name: str) -> None:
+    catalog = Catalog.load({"stores": {"s": {"interface": "files", "path": str(tmp_path)}}})
+    with pytest.raises(CatalogError, match="invalid object name"):
+        catalog.get(name)  # before: resolved to a folder whose name ends with a newline
+
+
+def test_a_store_name_with_a_trailing_newline_is_invalid(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="invalid store name"):
+        Catalog.load({"s\n": {"interface": "files", "path": str(tmp_path)}})
+
+
+@pytest.mark.parametrize("name", [5, None, ["s"], ("s",)])
+def test_looking_up_a_store_by_a_non_string_is_object_not_found(tmp_path: Path, name: Any) -> None:
+    from spark_dao import ObjectNotFound
+
+    catalog = Catalog.load({"stores": {"s": {"interface": "files", "path": str(tmp_path)}}})
+    with pytest.raises(ObjectNotFound, match="unknown store"):
+        catalog.store(name)  # before: TypeError
+    if name is not None:  # list(None) lists every store's objects
+        with pytest.raises(ObjectNotFound, match="unknown store"):
+            catalog.list(name)
+
+
+def test_more_secret_key_names_are_redacted() -> None:
+    from spark_dao.catalog import redact
+
+    configs = {"passwd": "a", "api_key": "b", "apikey": "c", "connection_string": "d", "sas_token": "e",
+               "host": "h"}
+    assert redact(configs) == {"passwd": "***", "api_key": "***", "apikey": "***", "connection_string": "***",
+                               "sas_token": "***", "host": "h"}
