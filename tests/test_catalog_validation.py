@@ -490,3 +490,9 @@ def test_more_secret_key_names_are_redacted() -> None:
                "host": "h"}
     assert redact(configs) == {"passwd": "***", "api_key": "***", "apikey": "***", "connection_string": "***",
                                "sas_token": "***", "host": "h"}
+
+
+def test_an_empty_columns_option_still_reads_every_column(tmp_path: Path, semicolon_csv: Path) -> None:
+    dao = DataAccessObject(options_catalog(tmp_path))
+    assert dao.read("bronze.users_raw", engine="arrow", columns=[]).column_names == ["id", "name", "score"]
+    assert dao.read("bronze.users_raw", engine="arrow", columns="name").column_names == ["name"]

@@ -244,9 +244,10 @@ def coerce(key: str, value: Any, setting: Setting) -> Any:
     elif kind == "mapping":
         out = value if isinstance(value, dict) else None
     elif kind == "columns":
-        if isinstance(value, str) and value.strip():
+        # "" or [] means every column, as before
+        if isinstance(value, str):
             out = value
-        elif isinstance(value, list | tuple) and value and all(isinstance(c, str) and c for c in value):
+        elif isinstance(value, list | tuple) and all(isinstance(c, str) and c for c in value):
             out = list(value)
     if out is None:
         quote = ""
