@@ -146,13 +146,13 @@ class Catalog:
     # ------------------------------------------------------------------ lookups
     def store(self, name: str) -> DataStore:
         """The store called ``name``; :class:`ObjectNotFound` with close names otherwise."""
-        try:
-            return self.stores[name]
-        except KeyError:
+        store = self.stores.get(name) if isinstance(name, str) else None
+        if store is None:
             raise ObjectNotFound(
                 f"unknown store {name!r} in catalog {self.source}; known stores: "
-                f"{', '.join(sorted(self.stores)) or '(none)'}.{did_you_mean(name, self.stores)}"
-            ) from None
+                f"{', '.join(sorted(self.stores)) or '(none)'}.{did_you_mean(str(name), self.stores)}"
+            )
+        return store
 
     def get(self, name: str | DataObject) -> DataObject:
         """Resolve ``"store.object"`` (or a :class:`DataObject`) to a fully described object.
@@ -421,7 +421,7 @@ def parse_catalog(data: dict[str, Any], *, source: str, base_dir: Path) -> Catal
 def _parse_store(
     name: str, entry: Any, *, where: str, path: str, base_dir: Path
 ) -> tuple[DataStore, dict[str, Any]]:
-    if not _STORE_NAME_RE.match(name):
+    if not _STORE_NAME_RE.fullmatch(name):  # fullmatch: '$' alone lets a trailing newline through
         raise CatalogError(
             f"{where}: {path}: invalid store name {name!r}; use letters, digits, '_' and '-' (no dots)"
         )

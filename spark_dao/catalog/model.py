@@ -177,7 +177,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*(/[A-Za-z0-9_][A-Za-z0-9_\-=
 
 
 def check_object_name(name: str, *, store: str) -> None:
-    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name.split("/"):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name.split("/"):
         raise CatalogError(
             f"invalid object name {name!r} in store {store!r}: use letters, digits, '_' and '-' "
             "(sub-folders with '/'); names cannot be absolute or contain '..'"

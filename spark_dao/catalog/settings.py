@@ -19,7 +19,9 @@ from typing import Any
 from ..errors import did_you_mean
 
 #: config keys whose values are secrets: never shown in a repr, a log line or an error.
-SECRET_KEY_PATTERN = re.compile(r"(password|secret|token|access_key|credential|private_key)", re.I)
+SECRET_KEY_PATTERN = re.compile(
+    r"(password|passwd|secret|token|access_key|api_?key|credential|private_key|connection_string)", re.I
+)
 
 MB = 1024 * 1024
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.I)
