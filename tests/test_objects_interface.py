@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from spark_dao.catalog import Catalog, DataObject
-from spark_dao.errors import DaoError, ObjectNotFound
+from spark_dao.errors import CatalogError, DaoError, ObjectNotFound
 from spark_dao.interfaces import get_interface
 from spark_dao.interfaces import objects as objects_mod
 from spark_dao.interfaces.objects import ObjectInfo, ObjectsInterface
@@ -561,9 +561,10 @@ def test_transfer_settings_from_store_configs(tmp_path: Path) -> None:
     assert settings(multipart_threshold=6_000_000).threshold == 6_000_000
     assert settings(multipart_threshold="1MB").chunksize == 5 * 1024 * 1024  # S3's minimum part size
     assert settings(max_concurrency=3).concurrency == 3
-    with pytest.raises(DaoError, match="multipart_threshold='lots' is not a size"):
+    # bad values are refused when the catalog loads (issue 7, finding 2), before any transfer
+    with pytest.raises(CatalogError, match=r"stores\.b\.multipart_threshold: expected a size"):
         settings(multipart_threshold="lots")
-    with pytest.raises(DaoError, match="max_concurrency=0 must be a positive integer"):
+    with pytest.raises(CatalogError, match=r"stores\.b\.max_concurrency: expected a positive integer"):
         settings(max_concurrency=0)
 
 
@@ -700,9 +701,9 @@ def test_retry_defaults_are_module_constants(monkeypatch: pytest.MonkeyPatch) ->
     assert client.meta.config.s3 == {"addressing_style": "path"}  # an endpoint_url means path-style
     with pytest.raises(DaoError, match="after 1 attempts"):
         get_interface(catalog.store("b")).exists(catalog.get("b.t"))
-    bad = Catalog.load({"stores": {"b": {"interface": "objects", "bucket": "x-y-z", "max_attempts": 0}}})
-    with pytest.raises(DaoError, match="max_attempts=0 must be a positive integer"):
-        get_interface(bad.store("b")).exists(bad.get("b.t"))
+    # a bad value is refused when the catalog loads (issue 7, finding 2)
+    with pytest.raises(CatalogError, match=r"stores\.b\.max_attempts: expected a positive integer, got 0"):
+        Catalog.load({"stores": {"b": {"interface": "objects", "bucket": "x-y-z", "max_attempts": 0}}})
 
 
 def test_bad_credentials_are_a_clear_error(s3_server: str, s3_bucket: str, s3_auth_enforced: None) -> None:

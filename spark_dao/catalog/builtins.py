@@ -40,6 +40,9 @@ class BuiltinInterface:
     formats: frozenset[str] = frozenset()
     #: interfaces that exist only as a catalog name so far (a later release builds them)
     available: bool = True
+    #: object ``options`` are validated at load against ``settings.CATALOG_OPTIONS`` (the files
+    #: interface's read and write options); other interfaces check their own options when called
+    checks_options: bool = False
 
 
 BUILTINS: dict[str, BuiltinInterface] = {
@@ -52,6 +55,7 @@ BUILTINS: dict[str, BuiltinInterface] = {
         | {"format", "options", "max_rows_per_file", "compression", "header", "delimiter", "s3_commit",
            "max_concurrency"},
         formats=frozenset({"parquet", "csv", "json"}),
+        checks_options=True,
     ),
     "objects": BuiltinInterface(
         "objects",
@@ -60,6 +64,7 @@ BUILTINS: dict[str, BuiltinInterface] = {
         _LOCATION_KEYS | _S3_KEYS | {"format", "options", "multipart_threshold", "max_concurrency", "s3_commit"},
         formats=frozenset({"parquet", "csv", "json"}),
         available=True,
+        checks_options=True,
     ),
     "delta": BuiltinInterface(
         "delta",

@@ -32,6 +32,17 @@ from .builtins import (
     entry_point_names,
 )
 from .model import DataObject, DataStore, InterfaceSpec, check_object_name, is_uri, join_inside
+from .settings import (
+    CALL_ONLY_OPTIONS,
+    CATALOG_OPTIONS,
+    READ_OPTIONS,
+    SETTING_TYPES,
+    STORE_OPTION_KEYS,
+    WRITE_OPTIONS,
+    SettingTypeError,
+    check_options,
+    coerce,
+)
 
 ENV_VAR = "SPARK_DAO_CATALOG"
 
@@ -97,6 +108,10 @@ class Catalog:
             source = env
         if isinstance(source, Mapping):
             return parse_catalog(copy.deepcopy(dict(source)), source="<dict>", base_dir=Path.cwd())
+        if not isinstance(source, str | os.PathLike):
+            raise CatalogError(
+                f"a catalog is a path to a .yaml/.json file, a dict or a Catalog, got {type(source).__name__}"
+            )
         path = Path(os.fspath(source)).expanduser()
         if not path.is_file():
             what = "is a folder, not a file" if path.is_dir() else "not found"
@@ -104,14 +119,24 @@ class Catalog:
         suffix = path.suffix.lower()
         if suffix not in (".json", ".yaml", ".yml"):
             raise CatalogError(f"{path}: unsupported catalog file type {suffix!r}; use .yaml, .yml or .json")
+        # The parser's exception quotes the file (YAML marks hold the buffer, JSONDecodeError.doc the
+        # whole text, a converter's ValueError the value): it may hold a secret. Only safe details
+        # leave this block, and the CatalogError is raised outside it so nothing chains to it.
+        problem: str | None = None
+        data: Any = None
         try:
             text = path.read_text(encoding="utf-8")
-            if suffix == ".json":
-                data = json.loads(text, object_pairs_hook=_json_mapping)
-            else:
-                data = _load_yaml(text)
-        except Exception as exc:
-            raise CatalogError(f"{path}: cannot parse catalog: {_parse_error(exc)}") from exc
+        except UnicodeDecodeError as exc:
+            problem = f"the file is not UTF-8 text (invalid byte at offset {exc.start}); save it as UTF-8"
+        except OSError as exc:
+            problem = f"cannot read the file ({type(exc).__name__}: {exc.strerror or 'error'})"
+        else:
+            try:
+                data = json.loads(text, object_pairs_hook=_json_mapping) if suffix == ".json" else _load_yaml(text)
+            except Exception as exc:  # noqa: BLE001 - any parser failure becomes one CatalogError
+                problem = _parse_error(exc, text)
+        if problem is not None:
+            raise CatalogError(f"{path}: cannot parse catalog: {problem}") from None
         source_name = str(path.resolve())
         _check_duplicates(data, where=source_name, path="")
         if not isinstance(data, dict):
@@ -121,13 +146,13 @@ class Catalog:
     # ------------------------------------------------------------------ lookups
     def store(self, name: str) -> DataStore:
         """The store called ``name``; :class:`ObjectNotFound` with close names otherwise."""
-        try:
-            return self.stores[name]
-        except KeyError:
+        store = self.stores.get(name) if isinstance(name, str) else None
+        if store is None:
             raise ObjectNotFound(
                 f"unknown store {name!r} in catalog {self.source}; known stores: "
-                f"{', '.join(sorted(self.stores)) or '(none)'}.{did_you_mean(name, self.stores)}"
-            ) from None
+                f"{', '.join(sorted(self.stores)) or '(none)'}.{did_you_mean(str(name), self.stores)}"
+            )
+        return store
 
     def get(self, name: str | DataObject) -> DataObject:
         """Resolve ``"store.object"`` (or a :class:`DataObject`) to a fully described object.
@@ -175,7 +200,7 @@ class Catalog:
             name=name,
             store=store,
             format=store.configs.get("format"),
-            options=dict(store.configs.get("options") or {}),
+            options=store_option_defaults(store),
         )
 
     def list(self, store: str | None = None) -> list[str]:
@@ -262,19 +287,67 @@ def _load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=Loader)  # noqa: S506 - SafeLoader subclass
 
 
-def _parse_error(exc: Exception) -> str:
-    """The parser's complaint and position, without the echoed source line (it may hold a secret)."""
-    problem = getattr(exc, "problem", None)
-    mark = getattr(exc, "problem_mark", None)
-    if problem is None:  # not a YAML error: json's messages carry only a position
-        return str(exc)
+def _parse_error(exc: Exception, text: str) -> str:
+    """The parser's complaint and position, without the source line (it may hold a secret).
 
-    def at(mark: Any) -> str:
-        return f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    A redacted hint names the key of the offending line when it is one of the catalog's own keys.
+    """
+    import yaml
 
-    context = getattr(exc, "context", None)
-    before = f"{context}{at(getattr(exc, 'context_mark', None))}: " if context else ""
-    return f"{before}{problem}{at(mark)}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} (line {exc.lineno}, column {exc.colno}){_line_hint(text, exc.lineno - 1)}"
+    if isinstance(exc, yaml.MarkedYAMLError):
+        lines = text.splitlines()
+        # the hint comes from the line the problem is on, else where its context started
+        # (an unterminated quote is reported at the end of the file)
+        marks = [m for m in (exc.problem_mark, exc.context_mark) if m is not None]
+        mark = next((m for m in marks if 0 <= m.line < len(lines) and lines[m.line].strip()), None)
+
+        def at(m: Any) -> str:
+            return f" (line {m.line + 1}, column {m.column + 1})" if m is not None else ""
+
+        before = f"{exc.context}{at(exc.context_mark)}: " if exc.context else ""
+        said = f"{before}{exc.problem or 'invalid YAML'}{at(exc.problem_mark)}"
+        for m in (exc.problem_mark, exc.context_mark):
+            said = _scrub_line_values(said, text, m)
+        return said + (_line_hint(text, mark.line) if mark is not None else "")
+    if isinstance(exc, yaml.YAMLError):
+        return f"invalid YAML ({type(exc).__name__})"
+    # A converter's error (``!!int secret`` -> ValueError quoting the value): only its type is safe.
+    return f"the YAML/JSON document cannot be built ({type(exc).__name__}); check explicit tags such as !!int"
+
+
+_LINE_KEY_RE = re.compile(r"""^\s*(?:-\s+)?["']?([A-Za-z_][A-Za-z0-9_\-]*)["']?\s*:""")
+
+
+def _known_keys() -> set[str]:
+    return (
+        _STORE_KEYS | _OBJECT_KEYS | _TOP_KEYS | set(SETTING_TYPES) | set(READ_OPTIONS) | set(WRITE_OPTIONS)
+        | {"default_configs", "stores", "objects"}
+    )
+
+
+def _line_hint(text: str, line: int) -> str:
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return ""
+    match = _LINE_KEY_RE.match(lines[line])
+    if match and match.group(1) in _known_keys():
+        return f"; line {line + 1} sets {match.group(1)!r} (value not shown)"
+    return f"; line {line + 1} is not shown (it may hold a secret)"
+
+
+def _scrub_line_values(message: str, text: str, mark: Any) -> str:
+    """``message`` with any word of the offending line's value masked (defence in depth)."""
+    if mark is None:
+        return message
+    lines = text.splitlines()
+    if not 0 <= mark.line < len(lines):
+        return message
+    value = lines[mark.line].partition(":")[2]
+    for word in sorted(set(re.findall(r"[^\s'\"{}\[\],:]{4,}", value)), key=len, reverse=True):
+        message = message.replace(word, "***")
+    return message
 
 
 def _check_duplicates(value: Any, *, where: str, path: str) -> None:
@@ -348,7 +421,7 @@ def parse_catalog(data: dict[str, Any], *, source: str, base_dir: Path) -> Catal
 def _parse_store(
     name: str, entry: Any, *, where: str, path: str, base_dir: Path
 ) -> tuple[DataStore, dict[str, Any]]:
-    if not _STORE_NAME_RE.match(name):
+    if not _STORE_NAME_RE.fullmatch(name):  # fullmatch: '$' alone lets a trailing newline through
         raise CatalogError(
             f"{where}: {path}: invalid store name {name!r}; use letters, digits, '_' and '-' (no dots)"
         )
@@ -411,6 +484,14 @@ def _parse_store(
                     f"{where}: {origin[key]}: unknown key {key!r} for interface {specs[0].label!r}."
                     f"{did_you_mean(str(key), allowed_cfg)} Valid keys: {', '.join(sorted(allowed_cfg))}"
                 )
+            setting = SETTING_TYPES.get(key)
+            # paths, format and options have their own checks below
+            if setting is None or configs[key] is None or key in (*_LOCAL_PATH_KEYS, "format", "options"):
+                continue
+            try:
+                configs[key] = coerce(key, configs[key], setting)
+            except SettingTypeError as exc:
+                raise CatalogError(f"{where}: {origin[key]}: {exc}") from None
     for key in _LOCAL_PATH_KEYS:
         value = configs.get(key)
         if value is None:
@@ -424,6 +505,10 @@ def _parse_store(
     if "options" in configs and not isinstance(configs["options"], dict):
         raise CatalogError(
             f"{where}: {origin['options']}: expected a mapping, got {type(configs['options']).__name__}"
+        )
+    if configs.get("options") and _checks_options(specs[0]):
+        configs["options"] = _check_catalog_options(
+            configs["options"], where=where, path=origin["options"], owner=f"store {name!r}"
         )
     objs = entry.get("objects") or {}
     if not isinstance(objs, dict):
@@ -561,6 +646,10 @@ def _parse_object(name: str, store: DataStore, entry: Any, *, where: str, path: 
     options = entry.get("options") or {}
     if not isinstance(options, dict):
         raise CatalogError(f"{where}: {path}.options: expected a mapping")
+    if _checks_options(store.interface):
+        options = _check_catalog_options(
+            options, where=where, path=f"{path}.options", owner=f"object '{store.name}.{name}'"
+        )
     obj_path = str_or_none("path")
     obj = DataObject(
         name=name,
@@ -572,7 +661,7 @@ def _parse_object(name: str, store: DataStore, entry: Any, *, where: str, path: 
         keys=str_list("keys"),
         order_by=str_or_none("order_by"),
         schema=schema,
-        options={**(store.configs.get("options") or {}), **options},
+        options={**store_option_defaults(store), **options},
         description=str_or_none("description"),
         declared=True,
     )
@@ -588,6 +677,48 @@ def _parse_object(name: str, store: DataStore, entry: Any, *, where: str, path: 
         except CatalogError as exc:
             raise CatalogError(f"{where}: {path}.path: {exc}") from None
     return obj
+
+
+def _checks_options(spec: InterfaceSpec) -> bool:
+    builtin = BUILTINS.get(spec.kind)
+    return builtin is not None and builtin.checks_options
+
+
+def store_option_defaults(store: DataStore) -> dict[str, Any]:
+    """The options every object of ``store`` starts from: its option-like settings, then ``options``.
+
+    ``{interface: files, delimiter: ";", options: {compression: zstd}}`` gives
+    ``{"delimiter": ";", "compression": "zstd"}``; an object's own ``options`` override them.
+    """
+    out: dict[str, Any] = {}
+    if _checks_options(store.interface):
+        out = {k: store.configs[k] for k in STORE_OPTION_KEYS if store.configs.get(k) is not None}
+    return {**out, **(store.configs.get("options") or {})}
+
+
+def _check_catalog_options(options: dict[Any, Any], *, where: str, path: str, owner: str) -> dict[str, Any]:
+    """Catalog ``options`` checked like call options, at load: known keys (any read or write option
+    of the files interface), typed values. Keys come back lower-cased, values typed."""
+    for raw_key in options:
+        key = str(raw_key).lower()
+        if key in CALL_ONLY_OPTIONS:
+            raise CatalogError(
+                f"{where}: {path}.{raw_key}: option {str(raw_key)!r} of {owner} cannot be set in the catalog: "
+                f"{CALL_ONLY_OPTIONS[key]}"
+            )
+        if key not in CATALOG_OPTIONS:
+            beside = (
+                f" {str(raw_key)!r} is an object key: put it beside 'options', not inside."
+                if key in _OBJECT_KEYS else ""
+            )
+            raise CatalogError(
+                f"{where}: {path}.{raw_key}: unknown option {str(raw_key)!r} for {owner}."
+                f"{did_you_mean(key, CATALOG_OPTIONS)}{beside} Valid options: {', '.join(sorted(CATALOG_OPTIONS))}"
+            )
+    try:
+        return check_options(options, CATALOG_OPTIONS)
+    except SettingTypeError as exc:
+        raise CatalogError(f"{where}: {path}.{getattr(exc, 'key', '?')}: {exc}") from None
 
 
 def _check_keys(entry: dict[str, Any], allowed: set[str], *, where: str, path: str, what: str) -> None:

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..errors import CatalogError
+from .settings import SECRET_KEY_PATTERN
 
-#: config keys whose values are secrets: never shown in a repr, a log line or an error.
-SECRET_KEY_PATTERN = re.compile(r"(password|secret|token|access_key|credential|private_key)", re.I)
+__all__ = ["SECRET_KEY_PATTERN", "DataObject", "DataStore", "InterfaceSpec", "redact"]
 
 _URI_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 
@@ -177,7 +177,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*(/[A-Za-z0-9_][A-Za-z0-9_\-=
 
 
 def check_object_name(name: str, *, store: str) -> None:
-    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name.split("/"):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name.split("/"):
         raise CatalogError(
             f"invalid object name {name!r} in store {store!r}: use letters, digits, '_' and '-' "
             "(sub-folders with '/'); names cannot be absolute or contain '..'"

@@ -37,6 +37,7 @@ from urllib.parse import quote, unquote
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from ..catalog import settings as _settings
 from ..catalog.model import DataObject, DataStore
 from ..errors import DaoError, ObjectNotFound, SchemaMismatch, did_you_mean
 from . import _arrow
@@ -62,42 +63,26 @@ MB = 1024 * 1024
 _SCHEMA_SAMPLE_FILES = 16  # csv/json files read at most to type columns that are all null in the first
 OPEN_COST = 4 * MB  # what opening one file is worth, in bytes, when packing read tasks (Spark's default)
 
-READ_OPTIONS = {
-    "columns": "comma-separated columns to read (Python sources get no column pruning from Spark)",
-    "header": "csv: first line holds column names (default true)",
-    "delimiter": "csv: field separator (default ',')",
-    "sep": "csv: alias of delimiter",
-    "inferschema": "csv: infer column types (default true); false reads every column as string",
-    "split_bytes": "target bytes per read task (default: total/cores, 4-128 MB)",
-    "parallelism": "number of cores to plan read tasks for",
-    "format": "override the object's format",
-}
-WRITE_OPTIONS = {
-    "mode": "append | overwrite | dynamic | errorifexists | ignore",
-    "partitionoverwritemode": "'dynamic' replaces only the partitions present in the data",
-    "max_rows_per_file": "roll to a new file after this many rows",
-    "maxrecordsperfile": "alias of max_rows_per_file",
-    "compression": "parquet: snappy (default), zstd, gzip, none; csv: none",
-    "header": "csv: write a header line (default true)",
-    "delimiter": "csv: field separator (default ',')",
-    "sep": "csv: alias of delimiter",
-    "row_group_size": "parquet: rows per row group (default 1,048,576)",
-    "s3_commit": "S3 only: multipart (default: tasks upload to the final keys, commit completes the uploads) "
-                 "or copy (tasks write under _dao_staging/, commit copies into place)",
-    "format": "override the object's format",
-}
-S3_COMMITS = ("multipart", "copy")
+# The option tables live with the catalog, which validates object ``options`` against them at load.
+READ_OPTIONS = _settings.READ_OPTIONS
+WRITE_OPTIONS = _settings.WRITE_OPTIONS
+S3_COMMITS = _settings.S3_COMMITS
 
 
 def _check_options(options: Mapping[str, Any], valid: dict[str, str], *, what: str) -> dict[str, Any]:
-    out = {str(k).lower(): v for k, v in options.items()}
-    for key in out:
-        if key not in valid:
-            raise DaoError(
-                f"{what}: unknown option {key!r}.{did_you_mean(key, valid)} "
-                f"Valid options: {', '.join(sorted(valid))}"
-            )
-    return out
+    """Lower-cased keys, typed values; a :class:`DaoError` naming the option otherwise."""
+    try:
+        return _settings.check_options(options, valid)
+    except KeyError as exc:
+        key = str(exc.args[0])
+        raise DaoError(
+            f"{what}: unknown option {key!r}.{did_you_mean(key, valid)} "
+            f"Valid options: {', '.join(sorted(valid))}"
+        ) from None
+    except _settings.SettingTypeError as exc:
+        key = getattr(exc, "key", "?")
+        value = {str(k).lower(): v for k, v in options.items()}.get(key)
+        raise DaoError(f"{what}: option {key}={_settings.shown(key, value)} is not valid: {exc}") from None
 
 
 def _bool(value: Any, default: bool) -> bool:
@@ -415,7 +400,9 @@ class FilesInterface:
         self, obj: DataObject, options: Mapping[str, Any], filters: Iterable[PartitionFilter] = ()
     ) -> ReadPlan:
         """Plan a read: the exact output schema and tasks split by file (and row groups of big files)."""
-        opts = _check_options(options, READ_OPTIONS, what=f"reading {obj.full_name!r}")
+        # the object's catalog options, overridden by the call's
+        opts = _check_options(_settings.merge_options(obj.options, options, READ_OPTIONS), READ_OPTIONS,
+                              what=f"reading {obj.full_name!r}")
         fmt = self._format(obj, opts)
         fs, base = self._where(obj)
         files = _list_files(fs, base)
@@ -672,7 +659,9 @@ class FilesInterface:
                 f"writing {obj.full_name!r}: options {sorted(set(upsert_opts) - {'operation'})} only apply to "
                 "upserts; add operation='upsert' (Spark: .option('operation', 'upsert')) or use dao.upsert()"
             )
-        opts = _check_options(rest, WRITE_OPTIONS, what=f"writing {obj.full_name!r}")
+        # the object's catalog options, overridden by the call's
+        opts = _check_options(_settings.merge_options(obj.options, rest, WRITE_OPTIONS), WRITE_OPTIONS,
+                              what=f"writing {obj.full_name!r}")
         mode = parse_mode(opts.get("mode", "append"), obj=repr(obj.full_name))
         if str(opts.get("partitionoverwritemode", "")).lower() == "dynamic" and mode == "overwrite":
             mode = "dynamic"
