@@ -275,7 +275,8 @@ def _read_sidecar(fs: pafs.FileSystem, base: str, obj: DataObject) -> pa.Schema 
 def _text_compatible(incoming: pa.Schema, stored: pa.Schema, *, what: str, by_position: bool) -> pa.Schema:
     """``incoming`` may be appended to csv/json files whose inferred schema is ``stored`` when every
     stored column still parses: same names (csv without header: same count), and no value that the
-    type reads infer (``stored``) would fail to convert. Returns ``incoming``: text needs no cast."""
+    type reads infer (``stored``) would fail to convert. Returns the schema to write with: ``incoming``,
+    with integers going to a float column and values going to a string column cast to that type."""
     if by_position:
         pairs = list(zip(incoming.names, stored.names, strict=False))
         missing = stored.names[len(incoming):]
@@ -285,10 +286,16 @@ def _text_compatible(incoming: pa.Schema, stored: pa.Schema, *, what: str, by_po
         missing = [c for c in stored.names if c not in incoming.names]
         extra = [c for c in incoming.names if c not in stored.names]
     changed = []
+    cast: dict[str, pa.DataType] = {}
     for inc_name, st_name in pairs:
         inc, st = _arrow.normalize_type(incoming.field(inc_name).type), stored.field(st_name).type
         if not _text_readable(inc, st):
             changed.append(f"{inc_name} ({inc} -> stored {st})")
+        elif ((pa.types.is_floating(st) and (pa.types.is_integer(inc) or pa.types.is_decimal(inc)))
+              or (pa.types.is_string(st) and not pa.types.is_string(inc) and not pa.types.is_null(inc))):
+            # written as the stored type ("2.0", "\"2\""): reads infer types from a sample of the
+            # files, and a file of "2" would make them read the column as int64 and fail on "1.5"
+            cast[inc_name] = st
     if missing or extra or changed:
         problems = []
         if missing:
@@ -302,7 +309,7 @@ def _text_compatible(incoming: pa.Schema, stored: pa.Schema, *, what: str, by_po
             f"{'; '.join(problems)}. Select/cast the columns to match, or write with mode='overwrite' "
             "to replace the data."
         )
-    return incoming
+    return pa.schema([pa.field(f.name, cast[f.name]) if f.name in cast else f for f in incoming])
 
 
 def _text_readable(inc: pa.DataType, st: pa.DataType) -> bool:

@@ -613,6 +613,11 @@ class _S3Backend(_Backend):
                 body = stream.read()
             except Exception as exc:  # the source failed: nothing was sent
                 raise self._fail("uploading", key, exc) from exc
+            if len(body) != size:
+                raise DaoError(
+                    f"uploading {self.what} (store {self.store.name!r}, bucket {self.bucket!r}, key {key!r}): "
+                    f"the source gave {len(body)} bytes, {size} were expected; nothing was uploaded"
+                )
             return self._put_small(rel, body)
         progress = _Progress(f"uploading s3://{self.bucket}/{key}", size)
         started = time.time()
