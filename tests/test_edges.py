@@ -218,6 +218,8 @@ def test_store_path_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DaoError, match=rf"reading 'lake.t' \(store 'lake'\): {hint}") as err:
         read(dao, "lake.t")
     assert not isinstance(err.value, ObjectNotFound)
+    with pytest.raises(DaoError, match=rf"checking 'lake.t' \(store 'lake'\): {hint}"):
+        dao.exists("lake.t")
     assert blocker.read_text() == "not a folder" and tree(tmp_path) == ["lake"]
 
 

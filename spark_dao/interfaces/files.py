@@ -1470,7 +1470,13 @@ class FilesInterface:
     @_wrap_io("checking")
     def exists(self, obj: DataObject) -> bool:
         fs, base = self._where(obj)
-        return bool(_list_files(fs, base))
+        if _list_files(fs, base):
+            return True
+        if not _is_object_store(fs):  # a misconfigured store is an error, not "no data"
+            blocked = not_a_folder_error(self.store, base, what=f"checking {obj.full_name!r}")
+            if blocked is not None:
+                raise blocked
+        return False
 
     @_wrap_io("deleting")
     def delete(self, obj: DataObject) -> bool:
