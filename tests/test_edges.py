@@ -187,6 +187,12 @@ def test_empty_write_reads_back_with_its_columns_and_types(tmp_path: Path, fmt: 
     write(dao, "lake.t", row)
     after = read(dao, "lake.t")
     assert after.num_rows == 1 and after.column("id").to_pylist() == [1] and after.column("ok").to_pylist() == [True]
+    sidecar = tmp_path / "lake" / "t" / "_dao_schema.json"
+    assert sidecar.exists() == (fmt != "parquet" or partitioned)
+    # an overwrite with rows makes the sidecar obsolete: it goes
+    write(dao, "lake.t", pa.table({"other": [1.5], "id": [5]}), mode="overwrite")
+    assert not sidecar.exists()
+    assert read(dao, "lake.t").to_pylist() == [{"other": 1.5, "id": 5}]
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "json"])

@@ -252,6 +252,15 @@ def _write_sidecar(fs: pafs.FileSystem, base: str, schema: pa.Schema) -> None:
         f.write(json.dumps(doc, indent=1).encode("utf-8"))
 
 
+def _drop_sidecar(fs: pafs.FileSystem, base: str) -> None:
+    try:
+        fs.delete_file(f"{base}/{SCHEMA_SIDECAR}")
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # a stale sidecar only types columns the files leave untyped
+        log.warning("could not remove %s/%s: %s", base, SCHEMA_SIDECAR, exc)
+
+
 def _read_sidecar(fs: pafs.FileSystem, base: str, obj: DataObject) -> pa.Schema | None:
     import base64
     import json
@@ -374,9 +383,8 @@ def _store_root(store: DataStore) -> str | None:
     return os.path.abspath(root)
 
 
-def _escapes(root: str, path: str) -> bool:
-    """True when ``path``'s real location (symlinks resolved) is outside ``root``'s real location."""
-    real_root = os.path.realpath(root)
+def _escapes(real_root: str, path: str) -> bool:
+    """True when ``path``'s real location (symlinks resolved) is outside ``real_root``."""
     real = os.path.realpath(path)
     return real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep)
 
@@ -387,11 +395,12 @@ def check_inside_store(store: DataStore, paths: Iterable[str], *, what: str) -> 
     root = _store_root(store)
     if root is None:
         return
+    real_root = os.path.realpath(root)
     for path in paths:
-        if _escapes(root, path):
+        if _escapes(real_root, path):
             raise DaoError(
                 f"{what} (store {store.name!r}): {path} resolves to {os.path.realpath(path)}, outside the "
-                f"store's folder {os.path.realpath(root)} (a symbolic link leads out of it); nothing was "
+                f"store's folder {real_root} (a symbolic link leads out of it); nothing was "
                 "done. Remove the link, or point the store's path at the real folder"
             )
 
@@ -1077,7 +1086,11 @@ class FilesInterface:
                 part_fields.append(incoming.field(k))
             else:
                 part_fields.append(pa.field(k, _infer_partition_type(vs)))
-        return _arrow.normalize_schema(pa.schema(list(schema) + part_fields))
+        if fmt == "parquet":
+            return _arrow.normalize_schema(pa.schema(list(schema) + part_fields))
+        # a csv/json column with no value yet stays null-typed: anything may be appended to it
+        return pa.schema([f if pa.types.is_null(f.type) else _arrow.normalize_field(f)
+                          for f in list(schema) + part_fields])
 
     def stage(self, obj: DataObject, batches: Iterable[pa.RecordBatch], spec: WriteSpec, job_id: str) -> StagedPart:
         """Write ``batches`` invisibly (the job's hidden staging folder, or uncompleted S3 multipart
@@ -1298,6 +1311,8 @@ class FilesInterface:
                 doomed = []
             write_empty = not staged and (spec.mode in ("overwrite", "errorifexists") or not existing)
             added = self._publish(obj, fs, base, spec, staged, doomed, job_ids, write_empty=write_empty)
+            if spec.mode == "overwrite" and staged:
+                _drop_sidecar(fs, base)  # the new files carry the schema now
         finally:
             self._cleanup(obj, fs, base, job_ids, spec)
         rows = sum(p.rows for p in parts)
