@@ -352,3 +352,25 @@ def test_delete_and_download_through_a_symlink_are_refused(tmp_path: Path, outsi
     with pytest.raises(DaoError, match=r"deleting object 'bronze.linked' \(store 'bronze'\): .*resolves to"):
         dao2.delete("bronze.linked")
     assert tree(outside) == before
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_spark_append_of_another_schema_to_csv_or_json_writes_nothing(spark, tmp_path: Path, fmt: str) -> None:
+    dao = DataAccessObject(
+        {"stores": {"lake": {"interface": "files", "path": str(tmp_path / "lake")}},
+         "objects": {"lake.t": {"format": fmt}}},
+        spark=spark,
+    )
+    dao.write(pa.table({"a": [1, 2], "b": ["x", "y"]}), "lake.t", engine="pandas")
+    before = tree(tmp_path / "lake")
+    from pyspark.errors import PySparkException
+
+    bad = spark.createDataFrame([("q", 1.5)], "a string, c double")
+    with pytest.raises(PySparkException) as err:  # the data source's SchemaMismatch, as Spark reports it
+        dao.write(bad, "lake.t", mode="append", engine="spark")
+    msg = str(err.value)
+    assert "spark_dao.errors.SchemaMismatch" in msg, msg
+    assert f"appending to 'lake.t' (store 'lake', format {fmt})" in msg
+    assert "missing columns ['b']" in msg and "new columns ['c']" in msg
+    assert tree(tmp_path / "lake") == before
+    assert read(dao, "lake.t").sort_by("a").to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
