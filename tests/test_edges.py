@@ -374,3 +374,26 @@ def test_spark_append_of_another_schema_to_csv_or_json_writes_nothing(spark, tmp
     assert "missing columns ['b']" in msg and "new columns ['c']" in msg
     assert tree(tmp_path / "lake") == before
     assert read(dao, "lake.t").sort_by("a").to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+
+
+def test_empty_json_write_and_csv_append_check_on_s3(s3_server: str, s3_bucket: str, s3_client: Any) -> None:
+    dao = DataAccessObject({
+        "stores": {"lake": {"interface": "files", "bucket": s3_bucket, "prefix": "data", "endpoint_url": s3_server,
+                            "region": "us-east-1"}},
+        "objects": {"lake.j": {"format": "json"}, "lake.c": {"format": "csv"}},
+    })
+
+    def keys() -> list[str]:
+        return sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket).get("Contents", ()))
+
+    write(dao, "lake.j", EMPTY, mode="overwrite")
+    back = read(dao, "lake.j")
+    assert back.num_rows == 0 and back.schema.names == EMPTY.schema.names
+    assert [back.schema.field(n).type for n in back.schema.names] == list(EMPTY.schema.types)
+    assert "data/j/_dao_schema.json" in keys()
+    write(dao, "lake.c", pa.table({"a": [1], "b": ["x"]}))
+    before = keys()
+    with pytest.raises(SchemaMismatch, match=r"appending to 'lake.c' \(store 'lake', format csv\).*new columns \['c'\]"):
+        write(dao, "lake.c", pa.table({"a": [2], "b": ["y"], "c": [1]}))
+    assert keys() == before
+    assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
