@@ -397,3 +397,82 @@ def test_empty_json_write_and_csv_append_check_on_s3(s3_server: str, s3_bucket: 
         write(dao, "lake.c", pa.table({"a": [2], "b": ["y"], "c": [1]}))
     assert keys() == before
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+
+
+_AS_NOBODY = r"""
+import json, sys
+import pyarrow as pa
+from spark_dao import DaoError, DataAccessObject
+root = sys.argv[1]
+dao = DataAccessObject({"stores": {
+    "lake": {"interface": "files", "path": root + "/lake"},
+    "locked": {"interface": "files", "path": root + "/locked"},
+    "bronze": {"interface": "objects", "path": root + "/bronze"},
+}, "objects": {"lake.t": {}, "bronze.raw": {}}})
+calls = {
+    "read": lambda: dao.read("lake.t", engine="arrow"),
+    "write": lambda: dao.write(pa.table({"a": [2]}), "lake.t", mode="append", engine="pandas"),
+    "exists": lambda: dao.exists("lake.t"),
+    "list": lambda: dao.list("locked"),
+    "upload": lambda: dao.upload(b"abc", "bronze.raw", path="2025-01-07/users.csv"),
+}
+out = {}
+for name, call in calls.items():
+    try:
+        call()
+        out[name] = ["ok", ""]
+    except DaoError as exc:
+        out[name] = [type(exc).__name__, str(exc)]
+    except BaseException as exc:
+        out[name] = ["raw " + type(exc).__name__, str(exc)]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the calls as 'nobody' via setpriv, which needs root")
+def test_permission_denied_is_a_clear_error_for_an_unprivileged_user() -> None:
+    """Root ignores permissions, so the calls run in a child process as the 'nobody' user."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    root = Path(tempfile.mkdtemp(prefix="spark_dao_perm_", dir="/tmp"))
+    try:
+        root.chmod(0o755)
+        dao = DataAccessObject({"stores": {"lake": {"interface": "files", "path": str(root / "lake")}},
+                                "objects": {"lake.t": {}}})
+        write(dao, "lake.t", pa.table({"a": [1]}))
+        (root / "locked").mkdir(mode=0o000)
+        (root / "bronze" / "raw").mkdir(parents=True)
+        (root / "bronze").chmod(0o755)
+        (root / "bronze" / "raw").chmod(0o555)  # readable, not writable
+        (root / "lake").chmod(0o755)
+        (root / "lake" / "t").chmod(0o000)
+        before = tree(root)
+        proc = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", _AS_NOBODY,
+             str(root)],
+            capture_output=True, text=True, timeout=120, cwd="/", env={**os.environ, "HOME": "/tmp"},
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        for name in ("read", "write", "exists"):
+            kind, msg = out[name]
+            assert kind == "DaoError", (name, kind, msg)
+            assert "'lake.t' (store 'lake')" in msg and "ermission denied" in msg, (name, msg)
+        kind, msg = out["list"]
+        assert kind == "DaoError" and "listing store 'locked'" in msg and "ermission denied" in msg, msg
+        kind, msg = out["upload"]
+        assert kind == "DaoError" and "object 'bronze.raw' (store 'bronze'" in msg and "ermission denied" in msg, msg
+        (root / "lake" / "t").chmod(0o755)
+        (root / "locked").chmod(0o755)
+        assert tree(root) == before  # nothing written: no staging, no temporary file, no folder
+    finally:
+        for folder, dirs, _ in os.walk(root):
+            for d in dirs:
+                os.chmod(os.path.join(folder, d), 0o755)
+        shutil.rmtree(root, ignore_errors=True)
