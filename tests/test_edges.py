@@ -391,6 +391,10 @@ def test_empty_json_write_and_csv_append_check_on_s3(s3_server: str, s3_bucket: 
     assert back.num_rows == 0 and back.schema.names == EMPTY.schema.names
     assert [back.schema.field(n).type for n in back.schema.names] == list(EMPTY.schema.types)
     assert "data/j/_dao_schema.json" in keys()
+    write(dao, "lake.j", pa.table({"id": [1]}), mode="overwrite")
+    assert [k for k in keys() if k.startswith("data/j/")] == [  # sidecar and empty file gone, no folder marker
+        k for k in keys() if k.startswith("data/j/part-")]
+    assert read(dao, "lake.j").to_pylist() == [{"id": 1}]
     write(dao, "lake.c", pa.table({"a": [1], "b": ["x"]}))
     before = keys()
     with pytest.raises(SchemaMismatch, match=r"appending to 'lake.c' \(store 'lake', format csv\).*new columns \['c'\]"):

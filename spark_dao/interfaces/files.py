@@ -252,15 +252,6 @@ def _write_sidecar(fs: pafs.FileSystem, base: str, schema: pa.Schema) -> None:
         f.write(json.dumps(doc, indent=1).encode("utf-8"))
 
 
-def _drop_sidecar(fs: pafs.FileSystem, base: str) -> None:
-    try:
-        fs.delete_file(f"{base}/{SCHEMA_SIDECAR}")
-    except FileNotFoundError:
-        pass
-    except OSError as exc:  # a stale sidecar only types columns the files leave untyped
-        log.warning("could not remove %s/%s: %s", base, SCHEMA_SIDECAR, exc)
-
-
 def _read_sidecar(fs: pafs.FileSystem, base: str, obj: DataObject) -> pa.Schema | None:
     import base64
     import json
@@ -1311,8 +1302,10 @@ class FilesInterface:
                 doomed = []
             write_empty = not staged and (spec.mode in ("overwrite", "errorifexists") or not existing)
             added = self._publish(obj, fs, base, spec, staged, doomed, job_ids, write_empty=write_empty)
-            if spec.mode == "overwrite" and staged:
-                _drop_sidecar(fs, base)  # the new files carry the schema now
+            if spec.mode == "overwrite" and staged and any("-empty-" in posixpath.basename(r) for r in doomed):
+                # the object held an empty write's file, so maybe its schema sidecar: the new files
+                # carry the schema now (no extra request on overwrites of objects that never were empty)
+                self._drop_sidecar(obj, fs, base, spec)
         finally:
             self._cleanup(obj, fs, base, job_ids, spec)
         rows = sum(p.rows for p in parts)
@@ -1415,12 +1408,27 @@ class FilesInterface:
             for path in paths:
                 fs.delete_file(path)
 
+    def _drop_sidecar(self, obj: DataObject, fs, base: str, spec: WriteSpec) -> None:
+        path = f"{base}/{SCHEMA_SIDECAR}"
+        try:
+            if spec.options.get("s3_commit") == "multipart":
+                from ._s3 import delete_paths
+
+                delete_paths(self.store, [path], what=repr(obj.full_name))  # no folder marker re-created
+            else:
+                fs.delete_file(path)
+        except FileNotFoundError:
+            pass
+        except (OSError, DaoError) as exc:  # a stale sidecar only types columns the files leave untyped
+            log.warning("could not remove %s: %s", path, exc)
+
     def _write_empty(self, fs, base: str, spec: WriteSpec, job_id: str) -> str:
         """An empty file carrying the schema, so an empty write still reads back with its columns."""
         data_schema = pa.schema([f for f in spec.schema if f.name not in spec.partition_by])
         empty = pa.Table.from_batches([], schema=data_schema)
         dst = f"{base}/part-{job_id[:8]}-empty-0.{_EXT[spec.format]}"
-        fs.create_dir(base, recursive=True)
+        if not _is_object_store(fs):  # on S3 create_dir would leave a zero-byte folder marker
+            fs.create_dir(base, recursive=True)
         if spec.format == "parquet":
             import pyarrow.parquet as pq
 
