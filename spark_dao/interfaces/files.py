@@ -167,8 +167,27 @@ def filesystem_for(store: DataStore, location: str) -> tuple[pafs.FileSystem, st
     return _filesystem("file", ()), os.path.abspath(location)
 
 
+@lru_cache(maxsize=1)
+def io_errors() -> tuple[type[BaseException], ...]:
+    """What a storage or parsing library raises at the I/O boundary: turned into :class:`DaoError`.
+
+    ``OSError`` (local files, pyarrow's filesystems), pyarrow's ``ArrowException`` family (corrupt
+    parquet, csv/json parse and conversion errors), ``ValueError`` (json decoding, text decoding,
+    bad values) and, when installed, botocore's errors.
+    """
+    errors: list[type[BaseException]] = [OSError, pa.ArrowException, ValueError, EOFError]
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors += [BotoCoreError, ClientError]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
 def _wrap_io(action: str) -> Any:
-    """Turn a storage ``OSError`` into a :class:`DaoError` naming the object, store and location."""
+    """Turn a library error at the I/O boundary (see :func:`io_errors`) into a :class:`DaoError`
+    naming the object, store and location (the file, when the library's message names it)."""
 
     def deco(fn: Any) -> Any:
         @functools.wraps(fn)
@@ -177,14 +196,217 @@ def _wrap_io(action: str) -> Any:
                 return fn(self, obj, *args, **kwargs)
             except DaoError:
                 raise
-            except OSError as exc:
+            except io_errors() as exc:
                 raise DaoError(
-                    f"{action} {obj.full_name!r} (store {obj.store_name!r}) at {obj.location} failed: {exc}"
+                    f"{action} {obj.full_name!r} (store {obj.store_name!r}) at {obj.location} failed: "
+                    f"{_describe(exc)}"
                 ) from exc
 
         return wrapper
 
     return deco
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)
+
+
+def _file_error(obj: DataObject, path: str, fmt: str, exc: BaseException, *, action: str) -> DaoError:
+    """A corrupt or unparsable data file: name the object, store and file, and say what to do."""
+    return DaoError(
+        f"{action} {obj.full_name!r} (store {obj.store_name!r}): cannot read {path} as {fmt}: {_describe(exc)}. "
+        f"The file is corrupt or not {fmt}: replace or remove it (or overwrite the object)"
+    )
+
+
+# --------------------------------------------------------------------------- schema sidecar
+#: hidden file an empty write leaves next to its (empty) data file: csv and json files with no rows
+#: cannot carry column types (json not even names), so reads take them from here
+SCHEMA_SIDECAR = "_dao_schema.json"
+
+
+def _write_sidecar(fs: pafs.FileSystem, base: str, schema: pa.Schema) -> None:
+    import base64
+    import json
+
+    doc = {
+        "columns": [{"name": f.name, "type": str(f.type)} for f in schema],  # for people
+        "arrow_schema": base64.b64encode(schema.serialize().to_pybytes()).decode("ascii"),
+    }
+    with fs.open_output_stream(f"{base}/{SCHEMA_SIDECAR}") as f:
+        f.write(json.dumps(doc, indent=1).encode("utf-8"))
+
+
+def _read_sidecar(fs: pafs.FileSystem, base: str, obj: DataObject) -> pa.Schema | None:
+    import base64
+    import json
+
+    path = f"{base}/{SCHEMA_SIDECAR}"
+    try:
+        with fs.open_input_stream(path) as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None
+    try:
+        doc = json.loads(raw)
+        return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(doc["arrow_schema"])))
+    except (ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+        raise DaoError(
+            f"reading {obj.full_name!r} (store {obj.store_name!r}): the schema file {path} is corrupt "
+            f"({_describe(exc)}); delete it, or overwrite the object"
+        ) from exc
+
+
+def _text_compatible(incoming: pa.Schema, stored: pa.Schema, *, what: str, by_position: bool) -> pa.Schema:
+    """``incoming`` may be appended to csv/json files whose inferred schema is ``stored`` when every
+    stored column still parses: same names (csv without header: same count), and no value that the
+    type reads infer (``stored``) would fail to convert. Returns the schema to write with: ``incoming``,
+    with integers going to a float column and values going to a string column cast to that type."""
+    if by_position:
+        pairs = list(zip(incoming.names, stored.names, strict=False))
+        missing = stored.names[len(incoming):]
+        extra = incoming.names[len(stored):]
+    else:
+        pairs = [(c, c) for c in incoming.names if c in stored.names]
+        missing = [c for c in stored.names if c not in incoming.names]
+        extra = [c for c in incoming.names if c not in stored.names]
+    changed = []
+    cast: dict[str, pa.DataType] = {}
+    for inc_name, st_name in pairs:
+        inc, st = _arrow.normalize_type(incoming.field(inc_name).type), stored.field(st_name).type
+        if not _text_readable(inc, st):
+            changed.append(f"{inc_name} ({inc} -> stored {st})")
+        elif ((pa.types.is_floating(st) and (pa.types.is_integer(inc) or pa.types.is_decimal(inc)))
+              or (pa.types.is_string(st) and not pa.types.is_string(inc) and not pa.types.is_null(inc))):
+            # written as the stored type ("2.0", "\"2\""): reads infer types from a sample of the
+            # files, and a file of "2" would make them read the column as int64 and fail on "1.5"
+            cast[inc_name] = st
+    if missing or extra or changed:
+        problems = []
+        if missing:
+            problems.append(f"missing columns {missing}")
+        if extra:
+            problems.append(f"new columns {extra}")
+        if changed:
+            problems.append(f"changed types {changed}")
+        raise SchemaMismatch(
+            f"{what}: the data does not match the stored schema (as reads infer it from the files): "
+            f"{'; '.join(problems)}. Select/cast the columns to match, or write with mode='overwrite' "
+            "to replace the data."
+        )
+    return pa.schema([pa.field(f.name, cast[f.name]) if f.name in cast else f for f in incoming])
+
+
+def _text_readable(inc: pa.DataType, st: pa.DataType) -> bool:
+    """Can a csv/json reader that infers ``st`` for a column convert values written from ``inc``?"""
+    t = pa.types
+    if t.is_null(st) or t.is_null(inc) or t.is_string(st) or t.is_large_string(st) or inc.equals(st):
+        return True
+    if t.is_integer(st):
+        return t.is_integer(inc)
+    if t.is_floating(st) or t.is_decimal(st):
+        return t.is_integer(inc) or t.is_floating(inc) or t.is_decimal(inc)
+    if t.is_boolean(st):
+        return t.is_boolean(inc)
+    if t.is_temporal(st):
+        return t.is_temporal(inc)
+    if t.is_struct(st) or t.is_list(st) or t.is_large_list(st):
+        return inc.id == st.id
+    return False
+
+
+# --------------------------------------------------------------------------- path safety (local stores)
+#: what a partition column name cannot hold: each changes how the hive folder name ``col=value`` reads
+_PARTITION_NAME_BREAKERS = {"/": "'/'", "\\": "'\\'", "=": "'='", "%": "'%'"}
+
+
+def check_partition_columns(obj: DataObject, columns: Iterable[str], *, action: str) -> None:
+    """Refuse partition column names that cannot round-trip through hive folder names (``col=value``).
+
+    ``a=b`` or ``a/b`` would be written, then read back as another column full of nulls; a name
+    starting with ``_`` or ``.`` makes its folders hidden, so every row would vanish from reads.
+    """
+    for col in columns:
+        col = str(col)
+        problem = None
+        if not col.strip() or col in (".", ".."):
+            problem = "is empty or a path component ('.' or '..')"
+        elif col.startswith(("_", ".")):
+            problem = "starts with '_' or '.', which marks the folder hidden: readers would skip all its rows"
+        else:
+            bad = [shown for ch, shown in _PARTITION_NAME_BREAKERS.items() if ch in col]
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in col):
+                bad.append("a control character")
+            if bad:
+                problem = f"contains {', '.join(bad)}, which breaks the hive folder name '{col}=<value>'"
+        if problem:
+            suggestion = re.sub(r"[^0-9A-Za-z]+", "_", col).strip("_") or "part"
+            raise SchemaMismatch(
+                f"{action} {obj.full_name!r} (store {obj.store_name!r}): partition column {col!r} {problem}, "
+                f"so its values could not be read back. Rename the column (e.g. to {suggestion!r}) in the data "
+                f"and in 'partition_by' of {obj.full_name!r} in the catalog "
+                f"({getattr(obj.store, 'source', 'the catalog file')})"
+            )
+
+
+def _store_root(store: DataStore) -> str | None:
+    root = store.location
+    if not root:
+        return None
+    if "://" in root:
+        scheme, _, rest = root.partition("://")
+        return "/" + rest.lstrip("/") if scheme == "file" else None
+    return os.path.abspath(root)
+
+
+def _escapes(real_root: str, path: str) -> bool:
+    """True when ``path``'s real location (symlinks resolved) is outside ``real_root``."""
+    real = os.path.realpath(path)
+    return real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def check_inside_store(store: DataStore, paths: Iterable[str], *, what: str) -> None:
+    """Refuse local ``paths`` whose real path (symlinks resolved) leaves the store's real root:
+    a symlink inside a store must not let a write, delete or read reach files outside it."""
+    root = _store_root(store)
+    if root is None:
+        return
+    real_root = os.path.realpath(root)
+    for path in paths:
+        if _escapes(real_root, path):
+            raise DaoError(
+                f"{what} (store {store.name!r}): {path} resolves to {os.path.realpath(path)}, outside the "
+                f"store's folder {real_root} (a symbolic link leads out of it); nothing was "
+                "done. Remove the link, or point the store's path at the real folder"
+            )
+
+
+def _file_in_the_way(store: DataStore, path: str) -> str | None:
+    """The store root or a folder between it and ``path`` that is a regular file (local stores)."""
+    root = _store_root(store)
+    if root is None:
+        return None
+    current = os.path.dirname(os.path.abspath(path))
+    chain_ = [current]
+    while current.startswith(root.rstrip(os.sep) + os.sep) and current != root:
+        current = os.path.dirname(current)
+        chain_.append(current)
+    for folder in reversed(chain_):
+        if os.path.isfile(folder):
+            return folder
+    return None
+
+
+def not_a_folder_error(store: DataStore, path: str, *, what: str) -> DaoError | None:
+    """A clear error when a regular file stands where the store's folders should be; else None."""
+    blocker = _file_in_the_way(store, path)
+    if blocker is None:
+        return None
+    whose = "the store's path" if blocker == _store_root(store) else "a folder on the way"
+    return DaoError(
+        f"{what} (store {store.name!r}): {whose} {blocker} is a regular file, not a folder. Point the "
+        f"store's 'path' in the catalog ({getattr(store, 'source', 'the catalog')}) at a folder, or move the file away"
+    )
 
 
 #: concurrent requests for latency-bound object-store work (commit moves/deletes, key scans, reads)
@@ -379,7 +601,11 @@ class FilesInterface:
             )
         return fmt
 
-    def _missing(self, obj: DataObject, fs: pafs.FileSystem, base: str) -> ObjectNotFound:
+    def _missing(self, obj: DataObject, fs: pafs.FileSystem, base: str) -> DaoError:
+        if not _is_object_store(fs):
+            blocked = not_a_folder_error(self.store, base, what=f"reading {obj.full_name!r}")
+            if blocked is not None:
+                return blocked
         siblings: list[str] = []
         parent = posixpath.dirname(base)
         try:
@@ -394,6 +620,23 @@ class FilesInterface:
             " Write it first, or check the name in the catalog."
         )
 
+    def _check_local(self, obj: DataObject, fs: pafs.FileSystem, base: str, rels: Iterable[str] = (), *,
+                     action: str) -> None:
+        """Local stores: the object's folder, the folders of ``rels`` and symlinked files among them
+        must stay inside the store's real folder (see :func:`check_inside_store`)."""
+        if _is_object_store(fs):
+            return
+        paths = {base}
+        for rel in rels:
+            if not rel:
+                continue
+            folder = posixpath.dirname(rel)
+            if folder:
+                paths.add(f"{base}/{folder}")
+            if os.path.islink(f"{base}/{rel}"):
+                paths.add(f"{base}/{rel}")
+        check_inside_store(self.store, sorted(paths), what=f"{action} {obj.full_name!r}")
+
     # ------------------------------------------------------------------ reading
     @_wrap_io("reading")
     def plan_read(
@@ -404,8 +647,10 @@ class FilesInterface:
         opts = _check_options(_settings.merge_options(obj.options, options, READ_OPTIONS), READ_OPTIONS,
                               what=f"reading {obj.full_name!r}")
         fmt = self._format(obj, opts)
+        check_partition_columns(obj, obj.partition_by, action="reading")
         fs, base = self._where(obj)
         files = _list_files(fs, base)
+        self._check_local(obj, fs, base, [rel for rel, _ in files], action="reading")
         declared = _arrow.schema_from_catalog(obj.schema) if obj.schema else None
         if not files and declared is None:
             raise self._missing(obj, fs, base)
@@ -418,11 +663,20 @@ class FilesInterface:
         if not part_cols and parsed:
             part_cols = [k for k, _ in _partition_values(files[0][0])]
         part_types: dict[str, pa.DataType] = {}
+        sidecar: list[pa.Schema | None] = []  # read at most once, only when something is left untyped
         for col in part_cols:
+            values = [p.get(col) for _, _, p in parsed]
             if declared is not None and col in declared.names:
                 part_types[col] = declared.field(col).type
+            elif files and not any(v is not None for v in values):
+                # only an empty write so far: its schema sidecar knows the type
+                if not sidecar:
+                    sidecar.append(_read_sidecar(fs, base, obj))
+                known = sidecar[0]
+                part_types[col] = (known.field(col).type if known is not None and col in known.names
+                                   else _infer_partition_type(values))
             else:
-                part_types[col] = _infer_partition_type([p.get(col) for _, _, p in parsed])
+                part_types[col] = _infer_partition_type(values)
 
         # Data columns: declared, or from the files (like Spark without mergeSchema): see _sample_schema.
         if declared is not None:
@@ -433,7 +687,7 @@ class FilesInterface:
             )
         else:
             inferred = self._sample_schema(fs, base, files, fmt, header=header, delimiter=delimiter,
-                                           infer=_bool(opts.get("inferschema"), True))
+                                           infer=_bool(opts.get("inferschema"), True), obj=obj)
             data_schema = _arrow.normalize_schema(
                 pa.schema([f for f in inferred if f.name not in part_types])
             )
@@ -485,9 +739,24 @@ class FilesInterface:
         return ReadPlan(schema=out_schema, tasks=tasks, partition_columns=tuple(part_types), applied_filters=filters)
 
     def _sample_schema(self, fs, base: str, files: list[tuple[str, int]], fmt: str, *, header: bool,
-                       delimiter: str, infer: bool) -> pa.Schema:
+                       delimiter: str, infer: bool, obj: DataObject) -> pa.Schema:
         """The data schema of the largest file (not the header-only or zero-byte file an empty write
-        leaves); for csv/json a column that is all null there takes its type from the next files."""
+        leaves); for csv/json a column that is all null there takes its type from the next files,
+        then from the schema sidecar an empty write leaves (``_dao_schema.json``)."""
+        schema = self._sample_files(fs, base, files, fmt, header=header, delimiter=delimiter, infer=infer, obj=obj)
+        if fmt != "parquet" and (not len(schema) or any(pa.types.is_null(t) for t in schema.types)):
+            known = _read_sidecar(fs, base, obj)
+            if known is not None:
+                if not len(schema):
+                    return known
+                schema = pa.schema([
+                    known.field(f.name) if pa.types.is_null(f.type) and f.name in known.names else f
+                    for f in schema
+                ])
+        return schema
+
+    def _sample_files(self, fs, base: str, files: list[tuple[str, int]], fmt: str, *, header: bool,
+                      delimiter: str, infer: bool, obj: DataObject) -> pa.Schema:
         by_size = sorted(files, key=lambda f: -f[1])
         if by_size[0][1] == 0 and fmt != "parquet":
             return pa.schema([])  # only empty csv/json files: no columns to find
@@ -496,7 +765,7 @@ class FilesInterface:
             if size == 0:
                 break
             found = self._infer_schema(fs, posixpath.join(base, rel) if rel else base, fmt,
-                                       header=header, delimiter=delimiter, infer=infer, size=size)
+                                       header=header, delimiter=delimiter, infer=infer, size=size, obj=obj)
             if schema is None:
                 schema = found
             else:
@@ -510,7 +779,7 @@ class FilesInterface:
         return schema
 
     def _infer_schema(self, fs, path: str, fmt: str, *, header: bool, delimiter: str, infer: bool,
-                      size: int = 0) -> pa.Schema:
+                      size: int = 0, obj: DataObject) -> pa.Schema:
         try:
             if fmt == "parquet":
                 return _parquet_fragment(fs, path, size).physical_schema
@@ -531,17 +800,21 @@ class FilesInterface:
 
             with fs.open_input_stream(path, compression="detect") as f:
                 return pjson.read_json(f).schema
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise DaoError(f"cannot read the schema of {path} as {fmt}: {exc}") from exc
+        except io_errors() as exc:
+            raise _file_error(obj, path, fmt, exc, action="reading the schema of") from exc
 
     def _make_tasks(self, obj, fs, base, fmt, slices_in, split, out_schema, data_schema,
                     header, delimiter, columns) -> list[ReadTask]:
         pieces: list[tuple[FileSlice, int]] = []
         for rel, size, part in slices_in:
             if fmt == "parquet" and size > split:
-                frag = _parquet_fragment(fs, posixpath.join(base, rel) if rel else base, size)
-                frag.ensure_complete_metadata()
-                meta = frag.metadata
+                path = posixpath.join(base, rel) if rel else base
+                try:
+                    frag = _parquet_fragment(fs, path, size)
+                    frag.ensure_complete_metadata()
+                    meta = frag.metadata
+                except io_errors() as exc:
+                    raise _file_error(obj, path, fmt, exc, action="reading") from exc
                 group: list[int] = []
                 acc = 0
                 for i in range(meta.num_row_groups):
@@ -588,11 +861,10 @@ class FilesInterface:
             try:
                 for batch in self._read_file(fs, path, p, sl, wanted):
                     yield _arrow.conform(batch, p.schema, constants=constants)
-            except (OSError, pa.ArrowInvalid) as exc:
-                raise DaoError(
-                    f"reading {task.obj.full_name!r} (store {task.obj.store_name!r}): cannot read {path} "
-                    f"as {p.format}: {exc}"
-                ) from exc
+            except DaoError:
+                raise
+            except io_errors() as exc:
+                raise _file_error(task.obj, path, p.format, exc, action="reading") from exc
 
     def _read_file(self, fs, path: str, p: FilesReadPayload, sl: FileSlice, wanted: list[str]):
         if p.format == "parquet" and sl.size and _is_object_store(fs):
@@ -674,6 +946,7 @@ class FilesInterface:
             upsert.check_schema(schema, what=f"upsert into {obj.full_name!r} (store {obj.store_name!r})")
         fmt = self._format(obj, opts)
         incoming = _arrow.normalize_schema(schema)
+        check_partition_columns(obj, obj.partition_by, action="writing")
         missing = [c for c in obj.partition_by if c not in incoming.names]
         if missing:
             raise SchemaMismatch(
@@ -696,15 +969,30 @@ class FilesInterface:
         else:
             target = incoming
         fs, base = self._where(obj)
+        if not _is_object_store(fs):
+            blocked = not_a_folder_error(self.store, base, what=f"writing {obj.full_name!r}")
+            if blocked is not None:
+                raise blocked
+            self._check_local(obj, fs, base, [STAGING], action="writing")
         files = _list_files(fs, base)
+        self._check_local(obj, fs, base, [rel for rel, _ in files], action="writing")
         if files and mode == "errorifexists":
             raise DaoError(
                 f"object {obj.full_name!r} already has data at {obj.location} (store {obj.store_name!r}); "
                 "use mode='append', 'overwrite' or 'ignore'"
             )
-        if files and mode in ("append", "dynamic") and fmt == "parquet" and not obj.schema:
-            stored = self._stored_schema(fs, base, files, obj, incoming=target)
-            target = _arrow.compatible_schema(target, stored, what=f"appending to {obj.full_name!r} (store {obj.store_name!r})")
+        if files and mode in ("append", "dynamic") and not obj.schema:
+            # the files' own schema, found as reads find it: data that does not fit is refused before
+            # any task runs (for csv/json, rows the reader could not parse back)
+            header = _bool(opts.get("header"), True)
+            stored = self._stored_schema(fs, base, files, obj, incoming=target, fmt=fmt, header=header,
+                                         delimiter=str(opts.get("delimiter") or opts.get("sep") or ","))
+            verb = "upserting into" if upsert is not None else "appending to"
+            what = f"{verb} {obj.full_name!r} (store {obj.store_name!r}, format {fmt})"
+            if fmt == "parquet":
+                target = _arrow.compatible_schema(target, stored, what=what)
+            elif len(stored):
+                target = _text_compatible(target, stored, what=what, by_position=fmt == "csv" and not header)
         # Partition columns go last in the file layout's eyes; keep the data order otherwise.
         write_opts = {
             "max_rows_per_file": int(opts.get("max_rows_per_file") or opts.get("maxrecordsperfile") or 0),
@@ -752,10 +1040,17 @@ class FilesInterface:
         return value
 
     def _stored_schema(self, fs, base: str, files: list[tuple[str, int]], obj: DataObject, *,
-                       incoming: pa.Schema) -> pa.Schema:
-
-        rel, size = files[0]
-        schema = _parquet_fragment(fs, posixpath.join(base, rel) if rel else base, size).physical_schema
+                       incoming: pa.Schema, fmt: str = "parquet", header: bool = True,
+                       delimiter: str = ",") -> pa.Schema:
+        if fmt == "parquet":
+            rel, size = files[0]
+            schema = self._infer_schema(fs, posixpath.join(base, rel) if rel else base, fmt, header=header,
+                                        delimiter=delimiter, infer=True, size=size, obj=obj)
+        else:
+            schema = self._sample_schema(fs, base, files, fmt, header=header, delimiter=delimiter, infer=True,
+                                         obj=obj)
+            if not len(schema):
+                return schema  # only empty files and no schema sidecar: nothing to check against
         # Partition types come from every file's path, as plan_read infers them (one value can mislead:
         # "1" looks like an int in a column that also holds "x").
         values: dict[str, list[str | None]] = {c: [] for c in obj.partition_by}
@@ -771,13 +1066,18 @@ class FilesInterface:
                 part_fields.append(incoming.field(k))
             else:
                 part_fields.append(pa.field(k, _infer_partition_type(vs)))
-        return _arrow.normalize_schema(pa.schema(list(schema) + part_fields))
+        if fmt == "parquet":
+            return _arrow.normalize_schema(pa.schema(list(schema) + part_fields))
+        # a csv/json column with no value yet stays null-typed: anything may be appended to it
+        return pa.schema([f if pa.types.is_null(f.type) else _arrow.normalize_field(f)
+                          for f in list(schema) + part_fields])
 
     def stage(self, obj: DataObject, batches: Iterable[pa.RecordBatch], spec: WriteSpec, job_id: str) -> StagedPart:
         """Write ``batches`` invisibly (the job's hidden staging folder, or uncompleted S3 multipart
         uploads at the final keys); return what was written, for ``commit``."""
         fs, base = self._where(obj)
         staging = f"{base}/{STAGING}/{job_id}"
+        self._check_local(obj, fs, base, [STAGING], action="writing")
         task = uuid.uuid4().hex[:10]
         it = (_arrow.conform(b, spec.schema) for b in batches if b.num_rows)
         first = next(it, None)
@@ -973,6 +1273,9 @@ class FilesInterface:
                 )
             if existing and spec.mode == "ignore":
                 return WriteResult(object=obj.full_name, mode=spec.mode, location=obj.location, skipped=True)
+            # every folder a file is moved into, rewritten or deleted in must be inside the store (symlinks)
+            self._check_local(obj, fs, base, [*(f.path for p in parts for f in p.files), *(rel for rel, _ in existing)],
+                              action="committing the write to")
             if spec.operation == "upsert":
                 from .files_upsert import commit_upsert
 
@@ -988,6 +1291,10 @@ class FilesInterface:
                 doomed = []
             write_empty = not staged and (spec.mode in ("overwrite", "errorifexists") or not existing)
             added = self._publish(obj, fs, base, spec, staged, doomed, job_ids, write_empty=write_empty)
+            if spec.mode == "overwrite" and staged and any("-empty-" in posixpath.basename(r) for r in doomed):
+                # the object held an empty write's file, so maybe its schema sidecar: the new files
+                # carry the schema now (no extra request on overwrites of objects that never were empty)
+                self._drop_sidecar(obj, fs, base, spec)
         finally:
             self._cleanup(obj, fs, base, job_ids, spec)
         rows = sum(p.rows for p in parts)
@@ -1090,12 +1397,27 @@ class FilesInterface:
             for path in paths:
                 fs.delete_file(path)
 
+    def _drop_sidecar(self, obj: DataObject, fs, base: str, spec: WriteSpec) -> None:
+        path = f"{base}/{SCHEMA_SIDECAR}"
+        try:
+            if spec.options.get("s3_commit") == "multipart":
+                from ._s3 import delete_paths
+
+                delete_paths(self.store, [path], what=repr(obj.full_name))  # no folder marker re-created
+            else:
+                fs.delete_file(path)
+        except FileNotFoundError:
+            pass
+        except (OSError, DaoError) as exc:  # a stale sidecar only types columns the files leave untyped
+            log.warning("could not remove %s: %s", path, exc)
+
     def _write_empty(self, fs, base: str, spec: WriteSpec, job_id: str) -> str:
         """An empty file carrying the schema, so an empty write still reads back with its columns."""
         data_schema = pa.schema([f for f in spec.schema if f.name not in spec.partition_by])
         empty = pa.Table.from_batches([], schema=data_schema)
         dst = f"{base}/part-{job_id[:8]}-empty-0.{_EXT[spec.format]}"
-        fs.create_dir(base, recursive=True)
+        if not _is_object_store(fs):  # on S3 create_dir would leave a zero-byte folder marker
+            fs.create_dir(base, recursive=True)
         if spec.format == "parquet":
             import pyarrow.parquet as pq
 
@@ -1110,6 +1432,10 @@ class FilesInterface:
         else:
             with fs.open_output_stream(dst) as f:
                 f.write(b"")
+        if spec.format != "parquet" or spec.partition_by:
+            # csv/json files without rows cannot carry column types (json not even names), and no
+            # data file carries the partition columns: say them in a hidden sidecar plan_read reads
+            _write_sidecar(fs, base, spec.schema)
         return dst
 
     def abort(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec | None = None, *,
@@ -1156,12 +1482,19 @@ class FilesInterface:
     @_wrap_io("checking")
     def exists(self, obj: DataObject) -> bool:
         fs, base = self._where(obj)
-        return bool(_list_files(fs, base))
+        if _list_files(fs, base):
+            return True
+        if not _is_object_store(fs):  # a misconfigured store is an error, not "no data"
+            blocked = not_a_folder_error(self.store, base, what=f"checking {obj.full_name!r}")
+            if blocked is not None:
+                raise blocked
+        return False
 
     @_wrap_io("deleting")
     def delete(self, obj: DataObject) -> bool:
         """Remove the object's folder and everything in it; False when there was nothing."""
         fs, base = self._where(obj)
+        self._check_local(obj, fs, base, action="deleting")
         info = fs.get_file_info(base)
         if info.type == pafs.FileType.NotFound:
             return False
@@ -1179,7 +1512,16 @@ class FilesInterface:
             return []
         fs, base = filesystem_for(self.store, root)
         out = []
-        for fi in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+        try:
+            listing = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+        except io_errors() as exc:
+            if not _is_object_store(fs) and os.path.isfile(base):
+                raise DaoError(
+                    f"listing store {self.store.name!r}: its path {base} is a regular file, not a folder. Point "
+                    f"the store's 'path' in the catalog ({self.store.source}) at a folder"
+                ) from exc
+            raise DaoError(f"listing store {self.store.name!r} at {root} failed: {_describe(exc)}") from exc
+        for fi in listing:
             name = posixpath.basename(fi.path)
             if fi.type == pafs.FileType.Directory and not _hidden(name):
                 out.append(name)

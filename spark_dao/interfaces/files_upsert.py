@@ -70,27 +70,30 @@ def _may_hold(stats: Any, probe: list[Any]) -> bool:
 
 
 def _scan_parquet_keys(fs: pafs.FileSystem, base: str, rel: str, size: int, spec: WriteSpec,
-                       key_cols: list[str], first_key: str, probe: list[Any]) -> pa.Table:
+                       key_cols: list[str], first_key: str, probe: list[Any], *, obj: DataObject) -> pa.Table:
     """Key columns of one parquet file, reading only the row groups the statistics cannot exclude.
 
     The size from the listing is passed on, so object stores need no HEAD request per file: one
     ranged GET for the footer, then (if any row group may hold a key) coalesced column reads.
     """
     from . import _arrow
-    from .files import _parquet_fragment, _partition_values, _typed
+    from .files import _file_error, _parquet_fragment, _partition_values, _typed, io_errors
 
     schema = pa.schema([spec.schema.field(c) for c in key_cols])
-    frag = _parquet_fragment(fs, f"{base}/{rel}", size)
-    frag.ensure_complete_metadata()  # the footer
-    names = frag.physical_schema.names
-    groups = [rg.id for rg in frag.row_groups]
-    if first_key in names:
-        idx = names.index(first_key)
-        meta = frag.metadata
-        groups = [g for g in groups if _may_hold(meta.row_group(g).column(idx).statistics, probe)]
-    if not groups:
-        return schema.empty_table()
-    table = frag.subset(row_group_ids=groups).to_table(columns=[c for c in key_cols if c in names])
+    try:
+        frag = _parquet_fragment(fs, f"{base}/{rel}", size)
+        frag.ensure_complete_metadata()  # the footer
+        names = frag.physical_schema.names
+        groups = [rg.id for rg in frag.row_groups]
+        if first_key in names:
+            idx = names.index(first_key)
+            meta = frag.metadata
+            groups = [g for g in groups if _may_hold(meta.row_group(g).column(idx).statistics, probe)]
+        if not groups:
+            return schema.empty_table()
+        table = frag.subset(row_group_ids=groups).to_table(columns=[c for c in key_cols if c in names])
+    except io_errors() as exc:
+        raise _file_error(obj, f"{base}/{rel}", "parquet", exc, action="upserting into") from exc
     values = dict(_partition_values(rel))
     constants = {c: _typed(values.get(c), schema.field(c).type) for c in key_cols if c in spec.partition_by}
     batches = [_arrow.conform(b, schema, constants=constants) for b in table.to_batches()]
@@ -156,7 +159,7 @@ def commit_upsert(
 
     def keys_of(i: int) -> pa.Table:
         if probe is not None:
-            t = _scan_parquet_keys(fs, base, scan[i], sizes[scan[i]], spec, key_cols, first_key, probe)
+            t = _scan_parquet_keys(fs, base, scan[i], sizes[scan[i]], spec, key_cols, first_key, probe, obj=obj)
         else:
             t = _read(itf, obj, spec, base, [scan[i]], key_cols, sizes=sizes)
         return t.append_column(_FILE, pa.array([i] * t.num_rows, pa.int32()))

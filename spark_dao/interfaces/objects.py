@@ -60,7 +60,7 @@ from ._s3 import (
     s3_error,
 )
 from ._s3 import S3_SCHEMES as _S3_SCHEMES
-from .files import FilesInterface
+from .files import FilesInterface, _wrap_io, check_inside_store, not_a_folder_error
 
 log = logging.getLogger("spark_dao.objects")
 
@@ -203,6 +203,19 @@ def _walk_files(root: str) -> Iterator[tuple[str, str]]:
             yield os.path.relpath(full, root).replace(os.sep, "/"), full
 
 
+def _missing_folders(folder: str) -> list[str]:
+    """The folders ``os.makedirs(folder)`` would create, outermost first."""
+    out = []
+    current = os.path.abspath(folder)
+    while not os.path.lexists(current):
+        out.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return out[::-1]
+
+
 # --------------------------------------------------------------------------- backends
 class _Backend(abc.ABC):
     """Operations on the keys under one location; created per call, never pickled.
@@ -283,9 +296,17 @@ class _LocalBackend(_Backend):
     def _path(self, rel: str) -> str:
         return os.path.join(self.location, *rel.split("/")) if rel else self.location
 
+    def _inside(self, action: str, *paths: str) -> None:
+        """Refuse a path a symlink inside the store leads out of it (before any byte moves)."""
+        check_inside_store(self.store, paths, what=f"{action} {self.what}")
+
     def _fail(self, action: str, rel: str, exc: BaseException) -> DaoError:
+        blocked = not_a_folder_error(self.store, self._path(rel), what=f"{action} {self.what}")
+        if blocked is not None:
+            return blocked
+        detail = str(exc) if isinstance(exc, OSError | DaoError) else f"{type(exc).__name__}: {exc}"
         return DaoError(
-            f"{action} {self.what} (store {self.store.name!r}, path {self._path(rel)!r}) failed: {exc}"
+            f"{action} {self.what} (store {self.store.name!r}, path {self._path(rel)!r}) failed: {detail}"
         )
 
     def _info(self, rel: str, path: str) -> ObjectInfo:
@@ -300,7 +321,9 @@ class _LocalBackend(_Backend):
                 "give a file name or a path ending with '/'"
             )
         folder = os.path.dirname(target)
+        self._inside("writing", folder, target)
         tmp = os.path.join(folder, f".{os.path.basename(target)}{_TMP_MARK}{uuid.uuid4().hex[:8]}")
+        created = _missing_folders(folder)
         try:
             os.makedirs(folder, exist_ok=True)
             with open(tmp, "wb") as out:
@@ -309,11 +332,20 @@ class _LocalBackend(_Backend):
             if size is not None and written != size:
                 raise DaoError(f"wrote {written} bytes, expected {size}")
             os.replace(tmp, target)
-        except (OSError, DaoError) as exc:
+        except BaseException as exc:
+            # any failure, the source's own exceptions and Ctrl-C included: no temporary file and
+            # no folder this upload created is left behind
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
+            for made in reversed(created):
+                try:
+                    os.rmdir(made)
+                except OSError:
+                    break
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: as they came
             raise self._fail("writing", rel, exc) from exc
         return self._info(rel, target)
 
@@ -341,6 +373,7 @@ class _LocalBackend(_Backend):
 
     def get(self, rel: str) -> bytes:
         path = self._path(rel)
+        self._inside("reading", path)
         if not os.path.isfile(path):
             raise self.missing(rel)
         try:
@@ -356,6 +389,7 @@ class _LocalBackend(_Backend):
 
     def download(self, rel: str, dest: str) -> None:
         src = self._path(rel)
+        self._inside("downloading", src)
         if not os.path.isfile(src):
             raise self.missing(rel)
         tmp = f"{dest}{_TMP_MARK}{uuid.uuid4().hex[:8]}"
@@ -372,6 +406,7 @@ class _LocalBackend(_Backend):
     @contextmanager
     def open(self, rel: str) -> Iterator[tuple[IO[bytes], int]]:
         path = self._path(rel)
+        self._inside("reading", path)
         if not os.path.isfile(path):
             raise self.missing(rel)
         with open(path, "rb") as f:
@@ -408,6 +443,7 @@ class _LocalBackend(_Backend):
 
     def remove(self, rel: str) -> int:
         path = self._path(rel)
+        self._inside("deleting", path)
         try:
             if rel and os.path.isfile(path):
                 os.unlink(path)
@@ -435,6 +471,11 @@ class _LocalBackend(_Backend):
 
     def folders(self) -> list[str]:
         if not os.path.isdir(self.location):
+            if os.path.exists(self.location):
+                raise DaoError(
+                    f"listing {self.what}: the store's path {self.location} is a regular file, not a folder. "
+                    f"Point the store's 'path' in the catalog ({self.store.source}) at a folder"
+                )
             return []
         return sorted(
             e.name for e in os.scandir(self.location) if e.is_dir() and not e.name.startswith(("_", "."))
@@ -444,6 +485,7 @@ class _LocalBackend(_Backend):
         if not isinstance(src, _LocalBackend):
             return None
         path = src._path(src_rel)
+        src._inside("copying", path)
         if not os.path.isfile(path):
             raise src.missing(src_rel)
         return self.put_file(rel, path)
@@ -565,23 +607,54 @@ class _S3Backend(_Backend):
             return self._verify(rel, len(body))
 
     def put_stream(self, rel: str, stream: IO[bytes], size: int | None) -> ObjectInfo:
-        if size is not None and size < self.transfer.threshold:
-            return self._put_small(rel, stream.read())
         key = self.key(rel)
-        progress = _Progress(f"uploading s3://{self.bucket}/{key}", size)
-        with self._guard("uploading", key):
+        if size is not None and size < self.transfer.threshold:
             try:
-                self.client.upload_fileobj(
-                    stream,
-                    self.bucket,
-                    key,
-                    ExtraArgs=self._extra_upload(),
-                    Callback=progress,
-                    Config=self._config(),
+                body = stream.read()
+            except Exception as exc:  # the source failed: nothing was sent
+                raise self._fail("uploading", key, exc) from exc
+            if len(body) != size:
+                raise DaoError(
+                    f"uploading {self.what} (store {self.store.name!r}, bucket {self.bucket!r}, key {key!r}): "
+                    f"the source gave {len(body)} bytes, {size} were expected; nothing was uploaded"
                 )
-            finally:
-                progress.close()
-            return self._verify(rel, size if size is not None else progress.done)
+            return self._put_small(rel, body)
+        progress = _Progress(f"uploading s3://{self.bucket}/{key}", size)
+        started = time.time()
+        try:
+            with self._guard("uploading", key):
+                try:
+                    self.client.upload_fileobj(
+                        stream,
+                        self.bucket,
+                        key,
+                        ExtraArgs=self._extra_upload(),
+                        Callback=progress,
+                        Config=self._config(),
+                    )
+                finally:
+                    progress.close()
+                return self._verify(rel, size if size is not None else progress.done)
+        except BaseException as exc:
+            # s3transfer aborts its multipart upload on most failures, not on all (an exception that
+            # is not an Exception, a cancelled future): make sure none is left to be billed
+            self._abort_uploads_of(key, since=started)
+            if isinstance(exc, DaoError) or not isinstance(exc, Exception):
+                raise
+            raise self._fail("uploading", key, exc) from exc
+
+    def _abort_uploads_of(self, key: str, *, since: float) -> None:
+        """Abort the uncompleted multipart uploads of ``key`` started since ``since`` (best effort)."""
+        try:
+            response = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+            for upload in response.get("Uploads", ()):
+                initiated = upload.get("Initiated")
+                if upload.get("Key") != key or (initiated is not None and initiated.timestamp() < since - 60):
+                    continue
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
+        except Exception as exc:  # never hide the upload's own error behind this one
+            log.warning("could not abort the uncompleted upload(s) of s3://%s/%s: %s; a bucket lifecycle rule "
+                        "(AbortIncompleteMultipartUpload) removes them", self.bucket, key, exc)
 
     def put_file(self, rel: str, path: str) -> ObjectInfo:
         with open(path, "rb") as f:
@@ -869,6 +942,7 @@ class ObjectsInterface(FilesInterface):
         return rel
 
     # ------------------------------------------------------------------ writing
+    @_wrap_io("writing to")
     def put(
         self, obj: DataObject, data: Any, name: str | None = None, *, path: str | None = None
     ) -> ObjectInfo:
@@ -893,6 +967,7 @@ class ObjectsInterface(FilesInterface):
         log.info("put %s (%d bytes) into %s", info.location, info.size, obj.full_name)
         return info
 
+    @_wrap_io("writing to")
     def put_folder(
         self, obj: DataObject, local_dir: str | os.PathLike[str], *, path: str | None = None
     ) -> list[ObjectInfo]:
@@ -933,6 +1008,7 @@ class ObjectsInterface(FilesInterface):
             return list(zip([rel for rel, _ in jobs], pool.map(lambda job: fn(*job), jobs), strict=True))
 
     # ------------------------------------------------------------------ reading
+    @_wrap_io("reading")
     def get(self, obj: DataObject, name: str) -> bytes:
         """The content of one file: ``itf.get(users_raw, "2025-01-07/users.csv")``.
 
@@ -941,6 +1017,7 @@ class ObjectsInterface(FilesInterface):
         backend = self._open(obj)
         return backend.get(self._rel(obj, backend, name, what="reading"))
 
+    @_wrap_io("downloading from")
     def download(self, obj: DataObject, name: str, dest: str | os.PathLike[str]) -> Path:
         """Save one file locally; ``dest`` is a file path or an existing folder. Returns the file's path.
 
@@ -955,6 +1032,7 @@ class ObjectsInterface(FilesInterface):
         backend.download(rel, str(target))
         return target
 
+    @_wrap_io("downloading from")
     def download_folder(
         self, obj: DataObject, dest: str | os.PathLike[str], *, prefix: str | None = None
     ) -> list[Path]:
@@ -981,6 +1059,7 @@ class ObjectsInterface(FilesInterface):
 
         return [path for _, path in self._parallel(obj, fetch, jobs)]
 
+    @_wrap_io("listing")
     def list(self, obj: DataObject, prefix: str | None = None) -> list[ObjectInfo]:
         """Every file of the object, sorted by key; ``prefix`` keeps keys starting with it.
 
@@ -996,18 +1075,21 @@ class ObjectsInterface(FilesInterface):
             prefix = clean
         return backend.list(prefix or "")
 
+    @_wrap_io("checking")
     def info(self, obj: DataObject, name: str) -> ObjectInfo | None:
         """Size and modification time of one file, or None when it does not exist."""
         backend = self._open(obj)
         return backend.info(self._rel(obj, backend, name, what="checking"))
 
     # ------------------------------------------------------------------ management
+    @_wrap_io("checking")
     def exists(self, obj: DataObject, name: str | None = None) -> bool:
         """True when the object holds any file (``name=None``), or when file/folder ``name`` exists."""
         backend = self._open(obj)
         rel = "" if name is None else self._rel(obj, backend, name, what="checking")
         return backend.has(rel)
 
+    @_wrap_io("deleting")
     def delete(self, obj: DataObject, name: str | None = None) -> bool:
         """Remove file/folder ``name``, or everything under the object; False when there was nothing.
 
@@ -1020,6 +1102,7 @@ class ObjectsInterface(FilesInterface):
             log.info("deleted %d files of %s%s", removed, obj.full_name, f" under {rel!r}" if rel else "")
         return bool(removed)
 
+    @_wrap_io("copying")
     def copy(
         self, obj: DataObject, name: str, dest_obj: DataObject, dest_name: str | None = None
     ) -> ObjectInfo:
@@ -1043,6 +1126,7 @@ class ObjectsInterface(FilesInterface):
         log.info("copied %s to %s", src.uri(src_rel), info.location)
         return info
 
+    @_wrap_io("moving")
     def move(
         self, obj: DataObject, name: str, dest_obj: DataObject, dest_name: str | None = None
     ) -> ObjectInfo:
