@@ -40,6 +40,7 @@ import pyarrow.fs as pafs
 from ..catalog.model import DataObject, DataStore
 from ..errors import DaoError, ObjectNotFound, SchemaMismatch, did_you_mean
 from . import _arrow
+from ._lock import LockSettings, acquire_for_commit
 from .base import (
     PartitionFilter,
     ReadPlan,
@@ -85,6 +86,8 @@ WRITE_OPTIONS = {
     "s3_commit": "S3 only: multipart (default: tasks upload to the final keys, commit completes the uploads) "
                  "or copy (tasks write under _dao_staging/, commit copies into place)",
     "format": "override the object's format",
+    "lock_timeout": "seconds an upsert/overwrite waits for the object's write lock (default 300; 0 = fail at once)",
+    "lock_lease": "seconds the write lock stays valid without renewal (default 60; renewed every lease/3)",
 }
 S3_COMMITS = ("multipart", "copy")
 
@@ -724,6 +727,7 @@ class FilesInterface:
             "delimiter": str(opts.get("delimiter") or opts.get("sep") or ","),
             "row_group_size": int(opts.get("row_group_size") or 1 << 20),
             "s3_commit": self._s3_commit(obj, opts),
+            "lock": LockSettings.resolve(opts, self.store, what=f"writing {obj.full_name!r}"),
         }
         if upsert is not None:
             write_opts["upsert"] = upsert
@@ -971,8 +975,28 @@ class FilesInterface:
 
     @_wrap_io("committing the write to")
     def commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> WriteResult:
-        """Make the staged files visible and apply the mode (see the module docstring)."""
+        """Make the staged files visible and apply the mode (see the module docstring).
+
+        Upserts, overwrites and dynamic overwrites read the target and replace what they read, so
+        they hold the object's write lock (``_lock.py``) from before that read until after the
+        publish: concurrent ones run one after the other, none loses an update. Appends only add
+        uniquely named files and do not wait. A writer that cannot get the lock within
+        ``lock_timeout`` raises ``WriteConflict`` and its staged data is removed.
+        """
         fs, base = self._where(obj)
+        try:
+            lock = acquire_for_commit(self.store, obj, fs, base, spec)
+        except BaseException:
+            self._cleanup(obj, fs, base, sorted({p.job_id for p in parts if p is not None}), spec)
+            raise
+        try:
+            return self._commit(obj, parts, spec, fs, base, lock)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec, fs: pafs.FileSystem,
+                base: str, lock: Any) -> WriteResult:
         parts = [p for p in parts if p is not None]
         job_ids = sorted({p.job_id for p in parts})
         try:
@@ -987,7 +1011,7 @@ class FilesInterface:
             if spec.operation == "upsert":
                 from .files_upsert import commit_upsert
 
-                return commit_upsert(self, obj, parts, spec, fs, base, existing)
+                return commit_upsert(self, obj, parts, spec, fs, base, existing, lock=lock)
             staged = [(p.job_id, f) for p in parts for f in p.files]
             touched = sorted({posixpath.dirname(f.path) for _, f in staged})
             if spec.mode == "overwrite":
@@ -998,6 +1022,8 @@ class FilesInterface:
             else:
                 doomed = []
             write_empty = not staged and (spec.mode in ("overwrite", "errorifexists") or not existing)
+            if lock is not None:
+                lock.check()  # still ours after the listing: else stop before publishing anything
             added = self._publish(obj, fs, base, spec, staged, doomed, job_ids, write_empty=write_empty)
         finally:
             self._cleanup(obj, fs, base, job_ids, spec)
