@@ -769,8 +769,21 @@ class FilesInterface:
     def _stored_schema(self, fs, base: str, files: list[tuple[str, int]], obj: DataObject, *,
                        incoming: pa.Schema) -> pa.Schema:
 
-        rel, size = files[0]
-        schema = _parquet_fragment(fs, posixpath.join(base, rel) if rel else base, size).physical_schema
+        for _attempt in range(5):
+            rel, size = files[0]
+            try:
+                schema = _parquet_fragment(fs, posixpath.join(base, rel) if rel else base, size).physical_schema
+                break
+            except OSError:
+                # a concurrent upsert or overwrite replaced the file between the listing and this read:
+                # sample the current files instead (an error only if the file is still listed)
+                current = _list_files(fs, base)
+                if not current or rel in dict(current):
+                    raise
+                files = current
+        else:
+            raise DaoError(f"writing {obj.full_name!r} (store {obj.store_name!r}): the files at {obj.location} "
+                           "kept changing while reading their schema; retry")
         # Partition types come from every file's path, as plan_read infers them (one value can mislead:
         # "1" looks like an int in a column that also holds "x").
         values: dict[str, list[str | None]] = {c: [] for c in obj.partition_by}

@@ -138,7 +138,8 @@ def _snapshot(fs: pafs.FileSystem, base: str, rels: list[str]) -> dict[str, tupl
 
 
 def _check_unchanged(what: str, obj: DataObject, fs: pafs.FileSystem, base: str,
-                     read: dict[str, tuple[int, int | None]], sizes: dict[str, int]) -> None:
+                     read: dict[str, tuple[int, int | None]], sizes: dict[str, int],
+                     cause: BaseException | None = None) -> None:
     """Optimistic check: raise ``WriteConflict`` if a file whose keys were read changed since."""
     now = _snapshot(fs, base, sorted(read))
     changed = [rel for rel, (size, mtime) in read.items()
@@ -151,7 +152,7 @@ def _check_unchanged(what: str, obj: DataObject, fs: pafs.FileSystem, base: str,
             f"{what}: another writer changed {len(changed) + len(missing)} file(s) this upsert read, "
             f"e.g. {', '.join(repr(f) for f in files)} under {obj.location}; nothing was published and the "
             "object is as the other writer left it. Retry the upsert."
-        )
+        ) from cause
 
 
 def _backup_path(path: str, tag: str) -> str:
@@ -278,6 +279,7 @@ def commit_upsert(
         scan = [rel for rel in scan if typed_values(rel) in present]
     # what this upsert reads, as it reads it: checked again before publishing
     read_state = _snapshot(fs, base, scan)
+    sizes_read = {rel: sizes[rel] for rel in scan}
     key_cols = list(opts.keys) + ([opts.order_by] if opts.order_by and opts.order_by not in opts.keys else [])
     # Files whose min/max statistics exclude every incoming key need no key read (ids that grow
     # over time cluster by file, so a daily batch touches few files).
@@ -293,7 +295,11 @@ def commit_upsert(
             t = _read(itf, obj, spec, base, [scan[i]], key_cols, sizes=sizes)
         return t.append_column(_FILE, pa.array([i] * t.num_rows, pa.int32()))
 
-    pieces = _map(keys_of, range(len(scan)), fs)
+    try:
+        pieces = _map(keys_of, range(len(scan)), fs)
+    except (OSError, DaoError) as exc:  # a file that vanished: a conflict, if another writer did it
+        _check_unchanged(what, obj, fs, base, read_state, sizes_read, cause=exc)
+        raise
     stored_keys = (
         pa.concat_tables(pieces)
         if pieces
@@ -312,7 +318,12 @@ def commit_upsert(
     # Survivors of the rewritten files + the incoming rows, staged with the normal writer.
     survivors = []
     deleted = 0
-    for stored in _map(lambda rel: _read(itf, obj, spec, base, [rel], sizes=sizes), rewritten, fs):
+    try:
+        stored_tables = _map(lambda rel: _read(itf, obj, spec, base, [rel], sizes=sizes), rewritten, fs)
+    except (OSError, DaoError) as exc:
+        _check_unchanged(what, obj, fs, base, read_state, sizes_read, cause=exc)
+        raise
+    for stored in stored_tables:
         kept = stored
         if plan.replace_keys.num_rows:
             kept = kept.filter(pc.invert(_membership(kept, plan.replace_keys, list(opts.keys))))
@@ -328,7 +339,7 @@ def commit_upsert(
     staged: list[tuple[str, StagedFile]] = [(part.job_id, f) for f in part.files]
     if lock is not None:
         lock.check()
-    _check_unchanged(what, obj, fs, base, read_state, {rel: sizes[rel] for rel in scan})
+    _check_unchanged(what, obj, fs, base, read_state, sizes_read)
     added = itf._publish(obj, fs, base, spec, staged, [], [job_id],
                          write_empty=not staged and not existing and not rewritten)
     old = [f"{base}/{rel}" if rel else base for rel in rewritten]
