@@ -242,6 +242,12 @@ def test_overwrite_waits_for_the_lock_and_append_does_not(tmp_path):
         with pytest.raises(WriteConflict, match=r"writing 'silver.users' \(mode 'overwrite'\)"):
             dao.write(pa.table({"id": [7], "v": ["x"], "ts": [1]}), NAME, mode="overwrite",
                       options={"lock_timeout": 0.5})
+        # the same from the store's configs
+        patient = dict(catalog, stores={"silver": {**catalog["stores"]["silver"], "lock_timeout": 0.2}})
+        t0 = time.monotonic()
+        with pytest.raises(WriteConflict, match=r"lock_timeout=0.2\)"):
+            DataAccessObject(patient).write(pa.table({"id": [7], "v": ["x"], "ts": [1]}), NAME, mode="overwrite")
+        assert time.monotonic() - t0 < 3
         # appends add uniquely named files and never remove any: they need not wait
         dao.write(pa.table({"id": [900], "v": ["appended"], "ts": [1]}), NAME, mode="append")
     finally:
