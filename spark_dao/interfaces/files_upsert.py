@@ -361,6 +361,8 @@ def commit_upsert(
 
         if not _is_object_store(fs):
             _remove_empty_dirs(fs, base, {posixpath.dirname(f.path) for _, f in staged})
+        if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: rolled back, and still what they are
+            raise
         raise DaoError(
             f"{what}: commit failed while removing the rewritten files; the new files were removed and the "
             f"previous data is unchanged: {exc}"
