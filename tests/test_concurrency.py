@@ -124,27 +124,36 @@ def _upsert_worker(catalog: dict, batches: list[dict], start: Any, results: Any,
         results.put(("error", os.getpid(), f"{type(exc).__name__}: {exc}"))
 
 
-def _upsert_stuck_in_publish(catalog: dict, batch: dict, ready: Any, go: Any, options: dict) -> None:
-    """An upsert that stops just before publishing (holding the lock, when there is one) until ``go``."""
+def _upsert_stuck(catalog: dict, batch: dict, ready: Any, go: Any, options: dict, where: str,
+                  results: Any) -> None:
+    """An upsert that stops mid-commit (holding the lock, when there is one) until ``go``: just
+    before publishing (``where="publish"``) or after scanning the keys (``where="merge"``)."""
+    from spark_dao.interfaces import files_upsert
     from spark_dao.interfaces.files import FilesInterface
 
-    original = FilesInterface._publish
+    owner, attr = (FilesInterface, "_publish") if where == "publish" else (files_upsert, "plan_merge")
+    original = getattr(owner, attr)
 
-    def stuck(self, *args, **kwargs):  # fault injection: a writer stalled mid-commit
+    def stuck(*args, **kwargs):  # fault injection: a writer stalled mid-commit
         ready.set()
         go.wait(120)
-        return original(self, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    FilesInterface._publish = stuck
-    DataAccessObject(catalog).upsert(pa.table(batch), NAME, options=options)
+    setattr(owner, attr, stuck)
+    try:
+        DataAccessObject(catalog).upsert(pa.table(batch), NAME, options=options)
+        results.put("ok")
+    except BaseException as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
 
 
-def start_stuck_holder(catalog: dict, batch: dict, options: dict) -> tuple[Any, Any]:
-    ready, go = SPAWN.Event(), SPAWN.Event()
-    proc = SPAWN.Process(target=_upsert_stuck_in_publish, args=(catalog, batch, ready, go, options), daemon=True)
+def start_stuck_holder(catalog: dict, batch: dict, options: dict, where: str = "publish") -> tuple[Any, Any, Any]:
+    ready, go, results = SPAWN.Event(), SPAWN.Event(), SPAWN.Queue()
+    proc = SPAWN.Process(target=_upsert_stuck, args=(catalog, batch, ready, go, options, where, results),
+                         daemon=True)
     proc.start()
-    assert ready.wait(120), "the holder never reached its publish step"
-    return proc, go
+    assert ready.wait(120), "the holder never reached its stalled step"
+    return proc, go, results
 
 
 # --------------------------------------------------------------------------- concurrent upserts
@@ -191,7 +200,7 @@ def test_waiter_past_its_timeout_gets_write_conflict_naming_the_holder(catalog):
     seed(dao)
     before, files_before = rows_of(dao), visible_files(dao)
     holder_batch = {"id": [1, 2], "v": ["holder", "holder"], "ts": [5, 5]}
-    proc, go = start_stuck_holder(catalog, holder_batch, FAST)
+    proc, go, outcome = start_stuck_holder(catalog, holder_batch, FAST)
     try:
         t0 = time.monotonic()
         with pytest.raises(WriteConflict) as err:
@@ -209,7 +218,7 @@ def test_waiter_past_its_timeout_gets_write_conflict_naming_the_holder(catalog):
     finally:
         go.set()
         proc.join(60)
-    assert proc.exitcode == 0
+    assert outcome.get(timeout=30) == "ok"
     after = {r[0]: r[1:] for r in rows_of(dao)}
     assert after[1] == ("holder", 5) and after[2] == ("holder", 5) and after[3] == ("base", 0)
     assert len(after) == BASE_IDS and hidden_leftovers(dao) == []
@@ -218,7 +227,7 @@ def test_waiter_past_its_timeout_gets_write_conflict_naming_the_holder(catalog):
 def test_holder_that_dies_is_taken_over_after_its_lease(catalog):
     dao = DataAccessObject(catalog)
     seed(dao)
-    proc, _go = start_stuck_holder(catalog, {"id": [1], "v": ["dead"], "ts": [5]}, FAST)
+    proc, _go, _ = start_stuck_holder(catalog, {"id": [1], "v": ["dead"], "ts": [5]}, FAST)
     assert any(n.startswith("_dao_lock.") for n in hidden_leftovers(dao))  # the holder's lock
     os.kill(proc.pid, signal.SIGKILL)
     proc.join(30)
@@ -233,11 +242,33 @@ def test_holder_that_dies_is_taken_over_after_its_lease(catalog):
     assert not [n for n in hidden_leftovers(dao) if n.startswith("_dao_lock.")]
 
 
+def test_holder_that_stalls_past_its_lease_loses_the_lock_and_publishes_nothing(catalog):
+    """A paused holder (SIGSTOP: no heartbeat) is taken over; when it resumes it must not publish."""
+    dao = DataAccessObject(catalog)
+    seed(dao)
+    proc, go, outcome = start_stuck_holder(catalog, {"id": [1, 2], "v": ["stalled"] * 2, "ts": [50, 50]},
+                                           {**FAST, "lock_lease": 1}, where="merge")
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        dao.upsert(pa.table({"id": [2, 3], "v": ["next", "next"], "ts": [9, 9]}), NAME,
+                   options={**FAST, "lock_timeout": 20})
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        go.set()
+    message = outcome.get(timeout=60)
+    proc.join(30)
+    assert message.startswith("WriteConflict: upsert into 'silver.users': object 'silver.users' (store 'silver')")
+    assert "lost the write lock" in message and "nothing was published" in message
+    rows = {r[0]: r[1:] for r in rows_of(dao)}
+    assert rows[1] == ("base", 0) and rows[2] == ("next", 9) and rows[3] == ("next", 9)
+    assert len(rows) == BASE_IDS and hidden_leftovers(dao) == []
+
+
 def test_overwrite_waits_for_the_lock_and_append_does_not(tmp_path):
     catalog = local_catalog(tmp_path)
     dao = DataAccessObject(catalog)
     seed(dao)
-    proc, go = start_stuck_holder(catalog, {"id": [1], "v": ["holder"], "ts": [5]}, FAST)
+    proc, go, _ = start_stuck_holder(catalog, {"id": [1], "v": ["holder"], "ts": [5]}, FAST)
     try:
         with pytest.raises(WriteConflict, match=r"writing 'silver.users' \(mode 'overwrite'\)"):
             dao.write(pa.table({"id": [7], "v": ["x"], "ts": [1]}), NAME, mode="overwrite",

@@ -280,6 +280,12 @@ def commit_upsert(
     # what this upsert reads, as it reads it: checked again before publishing
     read_state = _snapshot(fs, base, scan)
     sizes_read = {rel: sizes[rel] for rel in scan}
+
+    def check_no_conflict(cause: BaseException | None = None) -> None:
+        """Still our lock (a stalled commit may have lost it), and the files read unchanged."""
+        if lock is not None:
+            lock.check()
+        _check_unchanged(what, obj, fs, base, read_state, sizes_read, cause=cause)
     key_cols = list(opts.keys) + ([opts.order_by] if opts.order_by and opts.order_by not in opts.keys else [])
     # Files whose min/max statistics exclude every incoming key need no key read (ids that grow
     # over time cluster by file, so a daily batch touches few files).
@@ -298,7 +304,7 @@ def commit_upsert(
     try:
         pieces = _map(keys_of, range(len(scan)), fs)
     except (OSError, DaoError) as exc:  # a file that vanished: a conflict, if another writer did it
-        _check_unchanged(what, obj, fs, base, read_state, sizes_read, cause=exc)
+        check_no_conflict(exc)
         raise
     stored_keys = (
         pa.concat_tables(pieces)
@@ -321,7 +327,7 @@ def commit_upsert(
     try:
         stored_tables = _map(lambda rel: _read(itf, obj, spec, base, [rel], sizes=sizes), rewritten, fs)
     except (OSError, DaoError) as exc:
-        _check_unchanged(what, obj, fs, base, read_state, sizes_read, cause=exc)
+        check_no_conflict(exc)
         raise
     for stored in stored_tables:
         kept = stored
@@ -337,9 +343,7 @@ def commit_upsert(
                            partition_by=spec.partition_by, options=spec.options)
     part = itf.stage(obj, new_rows.to_batches(), write_spec, job_id)
     staged: list[tuple[str, StagedFile]] = [(part.job_id, f) for f in part.files]
-    if lock is not None:
-        lock.check()
-    _check_unchanged(what, obj, fs, base, read_state, sizes_read)
+    check_no_conflict()
     added = itf._publish(obj, fs, base, spec, staged, [], [job_id],
                          write_empty=not staged and not existing and not rewritten)
     old = [f"{base}/{rel}" if rel else base for rel in rewritten]
