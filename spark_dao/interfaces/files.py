@@ -990,9 +990,10 @@ class FilesInterface:
     def commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> WriteResult:
         """Make the staged files visible and apply the mode (see the module docstring).
 
-        Upserts, overwrites and dynamic overwrites read the target and replace what they read, so
-        they hold the object's write lock (``_lock.py``) from before that read until after the
-        publish: concurrent ones run one after the other, none loses an update. Appends only add
+        Upserts, overwrites, dynamic overwrites (and the existence checks of errorifexists/ignore)
+        read the target and replace what they read, so they hold the object's write lock
+        (``_lock.py``) from before that read until after the publish: concurrent ones run one after
+        the other, none loses an update. Appends only add
         uniquely named files and do not wait. A writer that cannot get the lock within
         ``lock_timeout`` raises ``WriteConflict`` and its staged data is removed.
         """
