@@ -194,6 +194,29 @@ def test_concurrent_upserts_equal_the_sequential_result(catalog, how):
     assert hidden_leftovers(dao) == []  # no lock, backups or staging left
 
 
+def test_appends_running_alongside_upserts_are_all_kept(catalog):
+    """Appends are not serialised: each lands whole, before or after any upsert, and none is lost."""
+    dao = DataAccessObject(catalog)
+    seed(dao)
+    batches = [writer_batches(w, 2, 3) for w in range(2)]
+    appends = [{"id": [2000 + i], "v": [f"a{i}"], "ts": [1]} for i in range(6)]
+
+    def upserter(w: int) -> None:
+        for b in batches[w]:
+            dao.upsert(pa.table(b), NAME, options=FAST)
+
+    def appender(i: int) -> None:
+        dao.write(pa.table(appends[i]), NAME, mode="append")
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(upserter, w) for w in range(2)] + [pool.submit(appender, i) for i in range(6)]
+        for f in futures:
+            f.result()
+    expected = sorted(expected_after([b for per in batches for b in per])
+                      + [(a["id"][0], a["v"][0], 1) for a in appends])
+    assert rows_of(dao) == expected
+
+
 # --------------------------------------------------------------------------- waiting, timeout, takeover
 def test_waiter_past_its_timeout_gets_write_conflict_naming_the_holder(catalog):
     dao = DataAccessObject(catalog)
