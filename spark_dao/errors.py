@@ -47,7 +47,12 @@ class DuplicateKeys(DaoError):
 
 
 class WriteConflict(DaoError):
-    """A concurrent writer changed the target while this write was committing."""
+    """Another writer got in the way; nothing of this write was published, retry it.
+
+    Raised when the object's write lock stays held past ``lock_timeout`` (the message names the
+    holder), when a commit lost its lock's lease, or when a file an upsert read changed before it
+    could publish, e.g. ``except WriteConflict: retry dao.upsert(changes, "silver.users")``.
+    """
 
 
 def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:

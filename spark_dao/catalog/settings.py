@@ -51,6 +51,7 @@ class Setting:
             "pos_int": "a positive integer",
             "nonneg_int": "a non-negative integer",
             "seconds": "a positive number of seconds",
+            "nonneg_seconds": "a number of seconds, 0 or more",
             "size": "a size (bytes, or a string such as '64MB')",
             "port": "a port number (1-65535)",
             "choice": "one of: " + ", ".join(self.choices),
@@ -89,6 +90,9 @@ SETTING_TYPES: dict[str, Setting] = {
     "s3_commit": Setting("choice", "multipart", S3_COMMITS),
     "max_concurrency": Setting("pos_int", "10"),
     "multipart_threshold": Setting("size", "64MB"),
+    # files: the per-object write lock of upserts and overwrites (interfaces/_lock.py)
+    "lock_timeout": Setting("nonneg_seconds", "300"),
+    "lock_lease": Setting("seconds", "60"),
     # data defaults (format is checked against the interface's formats by the loader)
     "format": _str("parquet"),
     "options": Setting("mapping", "{compression: zstd}"),
@@ -137,6 +141,8 @@ WRITE_OPTIONS = {
     "s3_commit": "S3 only: multipart (default: tasks upload to the final keys, commit completes the uploads) "
                  "or copy (tasks write under _dao_staging/, commit copies into place)",
     "format": "override the object's format",
+    "lock_timeout": "seconds an upsert/overwrite waits for the object's write lock (default 300; 0 = fail at once)",
+    "lock_lease": "seconds the write lock stays valid without renewal (default 60; renewed every lease/3)",
 }
 OPTION_ALIASES = {"sep": "delimiter", "maxrecordsperfile": "max_rows_per_file"}
 OPTION_TYPES: dict[str, Setting] = {
@@ -155,6 +161,8 @@ OPTION_TYPES: dict[str, Setting] = {
     "compression": SETTING_TYPES["compression"],
     "row_group_size": Setting("pos_int", "100000"),
     "s3_commit": SETTING_TYPES["s3_commit"],
+    "lock_timeout": SETTING_TYPES["lock_timeout"],
+    "lock_lease": SETTING_TYPES["lock_lease"],
 }
 #: options a catalog may not set, and why (they are chosen per call)
 CALL_ONLY_OPTIONS = {
@@ -228,9 +236,9 @@ def coerce(key: str, value: Any, setting: Setting) -> Any:
         low, high = {"pos_int": (1, None), "nonneg_int": (0, None), "port": (1, 65535)}[kind]
         if number is not None and number >= low and (high is None or number <= high):
             out = number
-    elif kind == "seconds":
+    elif kind in ("seconds", "nonneg_seconds"):
         number = _to_float(value)
-        out = number if number is not None and number > 0 else None
+        out = number if number is not None and (number > 0 or (kind == "nonneg_seconds" and number == 0)) else None
     elif kind == "size":
         if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
             out = int(value)

@@ -41,6 +41,7 @@ from ..catalog import settings as _settings
 from ..catalog.model import DataObject, DataStore
 from ..errors import DaoError, ObjectNotFound, SchemaMismatch, did_you_mean
 from . import _arrow
+from ._lock import LockSettings, acquire_for_commit
 from .base import (
     PartitionFilter,
     ReadPlan,
@@ -1001,6 +1002,7 @@ class FilesInterface:
             "delimiter": str(opts.get("delimiter") or opts.get("sep") or ","),
             "row_group_size": int(opts.get("row_group_size") or 1 << 20),
             "s3_commit": self._s3_commit(obj, opts),
+            "lock": LockSettings.resolve(opts, self.store, what=f"writing {obj.full_name!r}"),
         }
         if upsert is not None:
             write_opts["upsert"] = upsert
@@ -1042,15 +1044,29 @@ class FilesInterface:
     def _stored_schema(self, fs, base: str, files: list[tuple[str, int]], obj: DataObject, *,
                        incoming: pa.Schema, fmt: str = "parquet", header: bool = True,
                        delimiter: str = ",") -> pa.Schema:
-        if fmt == "parquet":
-            rel, size = files[0]
-            schema = self._infer_schema(fs, posixpath.join(base, rel) if rel else base, fmt, header=header,
-                                        delimiter=delimiter, infer=True, size=size, obj=obj)
+        for _attempt in range(5):
+            try:
+                if fmt == "parquet":
+                    rel, size = files[0]
+                    schema = self._infer_schema(fs, posixpath.join(base, rel) if rel else base, fmt,
+                                                header=header, delimiter=delimiter, infer=True, size=size, obj=obj)
+                else:
+                    schema = self._sample_schema(fs, base, files, fmt, header=header, delimiter=delimiter,
+                                                 infer=True, obj=obj)
+                break
+            except (OSError, DaoError):
+                # a concurrent upsert or overwrite replaced a file between the listing and this read:
+                # sample the current files instead (an error only if every file read is still listed)
+                current = _list_files(fs, base)
+                read = [files[0][0]] if fmt == "parquet" else [rel for rel, _ in files]
+                if not current or all(rel in dict(current) for rel in read):
+                    raise
+                files = current
         else:
-            schema = self._sample_schema(fs, base, files, fmt, header=header, delimiter=delimiter, infer=True,
-                                         obj=obj)
-            if not len(schema):
-                return schema  # only empty files and no schema sidecar: nothing to check against
+            raise DaoError(f"writing {obj.full_name!r} (store {obj.store_name!r}): the files at {obj.location} "
+                           "kept changing while reading their schema; retry")
+        if fmt != "parquet" and not len(schema):
+            return schema  # only empty files and no schema sidecar: nothing to check against
         # Partition types come from every file's path, as plan_read infers them (one value can mislead:
         # "1" looks like an int in a column that also holds "x").
         values: dict[str, list[str | None]] = {c: [] for c in obj.partition_by}
@@ -1260,8 +1276,29 @@ class FilesInterface:
 
     @_wrap_io("committing the write to")
     def commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> WriteResult:
-        """Make the staged files visible and apply the mode (see the module docstring)."""
+        """Make the staged files visible and apply the mode (see the module docstring).
+
+        Upserts, overwrites, dynamic overwrites (and the existence checks of errorifexists/ignore)
+        read the target and replace what they read, so they hold the object's write lock
+        (``_lock.py``) from before that read until after the publish: concurrent ones run one after
+        the other, none loses an update. Appends only add
+        uniquely named files and do not wait. A writer that cannot get the lock within
+        ``lock_timeout`` raises ``WriteConflict`` and its staged data is removed.
+        """
         fs, base = self._where(obj)
+        try:
+            lock = acquire_for_commit(self.store, obj, fs, base, spec)
+        except BaseException:
+            self._cleanup(obj, fs, base, sorted({p.job_id for p in parts if p is not None}), spec)
+            raise
+        try:
+            return self._commit(obj, parts, spec, fs, base, lock)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec, fs: pafs.FileSystem,
+                base: str, lock: Any) -> WriteResult:
         parts = [p for p in parts if p is not None]
         job_ids = sorted({p.job_id for p in parts})
         try:
@@ -1279,7 +1316,7 @@ class FilesInterface:
             if spec.operation == "upsert":
                 from .files_upsert import commit_upsert
 
-                return commit_upsert(self, obj, parts, spec, fs, base, existing)
+                return commit_upsert(self, obj, parts, spec, fs, base, existing, lock=lock)
             staged = [(p.job_id, f) for p in parts for f in p.files]
             touched = sorted({posixpath.dirname(f.path) for _, f in staged})
             if spec.mode == "overwrite":
@@ -1290,6 +1327,8 @@ class FilesInterface:
             else:
                 doomed = []
             write_empty = not staged and (spec.mode in ("overwrite", "errorifexists") or not existing)
+            if lock is not None:
+                lock.check()  # still ours after the listing: else stop before publishing anything
             added = self._publish(obj, fs, base, spec, staged, doomed, job_ids, write_empty=write_empty)
             if spec.mode == "overwrite" and staged and any("-empty-" in posixpath.basename(r) for r in doomed):
                 # the object held an empty write's file, so maybe its schema sidecar: the new files

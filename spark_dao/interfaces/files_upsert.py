@@ -10,7 +10,15 @@ Runs in the driver's ``commit`` after the tasks staged the incoming rows:
    rows, stage the incoming rows, then publish: new files in, rewritten files out.
 
 Files holding none of the batch's keys are never rewritten. A failure at any step leaves the target
-as it was (the previous files are removed only after every new file is in place).
+as it was: the new files are published first, then the rewritten ones are retired (renamed aside
+locally, copied to a hidden backup on object stores, then deleted); if retiring fails midway, the
+new files are removed and every retired file is put back under its own name before the error is
+raised. Only after that are the backups deleted.
+
+Concurrency: the commit holds the object's write lock (``_lock.py``), so the keys it scans are the
+state it replaces. As a second line (stores without the lock, a lease lost in a stall), the files
+whose keys were read are checked again just before publishing (same name, size and modification
+time); if one changed, nothing is published and :class:`~spark_dao.errors.WriteConflict` is raised.
 """
 
 from __future__ import annotations
@@ -25,13 +33,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..catalog.model import DataObject
+from ..errors import DaoError, WriteConflict
 from .base import ReadTask, StagedFile, StagedPart, WriteResult, WriteSpec
 from .upsert import UpsertOptions, _membership, plan_merge, prepare_incoming
 
 if TYPE_CHECKING:
-    import pyarrow.fs as pafs
-
+    from ._lock import ObjectLock
     from .files import FilesInterface
+
+import pyarrow.fs as pafs
 
 log = logging.getLogger("spark_dao.files")
 _FILE = "__dao_file__"
@@ -111,6 +121,124 @@ def _map(fn: Any, items: Any, fs: pafs.FileSystem) -> list[Any]:
         return list(pool.map(fn, items))
 
 
+def _snapshot(fs: pafs.FileSystem, base: str, rels: list[str]) -> dict[str, tuple[int, int | None]]:
+    """(size, mtime in ns) of the files ``rels`` that exist: one listing (one LIST request on S3)."""
+    if not rels:
+        return {}
+    if rels == [""]:  # the object is a single file
+        infos = fs.get_file_info([base])
+        prefix = base
+    else:
+        infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        prefix = base + "/"
+    wanted = set(rels)
+    out = {}
+    for fi in infos:
+        rel = fi.path[len(prefix):] if fi.path.startswith(prefix) else ("" if fi.path == base else None)
+        if rel in wanted and fi.type == pafs.FileType.File:
+            out[rel] = (fi.size or 0, fi.mtime_ns)
+    return out
+
+
+def _check_unchanged(what: str, obj: DataObject, fs: pafs.FileSystem, base: str,
+                     read: dict[str, tuple[int, int | None]], sizes: dict[str, int],
+                     cause: BaseException | None = None) -> None:
+    """Optimistic check: raise ``WriteConflict`` if a file whose keys were read changed since."""
+    now = _snapshot(fs, base, sorted(read))
+    changed = [rel for rel, (size, mtime) in read.items()
+               if rel not in now or now[rel][0] != size or now[rel][0] != sizes.get(rel, size)
+               or (mtime is not None and now[rel][1] is not None and now[rel][1] != mtime)]
+    missing = [rel for rel in sizes if rel not in read]
+    if changed or missing:
+        files = (changed + missing)[:5]
+        raise WriteConflict(
+            f"{what}: another writer changed {len(changed) + len(missing)} file(s) this upsert read, "
+            f"e.g. {', '.join(repr(f) for f in files)} under {obj.location}; nothing was published and the "
+            "object is as the other writer left it. Retry the upsert."
+        ) from cause
+
+
+def _backup_path(path: str, tag: str) -> str:
+    folder, name = posixpath.split(path)
+    return f"{folder}/.{name}.dao-old-{tag}"  # hidden: readers skip names starting with "."
+
+
+def _move(fs: pafs.FileSystem, src: str, dst: str) -> None:
+    fs.move(src, dst)
+
+
+def _copy(fs: pafs.FileSystem, src: str, dst: str) -> None:
+    fs.copy_file(src, dst)
+
+
+def _retire(itf: FilesInterface, obj: DataObject, fs: pafs.FileSystem, spec: WriteSpec,
+            old: list[str], tag: str) -> list[tuple[str, str]]:
+    """Take the rewritten files out of the object, keeping each restorable until the upsert is done.
+
+    Local: a rename aside (atomic, no copy). Object stores: a server-side copy to the backup name,
+    then a batched delete of the originals. On failure the ones already retired are put back and
+    the error is raised. Returns (original, backup) pairs for :func:`_drop_backups`.
+    """
+    from .files import _is_object_store
+
+    pairs = [(path, _backup_path(path, tag)) for path in old]
+    if _is_object_store(fs):
+        try:
+            _map(lambda p: _copy(fs, *p), pairs, fs)
+            itf._delete(obj, fs, spec, [src for src, _ in pairs])
+        except BaseException:
+            _restore(itf, obj, fs, spec, pairs)
+            raise
+        return pairs
+    done: list[tuple[str, str]] = []
+    try:
+        for src, dst in pairs:
+            _move(fs, src, dst)
+            done.append((src, dst))
+    except BaseException:
+        _restore(itf, obj, fs, spec, done)
+        raise
+    return pairs
+
+
+def _restore(itf: FilesInterface, obj: DataObject, fs: pafs.FileSystem, spec: WriteSpec,
+             pairs: list[tuple[str, str]]) -> None:
+    """Put retired files back under their own names (those whose original is gone)."""
+    from .files import _is_object_store
+
+    if not pairs:
+        return
+    remote = _is_object_store(fs)
+    infos = fs.get_file_info([p for pair in pairs for p in pair])
+    for i, (src, dst) in enumerate(pairs):
+        if infos[2 * i + 1].type == pafs.FileType.File and infos[2 * i].type != pafs.FileType.File:
+            (_copy if remote else _move)(fs, dst, src)
+    if remote:
+        _drop_backups(itf, obj, fs, spec, pairs)
+
+
+def _drop_backups(itf: FilesInterface, obj: DataObject, fs: pafs.FileSystem, spec: WriteSpec,
+                  pairs: list[tuple[str, str]]) -> None:
+    """Delete the backups (best effort: a leftover is hidden from readers and only costs space)."""
+    from .files import _is_object_store
+
+    backups = [dst for _, dst in pairs]
+    if not backups:
+        return
+    try:
+        if _is_object_store(fs):
+            itf._delete(obj, fs, spec, backups)  # S3: batched, no folder markers
+        else:
+            for dst in backups:
+                try:
+                    fs.delete_file(dst)
+                except FileNotFoundError:
+                    pass
+    except (OSError, DaoError) as exc:
+        log.warning("%s: could not delete the hidden backups of rewritten files (e.g. %s): %s",
+                    obj.full_name, backups[0], exc)
+
+
 def commit_upsert(
     itf: FilesInterface,
     obj: DataObject,
@@ -119,8 +247,11 @@ def commit_upsert(
     fs: pafs.FileSystem,
     base: str,
     existing: list[tuple[str, int]],
+    *,
+    lock: ObjectLock | None = None,
 ) -> WriteResult:
-    from .files import STAGING
+    """Merge the staged batch into the object (see the module docstring); runs inside ``lock``."""
+    from .files import STAGING, _remove_empty_dirs
 
     opts: UpsertOptions = spec.options["upsert"]
     what = f"upsert into {obj.full_name!r} (store {obj.store_name!r})"
@@ -149,6 +280,15 @@ def commit_upsert(
             return tuple(_typed(values.get(c), spec.schema.field(c).type) for c in part_cols)
 
         scan = [rel for rel in scan if typed_values(rel) in present]
+    # what this upsert reads, as it reads it: checked again before publishing
+    read_state = _snapshot(fs, base, scan)
+    sizes_read = {rel: sizes[rel] for rel in scan}
+
+    def check_no_conflict(cause: BaseException | None = None) -> None:
+        """Still our lock (a stalled commit may have lost it), and the files read unchanged."""
+        if lock is not None:
+            lock.check()
+        _check_unchanged(what, obj, fs, base, read_state, sizes_read, cause=cause)
     key_cols = list(opts.keys) + ([opts.order_by] if opts.order_by and opts.order_by not in opts.keys else [])
     # Files whose min/max statistics exclude every incoming key need no key read (ids that grow
     # over time cluster by file, so a daily batch touches few files).
@@ -164,7 +304,11 @@ def commit_upsert(
             t = _read(itf, obj, spec, base, [scan[i]], key_cols, sizes=sizes)
         return t.append_column(_FILE, pa.array([i] * t.num_rows, pa.int32()))
 
-    pieces = _map(keys_of, range(len(scan)), fs)
+    try:
+        pieces = _map(keys_of, range(len(scan)), fs)
+    except (OSError, DaoError) as exc:  # a file that vanished: a conflict, if another writer did it
+        check_no_conflict(exc)
+        raise
     stored_keys = (
         pa.concat_tables(pieces)
         if pieces
@@ -183,7 +327,12 @@ def commit_upsert(
     # Survivors of the rewritten files + the incoming rows, staged with the normal writer.
     survivors = []
     deleted = 0
-    for stored in _map(lambda rel: _read(itf, obj, spec, base, [rel], sizes=sizes), rewritten, fs):
+    try:
+        stored_tables = _map(lambda rel: _read(itf, obj, spec, base, [rel], sizes=sizes), rewritten, fs)
+    except (OSError, DaoError) as exc:
+        check_no_conflict(exc)
+        raise
+    for stored in stored_tables:
         kept = stored
         if plan.replace_keys.num_rows:
             kept = kept.filter(pc.invert(_membership(kept, plan.replace_keys, list(opts.keys))))
@@ -197,8 +346,39 @@ def commit_upsert(
                            partition_by=spec.partition_by, options=spec.options)
     part = itf.stage(obj, new_rows.to_batches(), write_spec, job_id)
     staged: list[tuple[str, StagedFile]] = [(part.job_id, f) for f in part.files]
-    added = itf._publish(obj, fs, base, spec, staged, rewritten, [job_id],
+    check_no_conflict()
+    added = itf._publish(obj, fs, base, spec, staged, [], [job_id],
                          write_empty=not staged and not existing and not rewritten)
+    old = [f"{base}/{rel}" if rel else base for rel in rewritten]
+    try:
+        retired = _retire(itf, obj, fs, spec, old, job_id[:8])
+    except BaseException as exc:
+        # the new files are in, the old ones back in place: remove the new ones
+        published = [f"{base}/{f.path}" for _, f in staged]
+        try:
+            itf._delete(obj, fs, spec, published)
+        except (OSError, DaoError) as undo:
+            log.error("%s: could not remove %d new file(s) after a failed commit: %s", what, len(published), undo)
+            raise DaoError(
+                f"{what}: commit failed while removing the rewritten files ({exc}), and rolling back the "
+                f"{len(published)} new file(s) failed too ({undo}); the object may hold duplicate keys: "
+                f"check {obj.location}"
+            ) from exc
+        from .files import _is_object_store
+
+        if not _is_object_store(fs):
+            _remove_empty_dirs(fs, base, {posixpath.dirname(f.path) for _, f in staged})
+        if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: rolled back, and still what they are
+            raise
+        raise DaoError(
+            f"{what}: commit failed while removing the rewritten files; the new files were removed and the "
+            f"previous data is unchanged: {exc}"
+        ) from exc
+    _drop_backups(itf, obj, fs, spec, retired)
+    from .files import _is_object_store
+
+    if rewritten and not _is_object_store(fs):
+        _remove_empty_dirs(fs, base, {posixpath.dirname(r) for r in rewritten})
     result = WriteResult(
         object=obj.full_name,
         mode="upsert",
