@@ -313,10 +313,12 @@ def test_overwrite_waits_for_the_lock_and_append_does_not(tmp_path):
 
 def test_lock_options_are_checked_before_any_io(tmp_path):
     dao = DataAccessObject(local_catalog(tmp_path))
-    with pytest.raises(DaoError, match=r"lock_timeout='soon' must be a number of seconds"):
+    with pytest.raises(DaoError, match=r"lock_timeout='soon' is not valid: expected a number of seconds, 0 or more"):
         dao.upsert(pa.table({"id": [1], "v": ["x"], "ts": [1]}), NAME, options={"lock_timeout": "soon"})
-    with pytest.raises(DaoError, match=r"lock_lease=0 must be a number of seconds of at least 0.5"):
+    with pytest.raises(DaoError, match=r"lock_lease=0 is not valid: expected a positive number of seconds"):
         dao.write(pa.table({"id": [1], "v": ["x"], "ts": [1]}), NAME, mode="overwrite", options={"lock_lease": 0})
+    with pytest.raises(DaoError, match=r"lock_lease=0.2 must be a number of seconds of at least 0.5"):
+        dao.write(pa.table({"id": [1], "v": ["x"], "ts": [1]}), NAME, mode="overwrite", options={"lock_lease": 0.2})
     assert not (tmp_path / "silver").exists()
 
 
