@@ -1,0 +1,260 @@
+"""S3 chaos: writes, upserts, raw uploads and reads through a proxy that drops, delays and fails
+a random share of requests (tests/chaos_proxy.py, in front of moto's real HTTP server).
+
+The invariant, for every operation:
+
+* it completes, and the target then holds exactly the expected new state; or
+* it raises a :class:`DaoError`, and the target holds exactly the old state or exactly the new
+  state (the request that applied the change may have lost its answer), never a mix;
+* afterwards no staging object, folder marker or uncompleted multipart upload of the finished job
+  remains.
+
+State is checked with a boto3 client talking to moto directly (not through the proxy), parsing
+the stored parquet files itself. Seeds are fixed, so a run is repeatable as far as thread
+scheduling allows. Knobs: ``SPARK_DAO_CHAOS_ROUNDS`` (default 60), ``SPARK_DAO_CHAOS_SEED``,
+``SPARK_DAO_CHAOS_RATE`` (share of faulted requests, default 0.15), e.g.::
+
+    SPARK_DAO_CHAOS_ROUNDS=400 pytest -q -s tests/test_s3_chaos.py
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import io
+import os
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from chaos_proxy import ChaosProxy
+
+from spark_dao import DaoError, DataAccessObject
+from spark_dao.interfaces.files import STAGING
+
+ROUNDS = int(os.environ.get("SPARK_DAO_CHAOS_ROUNDS", "60"))
+SEED = int(os.environ.get("SPARK_DAO_CHAOS_SEED", "20261125"))
+RATE = float(os.environ.get("SPARK_DAO_CHAOS_RATE", "0.15"))
+COUNTRIES = ("DE", "FR", "US")
+PREFIX = "lake"
+BIG = 6 * 1024 * 1024  # above the store's 5 MB multipart threshold: a multipart raw upload
+
+Row = tuple[int, str, float]
+
+
+def catalog(endpoint: str, bucket: str) -> dict:
+    store = {"interfaces": ["files", "objects"], "bucket": bucket, "prefix": PREFIX, "endpoint_url": endpoint,
+             "region": "us-east-1", "access_key": "testing", "secret_key": "testing",
+             # few attempts and short timeouts, so that faults turn into failed operations too
+             "max_attempts": 3, "connect_timeout": 1, "request_timeout": 5, "multipart_threshold": "5MB"}
+    return {"stores": {"lake": store},
+            "objects": {"lake.events": {"partition_by": ["c"], "keys": ["id"]},
+                        "lake.flat": {"keys": ["id"]},
+                        "lake.raw": {}}}
+
+
+# --------------------------------------------------------------------------- direct observation
+def keys_under(client: Any, bucket: str, prefix: str) -> list[tuple[str, int]]:
+    out = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        out.extend((o["Key"], o["Size"]) for o in page.get("Contents", []))
+    return sorted(out)
+
+
+def _hidden(rel: str) -> bool:
+    return any(seg.startswith(("_", ".")) for seg in rel.split("/"))
+
+
+def table_state(client: Any, bucket: str, name: str) -> list[Row]:
+    """The rows a reader would see: every visible parquet file under the object, parsed here."""
+    base = f"{PREFIX}/{name}/"
+    rows: list[Row] = []
+    for key, _ in keys_under(client, bucket, base):
+        rel = key[len(base):]
+        if _hidden(rel) or key.endswith("/"):
+            continue
+        data = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        parts = dict(seg.split("=", 1) for seg in rel.split("/")[:-1])
+        for r in pq.read_table(io.BytesIO(data)).to_pylist():
+            r.update(parts)
+            rows.append((int(r["id"]), str(r["c"]), float(r["v"])))
+    return sorted(rows)
+
+
+def raw_state(client: Any, bucket: str) -> dict[str, str]:
+    base = f"{PREFIX}/raw/"
+    return {key[len(base):]: hashlib.sha256(client.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
+            for key, _ in keys_under(client, bucket, base)}
+
+
+def leftovers(client: Any, bucket: str) -> list[str]:
+    """Staging objects, folder markers and uncompleted multipart uploads (of finished jobs: the run
+    is sequential, so every job is finished when this is called)."""
+    out = [f"object {k}" for k, _ in keys_under(client, bucket, "") if STAGING in k or k.endswith("/")]
+    uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    out += [f"upload {u['Key']}" for u in uploads]
+    return out
+
+
+def sweep(client: Any, bucket: str) -> None:
+    """Remove leftovers directly (the next round must start clean)."""
+    for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+    for k, _ in keys_under(client, bucket, ""):
+        if STAGING in k or k.endswith("/"):
+            client.delete_object(Bucket=bucket, Key=k)
+
+
+# --------------------------------------------------------------------------- the run
+def to_table(rows: list[Row]) -> pa.Table:
+    return pa.table({"id": pa.array([r[0] for r in rows], pa.int64()), "c": [r[1] for r in rows],
+                     "v": pa.array([r[2] for r in rows], pa.float64())})
+
+
+class Run:
+    def __init__(self, dao: DataAccessObject, client: Any, bucket: str, proxy: ChaosProxy, seed: int) -> None:
+        self.dao, self.client, self.bucket, self.proxy = dao, client, bucket, proxy
+        self.rng = random.Random(seed)
+        self.next_id = 1
+        self.tally: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.violations: list[dict[str, Any]] = []
+        self.leftovers: list[dict[str, Any]] = []
+
+    def fresh_rows(self, n: int, v: float, countries: tuple[str, ...] = COUNTRIES) -> list[Row]:
+        rows = []
+        while len(rows) < n:
+            i = self.next_id
+            self.next_id += 1
+            if COUNTRIES[i % 3] in countries:
+                rows.append((i, COUNTRIES[i % 3], v))  # a key's country never changes
+        return rows
+
+    def round(self, i: int) -> None:
+        name = self.rng.choice(("events", "flat"))
+        op = self.rng.choice(("append", "overwrite", "dynamic", "upsert", "read", "upload"))
+        if op == "dynamic" and name == "flat":
+            op = "overwrite"
+        full = f"lake.{name}"
+        v = float(i)
+        if op == "upload":
+            self.upload_round(i)
+            return
+        old = table_state(self.client, self.bucket, name)
+        if op == "read":
+            new = old
+            call = lambda: self.dao.read(full, engine="pandas")  # noqa: E731
+        elif op == "upsert":
+            known = sorted({r[0] for r in old})
+            picked = self.rng.sample(known, min(len(known), self.rng.randint(0, 3)))
+            batch = [(k, COUNTRIES[k % 3], v) for k in picked] + self.fresh_rows(self.rng.randint(1, 3), v)
+            ids = {r[0] for r in batch}
+            new = sorted([r for r in old if r[0] not in ids] + batch)
+            call = lambda: self.dao.upsert(to_table(batch), full)  # noqa: E731
+        else:
+            countries = COUNTRIES if op != "dynamic" else tuple(self.rng.sample(COUNTRIES, self.rng.randint(1, 2)))
+            batch = self.fresh_rows(self.rng.randint(2, 8), v, countries)
+            if op == "append":
+                new = sorted(old + batch)
+            elif op == "overwrite":
+                new = sorted(batch)
+            else:
+                touched = {r[1] for r in batch}
+                new = sorted([r for r in old if r[1] not in touched] + batch)
+            call = lambda: self.dao.write(to_table(batch), full, mode=op)  # noqa: E731
+        self.check(f"{op} {name}", op, call, old, new,
+                   lambda: table_state(self.client, self.bucket, name), i)
+
+    def upload_round(self, i: int) -> None:
+        key = self.rng.choice(("a.csv", "b.bin", "day/c.json"))
+        big = self.rng.random() < 0.1
+        body = (f"round {i}\n".encode() * (BIG // 9 + 1))[:BIG] if big else f"round {i} {key}\n".encode() * 50
+        old = raw_state(self.client, self.bucket)
+        new = {**old, key: hashlib.sha256(body).hexdigest()}
+        self.check("upload raw" + (" (multipart)" if big else ""), "upload",
+                   lambda: self.dao.upload(body, "lake.raw", path=key), old, new,
+                   lambda: raw_state(self.client, self.bucket), i)
+
+    def check(self, label: str, op: str, call: Any, old: Any, new: Any, observe: Any, i: int) -> None:
+        mark = len(self.proxy.events)
+        error: BaseException | None = None
+        try:
+            result = call()
+        except Exception as exc:  # noqa: BLE001 - classified below
+            error, result = exc, None
+        self.proxy.enabled = False  # observe and sweep without faults
+        try:
+            after = observe()
+            faults = self.proxy.events[mark:]
+            if op == "read" and error is None:
+                got = sorted((int(r.id), str(r.c), float(r.v)) for r in result.itertuples())
+                outcome = "completed" if got == after else "violation: read returned other rows"
+            elif error is None:
+                outcome = "completed" if after == new else "violation: success, wrong state"
+            elif not isinstance(error, DaoError):
+                outcome = f"violation: {type(error).__name__} is not a DaoError"
+            elif after == old:
+                outcome = "failed-clean"
+            elif after == new:
+                outcome = "failed-applied"  # the change landed, its answer was lost: allowed
+            else:
+                outcome = "violation: mixed state after a failure"
+            self.tally[(label, outcome.split(":")[0])] += 1
+            if outcome.startswith("violation"):
+                self.violations.append({"round": i, "op": label, "outcome": outcome, "error": repr(error)[:500],
+                                        "faults": faults, "old": _short(old), "new": _short(new),
+                                        "after": _short(after)})
+            left = leftovers(self.client, self.bucket)
+            if left:
+                self.leftovers.append({"round": i, "op": label, "outcome": outcome, "left": left,
+                                       "faults": faults, "error": repr(error)[:300]})
+                sweep(self.client, self.bucket)
+        finally:
+            self.proxy.enabled = True
+
+    def report(self) -> str:
+        lines = [f"S3 chaos: {sum(self.tally.values())} operations, seed {SEED}, fault rate {RATE}, "
+                 f"requests {self.proxy.faults()}"]
+        by_op: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+        for (label, outcome), n in self.tally.items():
+            by_op[label][outcome] += n
+        for label in sorted(by_op):
+            lines.append(f"  {label:28s} " + ", ".join(f"{k}={n}" for k, n in sorted(by_op[label].items())))
+        lines.append(f"  violations={len(self.violations)} rounds with leftovers={len(self.leftovers)}")
+        for v in self.violations:
+            lines.append(f"  VIOLATION {v}")
+        for left in self.leftovers:
+            lines.append(f"  LEFTOVER {left}")
+        return "\n".join(lines)
+
+
+def _short(state: Any) -> Any:
+    return state if len(state) <= 12 else f"<{len(state)} entries>"
+
+
+@pytest.fixture
+def chaos(s3_server: str, s3_bucket: str, s3_client: Any) -> Iterator[tuple[ChaosProxy, DataAccessObject]]:
+    proxy = ChaosProxy(s3_server, rate=RATE, seed=SEED)
+    try:
+        yield proxy, DataAccessObject(catalog(proxy.url, s3_bucket))
+    finally:
+        proxy.close()
+
+
+def test_s3_operations_under_chaos_are_all_or_nothing(chaos, s3_client, s3_bucket, capsys):
+    proxy, dao = chaos
+    run = Run(dao, s3_client, s3_bucket, proxy, SEED)
+    started = time.monotonic()
+    for i in range(ROUNDS):
+        run.round(i)
+    report = run.report() + f"\n  {time.monotonic() - started:.1f} s"
+    with capsys.disabled():
+        print("\n" + report)
+    outcomes = collections.Counter(outcome for (_, outcome), n in run.tally.items() for _ in range(n))
+    assert sum(outcomes.values()) == ROUNDS
+    assert outcomes["completed"] > 0 and outcomes["failed-clean"] + outcomes["failed-applied"] > 0, report
+    assert run.violations == [], report
+    assert run.leftovers == [], report
