@@ -27,6 +27,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -61,6 +62,12 @@ class ChaosProxy:
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.enabled = True
+        #: faults for the next requests, in order (None: pass), before the random ones
+        self.script: list[str | None] = []
+        #: faults for the next requests of one operation, e.g. {"POST?delete": ["slowdown"] * 3}
+        self.by_operation: dict[str, list[str | None]] = {}
+        #: ``rule(operation, path)`` -> a fault or None, consulted before everything else
+        self.rule: Callable[[str, str], str | None] | None = None
         self.tally: collections.Counter[tuple[str, str]] = collections.Counter()
         #: (fault, operation) of every faulted request, in order (to tell what an operation met)
         self.events: list[tuple[str, str]] = []
@@ -88,8 +95,8 @@ class ChaosProxy:
 
             def _handle(self) -> None:
                 body = self._body()
-                fault = proxy._choose()
                 op = operation(self.command, self.path)
+                fault = proxy._choose(op, self.path)
                 with proxy.lock:
                     proxy.tally[(fault or "pass", op)] += 1
                     if fault:
@@ -148,8 +155,14 @@ class ChaosProxy:
         self.thread = threading.Thread(target=self.server.serve_forever, name="chaos-proxy", daemon=True)
         self.thread.start()
 
-    def _choose(self) -> str | None:
+    def _choose(self, op: str, path: str) -> str | None:
         with self.lock:
+            if self.enabled and self.rule is not None and (fault := self.rule(op, path)):
+                return fault
+            if self.enabled and self.by_operation.get(op):  # scripted faults first (minimal reproductions)
+                return self.by_operation[op].pop(0)
+            if self.script and self.enabled:
+                return self.script.pop(0)
             if not self.enabled or self.rng.random() >= self.rate:
                 return None
             faults = list(self.weights)
