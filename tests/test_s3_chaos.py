@@ -408,3 +408,45 @@ def test_a_failed_commit_whose_rollback_fails_says_what_it_left(scripted, s3_cli
     with pytest.raises(DaoError, match="previous data is unchanged"):  # the rollback works: old state
         dao.write(to_table(NEW), "lake.events", mode="append")
     assert table_state(s3_client, s3_bucket, "events") == sorted(OLD + [NEW[0]])
+
+
+SPARK_ROUNDS = int(os.environ.get("SPARK_DAO_CHAOS_SPARK_ROUNDS", "6"))
+
+
+def test_spark_writes_under_chaos_are_all_or_nothing(spark, chaos, s3_server, s3_client, s3_bucket, capsys):
+    proxy, dao = chaos
+    dao = DataAccessObject(catalog(proxy.url, s3_bucket), spark=spark)
+    direct = DataAccessObject(catalog(s3_server, s3_bucket))
+    run = Run(dao, direct, s3_client, s3_bucket, proxy, SEED + 1)
+    started = time.monotonic()
+    for i in range(SPARK_ROUNDS):
+        mode = ("overwrite", "append", "dynamic")[i % 3]
+        old = table_state(s3_client, s3_bucket, "events")
+        batch = run.fresh_rows(6, float(i), COUNTRIES if mode != "dynamic" else ("FR",))
+        if mode == "append":
+            new = sorted(old + batch)
+        elif mode == "overwrite":
+            new = sorted(batch)
+        else:
+            new = sorted([r for r in old if r[1] != "FR"] + batch)
+        sdf = spark.createDataFrame(to_table(batch).to_pandas()).repartition(2)
+        run.check(f"spark {mode} events", mode, lambda sdf=sdf, mode=mode: dao.write(sdf, "lake.events", mode=mode),
+                  old, new, lambda: table_state(s3_client, s3_bucket, "events"), i)
+    report = run.report() + f"\n  {time.monotonic() - started:.1f} s"
+    with capsys.disabled():
+        print("\n" + report)
+    assert run.violations == [], report
+    assert not run.leftovers.get("unexplained"), report
+
+
+def test_a_failed_spark_task_is_a_dao_error_and_leaves_the_old_state(spark, scripted, s3_client, s3_bucket):
+    # Before the fix: pyspark's PythonException (not a DaoError) came out of dao.write.
+    proxy, dao = scripted
+    dao = DataAccessObject(catalog(proxy.url, s3_bucket), spark=spark)
+    dao.write(to_table(OLD), "lake.events", mode="overwrite")
+    proxy.rule = lambda op, path: "slowdown" if op.startswith("PUT?partNumber") else None  # every part refused
+    with pytest.raises(DaoError, match=r"staging 'lake.events' \(store 'lake'\).*SlowDown"):
+        dao.write(spark.createDataFrame(to_table(NEW).to_pandas()), "lake.events", mode="overwrite")
+    proxy.rule = None
+    assert table_state(s3_client, s3_bucket, "events") == sorted(OLD)
+    assert leftovers(s3_client, s3_bucket) == []
