@@ -450,3 +450,27 @@ def test_a_failed_spark_task_is_a_dao_error_and_leaves_the_old_state(spark, scri
     proxy.rule = None
     assert table_state(s3_client, s3_bucket, "events") == sorted(OLD)
     assert leftovers(s3_client, s3_bucket) == []
+
+
+def test_the_same_settling_on_a_local_folder(tmp_path, monkeypatch):
+    # A local disk refusing to remove the previous files (injected once): the new ones are removed again.
+    from spark_dao.interfaces.files import FilesInterface
+
+    dao = DataAccessObject({"stores": {"local": {"interface": "files", "path": str(tmp_path)}},
+                            "objects": {"local.t": {"partition_by": ["c"]}}})
+    dao.write(to_table(OLD), "local.t", mode="overwrite")
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
+    real, calls = FilesInterface._delete, []
+
+    def refuse_once(self, obj, fs, spec, paths):
+        calls.append(list(paths))
+        if len(calls) == 1:
+            raise PermissionError(13, "Permission denied", paths[0])
+        return real(self, obj, fs, spec, paths)
+
+    monkeypatch.setattr(FilesInterface, "_delete", refuse_once)
+    with pytest.raises(DaoError, match="previous data is unchanged"):
+        dao.write(to_table(NEW), "local.t", mode="overwrite")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet")) == before
+    got = dao.read("local.t", engine="arrow")
+    assert sorted(zip(got["id"].to_pylist(), got["c"].to_pylist(), got["v"].to_pylist(), strict=True)) == sorted(OLD)

@@ -1147,12 +1147,16 @@ class FilesInterface:
             try:
                 self._delete(obj, fs, spec, paths)
                 return
-            except FileNotFoundError:
-                return
+            except FileNotFoundError:  # local disks: one already gone stopped the loop; go on with the rest
+                paths = [p for p in paths if fs.get_file_info(p).type != pafs.FileType.NotFound]
+                if not paths:
+                    return
             except (OSError, DaoError):
                 if attempt == SETTLE_ATTEMPTS - 1:
                     raise
                 time.sleep(SETTLE_BACKOFF * 2**attempt)
+        if paths:
+            self._delete(obj, fs, spec, paths)
 
     def _delete(self, obj: DataObject, fs: pafs.FileSystem, spec: WriteSpec, paths: list[str]) -> None:
         if not paths:
