@@ -400,7 +400,7 @@ def test_a_failed_commit_whose_rollback_fails_says_what_it_left(scripted, s3_cli
         return "slowdown" if op == "POST?delete" else None  # and so does removing the FR one again
 
     proxy.rule = rule
-    with pytest.raises(DaoError, match="holds the previous data plus these files") as err:
+    with pytest.raises(DaoError, match="holds the previous data plus some of these files") as err:
         dao.write(to_table(NEW), "lake.events", mode="append")
     assert "c=FR" in str(err.value)
     assert table_state(s3_client, s3_bucket, "events") == sorted(OLD + [NEW[0]])
@@ -474,3 +474,16 @@ def test_the_same_settling_on_a_local_folder(tmp_path, monkeypatch):
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet")) == before
     got = dao.read("local.t", engine="arrow")
     assert sorted(zip(got["id"].to_pylist(), got["c"].to_pylist(), got["v"].to_pylist(), strict=True)) == sorted(OLD)
+
+
+@pytest.mark.parametrize("fault", ["error_after", "drop_after"])
+def test_a_completion_applied_but_unanswered_is_rolled_back_too(scripted, s3_client, s3_bucket, fault):
+    # Before the fix: "the previous data is unchanged", while the file whose CompleteMultipartUpload
+    # had been applied (its answers lost) was visible: old rows plus some new ones.
+    proxy, dao = scripted
+    dao.write(to_table(OLD), "lake.flat", mode="overwrite")
+    proxy.by_operation = {"POST?uploadId": [fault] * 3}
+    with pytest.raises(DaoError, match="previous data is unchanged"):
+        dao.write(to_table(NEW), "lake.flat", mode="append")
+    assert table_state(s3_client, s3_bucket, "flat") == sorted(OLD)
+    assert leftovers(s3_client, s3_bucket) == []

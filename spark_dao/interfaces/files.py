@@ -1075,14 +1075,18 @@ class FilesInterface:
             if write_empty:
                 moved.append(self._write_empty(fs, base, spec, job_ids[0] if job_ids else uuid.uuid4().hex))
         except Exception as exc:
-            try:  # old files are still in place: undo the new ones
+            # Old files are still in place: undo the new ones. A move that failed may have been
+            # applied all the same (its answer lost), so remove every destination of this commit;
+            # their names are unique to the job, and one that does not exist costs nothing.
+            moved = sorted(set(moved) | {f"{base}/{f.path}" for _, f in staged})
+            try:
                 self._delete_retrying(obj, fs, spec, moved)
             except (OSError, DaoError) as undo:
                 log.warning("could not roll back %d new file(s) of %s: %s", len(moved), obj.full_name, undo)
                 raise DaoError(
                     f"writing {obj.full_name!r} (store {obj.store_name!r}): commit failed while moving files "
-                    f"into {obj.location} ({exc}), and {len(moved)} file(s) it had already published could not "
-                    f"be removed ({undo}): the object holds the previous data plus these files: "
+                    f"into {obj.location} ({exc}), and the file(s) it had already published could not "
+                    f"be removed ({undo}): the object holds the previous data plus some of these files: "
                     f"{', '.join(sorted(moved)[:5])}{' ...' if len(moved) > 5 else ''}; delete them, or re-run "
                     "the write"
                 ) from exc
