@@ -20,8 +20,8 @@ interface's own abort of the job's uploads with no faults.
 
 State is checked with a boto3 client talking to moto directly (not through the proxy), parsing
 the stored parquet files itself. Seeds are fixed, so a run is repeatable as far as thread
-scheduling allows. Knobs: ``SPARK_DAO_CHAOS_ROUNDS`` (default 60), ``SPARK_DAO_CHAOS_SEED``,
-``SPARK_DAO_CHAOS_RATE`` (share of faulted requests, default 0.15), e.g.::
+scheduling allows. Knobs: ``SPARK_DAO_CHAOS_ROUNDS`` (default 50), ``SPARK_DAO_CHAOS_SEED``,
+``SPARK_DAO_CHAOS_RATE`` (share of faulted requests, default 0.25), ``SPARK_DAO_CHAOS_SPARK_ROUNDS`` (default 3), e.g.::
 
     SPARK_DAO_CHAOS_ROUNDS=400 pytest -q -s tests/test_s3_chaos.py
 """
@@ -49,9 +49,9 @@ from spark_dao import DaoError, DataAccessObject
 from spark_dao.interfaces._s3 import abort_job_uploads
 from spark_dao.interfaces.files import STAGING
 
-ROUNDS = int(os.environ.get("SPARK_DAO_CHAOS_ROUNDS", "60"))
+ROUNDS = int(os.environ.get("SPARK_DAO_CHAOS_ROUNDS", "50"))
 SEED = int(os.environ.get("SPARK_DAO_CHAOS_SEED", "20261125"))
-RATE = float(os.environ.get("SPARK_DAO_CHAOS_RATE", "0.15"))
+RATE = float(os.environ.get("SPARK_DAO_CHAOS_RATE", "0.25"))
 COUNTRIES = ("DE", "FR", "US")
 PREFIX = "lake"
 BIG = 6 * 1024 * 1024  # above the store's 5 MB multipart threshold: a multipart raw upload
@@ -410,7 +410,7 @@ def test_a_failed_commit_whose_rollback_fails_says_what_it_left(scripted, s3_cli
     assert table_state(s3_client, s3_bucket, "events") == sorted(OLD + [NEW[0]])
 
 
-SPARK_ROUNDS = int(os.environ.get("SPARK_DAO_CHAOS_SPARK_ROUNDS", "6"))
+SPARK_ROUNDS = int(os.environ.get("SPARK_DAO_CHAOS_SPARK_ROUNDS", "3"))
 
 
 def test_spark_writes_under_chaos_are_all_or_nothing(spark, chaos, s3_server, s3_client, s3_bucket, capsys):
