@@ -151,6 +151,7 @@ class Run:
     def __init__(self, dao: DataAccessObject, direct: DataAccessObject, client: Any, bucket: str,
                  proxy: ChaosProxy, seed: int) -> None:
         self.dao, self.direct, self.client, self.bucket, self.proxy = dao, direct, client, bucket, proxy
+        self.seed = seed
         self.rng = random.Random(seed)
         self.next_id = 1
         self.tally: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -267,7 +268,7 @@ class Run:
             self.proxy.enabled = True
 
     def report(self) -> str:
-        lines = [f"S3 chaos: {sum(self.tally.values())} operations, seed {SEED}, fault rate {RATE}, "
+        lines = [f"S3 chaos: {sum(self.tally.values())} operations, seed {self.seed}, fault rate {self.proxy.rate}, "
                  f"requests {self.proxy.faults()}"]
         by_op: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
         for (label, outcome), n in self.tally.items():
