@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ._redact import RedactingFilter
 from .catalog import Catalog, DataObject, DataStore
 from .dao import DataAccessObject
 from .errors import (
@@ -59,6 +60,7 @@ __all__ = [
     "DataStoreRegistry",
     "DuplicateKeys",
     "ObjectNotFound",
+    "RedactingFilter",
     "SchemaMismatch",
     "WriteConflict",
     "WriteResult",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -265,7 +266,14 @@ class DataAccessObject:
             )
             for key, value in opts.items():
                 writer = writer.option(key, str(value))
-            writer.mode("overwrite" if mode in ("overwrite", "dynamic") else "append").save(obj.full_name)
+            try:
+                writer.mode("overwrite" if mode in ("overwrite", "dynamic") else "append").save(obj.full_name)
+            except DaoError:
+                raise
+            except Exception as exc:
+                if not type(exc).__module__.startswith(("pyspark", "py4j")):
+                    raise
+                raise _spark_failure(exc, obj) from exc
             with open(result_file, encoding="utf-8") as f:
                 raw = f.read()
             data = json.loads(raw) if raw else {}
@@ -418,6 +426,26 @@ class DataAccessObject:
             "schema": obj.schema,
             "declared": obj.declared,
         }
+
+
+_WORKER_ERROR = re.compile(r"spark_dao\.errors\.(\w+): (.+)")
+
+
+def _spark_failure(exc: BaseException, obj: DataObject) -> DaoError:
+    """A failed Spark write as the DaoError the failing task raised (its class and message, found in
+    the Python worker's traceback that Spark forwards), or a DaoError quoting Spark's first line.
+
+    The job's abort has run by then (Spark calls it before raising), so the target is unchanged.
+    """
+    from . import errors
+
+    text = str(exc)
+    found = _WORKER_ERROR.search(text)
+    cls = getattr(errors, found.group(1), None) if found else None
+    if found and isinstance(cls, type) and issubclass(cls, DaoError):
+        return cls(found.group(2).strip())
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return DaoError(f"writing {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: {first}")
 
 
 def _is_raw(data: Any) -> bool:

@@ -170,7 +170,12 @@ def _cached_client(settings: tuple[tuple[str, Any], ...], pid: int) -> Any:
     boto3 = require("boto3", "s3")
     from botocore.config import Config
 
+    from .._redact import protect
+
     cfg = dict(settings)
+    # botocore's DEBUG log quotes the signed headers (key id, session token): mask them, and the
+    # store's own secrets, in every record of botocore/boto3/s3transfer/urllib3/spark_dao.
+    protect(cfg.get(k) for k in ("access_key", "secret_key", "session_token"))
     session_kwargs: dict[str, Any] = {}
     if cfg.get("profile"):
         session_kwargs["profile_name"] = cfg["profile"]

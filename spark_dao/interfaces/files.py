@@ -25,6 +25,7 @@ import logging
 import os
 import posixpath
 import re
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -412,6 +413,10 @@ def not_a_folder_error(store: DataStore, path: str, *, what: str) -> DaoError | 
 
 #: concurrent requests for latency-bound object-store work (commit moves/deletes, key scans, reads)
 IO_THREADS = 16
+#: rounds of deletes (each with the client's own retries) to finish or undo a commit whose last step
+#: failed, and the pause before the second round (doubling)
+SETTLE_ATTEMPTS = 3
+SETTLE_BACKOFF = 0.5
 
 
 def _is_object_store(fs: pafs.FileSystem) -> bool:
@@ -1405,10 +1410,21 @@ class FilesInterface:
             if write_empty:
                 moved.append(self._write_empty(fs, base, spec, job_ids[0] if job_ids else uuid.uuid4().hex))
         except Exception as exc:
-            try:  # old files are still in place: undo the new ones
-                self._delete(obj, fs, spec, moved)
+            # Old files are still in place: undo the new ones. A move that failed may have been
+            # applied all the same (its answer lost), so remove every destination of this commit;
+            # their names are unique to the job, and one that does not exist costs nothing.
+            moved = sorted(set(moved) | {f"{base}/{f.path}" for _, f in staged})
+            try:
+                self._delete_retrying(obj, fs, spec, moved)
             except (OSError, DaoError) as undo:
                 log.warning("could not roll back %d new file(s) of %s: %s", len(moved), obj.full_name, undo)
+                raise DaoError(
+                    f"writing {obj.full_name!r} (store {obj.store_name!r}): commit failed while moving files "
+                    f"into {obj.location} ({exc}), and the file(s) it had already published could not "
+                    f"be removed ({undo}): the object holds the previous data plus some of these files: "
+                    f"{', '.join(sorted(moved)[:5])}{' ...' if len(moved) > 5 else ''}; delete them, or re-run "
+                    "the write"
+                ) from exc
             # (uploads not completed yet are aborted by _cleanup)
             # and the partition folders this commit created for them
             if not remote:
@@ -1417,10 +1433,69 @@ class FilesInterface:
                 f"writing {obj.full_name!r} (store {obj.store_name!r}): commit failed while moving "
                 f"files into {obj.location}; the previous data is unchanged: {exc}"
             ) from exc
-        self._delete(obj, fs, spec, [f"{base}/{rel}" if rel else base for rel in doomed])
+        doomed_paths = [f"{base}/{rel}" if rel else base for rel in doomed]
+        try:
+            self._delete(obj, fs, spec, doomed_paths)
+        except (OSError, DaoError) as exc:
+            self._settle(obj, fs, base, spec, doomed_paths, moved, exc)
         if doomed and not remote:
             _remove_empty_dirs(fs, base, {posixpath.dirname(r) for r in doomed})
         return len(moved)
+
+    def _settle(self, obj: DataObject, fs: pafs.FileSystem, base: str, spec: WriteSpec, doomed: list[str],
+                moved: list[str], exc: BaseException) -> None:
+        """The new files are in place but removing the old ones failed: never leave both visible.
+
+        The failed request may have been applied (its answer lost), wholly or in part: look. If
+        every old file is still there, remove the new ones (the previous data, and an error); else
+        finish removing the old ones (the new data: the commit succeeded). Only when the storage
+        keeps failing through this too does a ``DaoError`` say that both are visible, and which.
+        """
+        what = f"writing {obj.full_name!r} (store {obj.store_name!r})"
+        try:
+            present = {f"{base}/{rel}" if rel else base for rel, _ in _list_files(fs, base)}
+            remaining = [p for p in doomed if p in present]
+            if remaining and len(remaining) == len(doomed):
+                self._delete_retrying(obj, fs, spec, moved)
+                raise DaoError(
+                    f"{what}: commit failed while removing the previous files of {obj.location}; the new "
+                    f"files were removed again and the previous data is unchanged: {exc}"
+                ) from exc
+            self._delete_retrying(obj, fs, spec, remaining)
+            log.warning("%s: removing the previous files needed a second try (%s); the commit is complete",
+                        what, exc)
+        except DaoError as fail:
+            if fail.__cause__ is exc:
+                raise
+            raise self._mixed(what, obj, doomed, exc, fail) from exc
+        except OSError as fail:
+            raise self._mixed(what, obj, doomed, exc, fail) from exc
+
+    @staticmethod
+    def _mixed(what: str, obj: DataObject, doomed: list[str], exc: BaseException, fail: BaseException) -> DaoError:
+        return DaoError(
+            f"{what}: the new files are in place but the previous ones could not be removed ({exc}; then "
+            f"{fail}): {obj.location} may hold old and new data together. Re-run the write, or delete the "
+            f"previous files: {', '.join(sorted(doomed)[:5])}{' ...' if len(doomed) > 5 else ''}"
+        )
+
+    def _delete_retrying(self, obj: DataObject, fs: pafs.FileSystem, spec: WriteSpec, paths: list[str]) -> None:
+        """:meth:`_delete`, a few more times on failure: it is idempotent, and undoing or finishing a
+        commit is worth more patience than one request's retries (a missing file is not an error)."""
+        for attempt in range(SETTLE_ATTEMPTS):
+            try:
+                self._delete(obj, fs, spec, paths)
+                return
+            except FileNotFoundError:  # local disks: one already gone stopped the loop; go on with the rest
+                paths = [p for p in paths if fs.get_file_info(p).type != pafs.FileType.NotFound]
+                if not paths:
+                    return
+            except (OSError, DaoError):
+                if attempt == SETTLE_ATTEMPTS - 1:
+                    raise
+                time.sleep(SETTLE_BACKOFF * 2**attempt)
+        if paths:
+            self._delete(obj, fs, spec, paths)
 
     def _delete(self, obj: DataObject, fs: pafs.FileSystem, spec: WriteSpec, paths: list[str]) -> None:
         if not paths:
