@@ -42,8 +42,8 @@ def test_merge_updates_matched_inserts_new_and_respects_order_by(obj):
 def test_without_order_by_incoming_always_wins(obj):
     incoming = pa.table({"id": [3], "v": ["C-old"], "ts": [9]})
     result, metrics = merge_tables(TARGET, incoming, opts(obj[1], keys="id"))
-    assert by_id(result)[2] == (3, "C-old", 9)
-    assert metrics["updated"] == 1
+    assert by_id(result) == [(1, "a", 10), (2, "b", 10), (3, "C-old", 9)]
+    assert metrics == {"inserted": 0, "updated": 1, "deleted": 0}
 
 
 def test_insert_only_leaves_matched_rows(obj):
@@ -53,11 +53,57 @@ def test_insert_only_leaves_matched_rows(obj):
     assert metrics == {"inserted": 1, "updated": 0, "deleted": 0}
 
 
-def test_delete_insert_same_result_as_merge(obj):
+def test_delete_insert_replaces_matched_rows_and_inserts_new(obj):
     incoming = pa.table({"id": [2, 4], "v": ["B", "D"], "ts": [11, 1]})
-    merged, _ = merge_tables(TARGET, incoming, opts(obj[0]))
-    replaced, _ = merge_tables(TARGET, incoming, opts(obj[0], strategy="delete_insert"))
-    assert by_id(merged) == by_id(replaced)
+    replaced, metrics = merge_tables(TARGET, incoming, opts(obj[0], strategy="delete_insert"))
+    assert by_id(replaced) == [(1, "a", 10), (2, "B", 11), (3, "c", 10), (4, "D", 1)]
+    assert metrics == {"inserted": 1, "updated": 1, "deleted": 0}
+
+
+@pytest.mark.parametrize("strategy", ["merge", "delete_insert"])
+def test_a_tie_on_order_by_goes_to_the_incoming_row(obj, strategy):
+    # equal order_by: the incoming row wins, as a SQL MERGE ... WHEN MATCHED would update
+    incoming = pa.table({"id": [1, 2], "v": ["tie", "newer"], "ts": [10, 11]})
+    result, metrics = merge_tables(TARGET, incoming, opts(obj[0], strategy=strategy))
+    assert by_id(result) == [(1, "tie", 10), (2, "newer", 11), (3, "c", 10)]
+    assert metrics == {"inserted": 0, "updated": 2, "deleted": 0}
+
+
+@pytest.mark.parametrize("strategy", ["merge", "delete_insert"])
+def test_a_stale_incoming_row_neither_replaces_nor_deletes_the_stored_one(obj, strategy):
+    incoming = pa.table({"id": [1, 2, 9], "v": ["stale", "newer", "new"], "ts": [9, 11, 1]})
+    result, metrics = merge_tables(TARGET, incoming, opts(obj[0], strategy=strategy))
+    assert by_id(result) == [(1, "a", 10), (2, "newer", 11), (3, "c", 10), (9, "new", 1)]
+    assert metrics == {"inserted": 1, "updated": 1, "deleted": 0}
+    # with a full sync the stale key is still "in the batch": its stored row survives
+    result, metrics = merge_tables(TARGET, incoming, opts(obj[0], strategy=strategy, delete_unmatched=True))
+    assert by_id(result) == [(1, "a", 10), (2, "newer", 11), (9, "new", 1)]
+    assert metrics == {"inserted": 1, "updated": 1, "deleted": 1}
+
+
+def test_insert_only_ignores_order_by(obj):
+    incoming = pa.table({"id": [1, 2], "v": ["newer", "tie"], "ts": [99, 10]})
+    result, metrics = merge_tables(TARGET, incoming, opts(obj[0], strategy="insert_only"))
+    assert by_id(result) == [(1, "a", 10), (2, "b", 10), (3, "c", 10)]
+    assert metrics == {"inserted": 0, "updated": 0, "deleted": 0}
+
+
+def test_a_null_order_by_is_older_than_any_value(obj):
+    schema = pa.schema([("id", pa.int64()), ("v", pa.string()), ("ts", pa.int64())])
+    target = pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"], "ts": [10, None, None]}, schema=schema)
+    incoming = pa.table({"id": [1, 2, 3], "v": ["null-vs-10", "5-vs-null", "null-vs-null"], "ts": [None, 5, None]},
+                        schema=schema)
+    result, metrics = merge_tables(target, incoming, opts(obj[0]))
+    assert by_id_nullable(result) == [(1, "a", 10), (2, "5-vs-null", 5), (3, "null-vs-null", None)]
+    assert metrics == {"inserted": 0, "updated": 2, "deleted": 0}
+    # inside a batch too: a null loses to any value, whatever the order
+    dups = pa.table({"id": [7, 7, 8, 8], "v": ["x", "null", "null", "y"], "ts": [1, None, None, 0]}, schema=schema)
+    result, _ = merge_tables(target.slice(0, 0), dups, opts(obj[0], on_duplicates="keep_latest"))
+    assert by_id_nullable(result) == [(7, "x", 1), (8, "y", 0)]
+
+
+def by_id_nullable(table: pa.Table) -> list[tuple]:
+    return sorted(((r["id"], r["v"], r["ts"]) for r in table.to_pylist()), key=lambda r: r[0])
 
 
 def test_delete_unmatched_full_sync(obj):
@@ -75,10 +121,17 @@ def test_duplicates_error_lists_keys_and_keep_latest_picks_newest(obj):
     assert [r for r in by_id(result) if r[0] >= 7] == [(7, "new", 2), (8, "x", 5), (9, "z", 1)]
 
 
-def test_keep_latest_without_order_by_keeps_last_occurrence(obj):
-    incoming = pa.table({"id": [7, 7], "v": ["first", "last"], "ts": [9, 1]})
-    result, _ = merge_tables(TARGET, incoming, opts(obj[1], keys="id", on_duplicates="keep_latest"))
-    assert (7, "last", 1) in by_id(result)
+def test_keep_latest_without_order_by_keeps_the_last_row_in_batch_order(obj):
+    incoming = pa.table({"id": [7, 8, 7, 8, 7], "v": ["first", "8a", "middle", "8b", "last"], "ts": [9, 1, 5, 0, 1]})
+    result, metrics = merge_tables(TARGET, incoming, opts(obj[1], keys="id", on_duplicates="keep_latest"))
+    assert by_id(result) == [(1, "a", 10), (2, "b", 10), (3, "c", 10), (7, "last", 1), (8, "8b", 0)]
+    assert metrics == {"inserted": 2, "updated": 0, "deleted": 0}
+
+
+def test_keep_latest_tie_on_order_by_keeps_the_last_of_the_tied_rows(obj):
+    incoming = pa.table({"id": [7, 7, 7, 7], "v": ["old", "tie-1", "tie-2", "older"], "ts": [1, 5, 5, 2]})
+    result, _ = merge_tables(TARGET, incoming, opts(obj[0], on_duplicates="keep_latest"))
+    assert by_id(result) == [(1, "a", 10), (2, "b", 10), (3, "c", 10), (7, "tie-2", 5)]
 
 
 def test_composite_keys(obj):
