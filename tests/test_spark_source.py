@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from pyspark.errors import PySparkException
+from pyspark.sql import functions as F
 
 import spark_dao
 from spark_dao.interfaces.files import STAGING
-
-pytest.importorskip("pyspark")
-from pyspark.errors import PySparkException  # noqa: E402
-from pyspark.sql import functions as F  # noqa: E402
 
 
 def files_under(root: Path) -> list[str]:
