@@ -206,3 +206,41 @@ def test_a_comparison_with_null_matches_nothing_and_does_not_disable_other_filte
         assert planned_partitions(dao, "int", [("p", op, None), ("p", "=", 2)])[0] == set()
         assert dao.read("lake.int", engine="arrow", filters=[("p", op, None)]).num_rows == 0
     assert planned_partitions(dao, "int", [("p", "in", [None, 2])])[0] == {2}
+
+
+def test_null_checks_combine_with_the_other_filters(lake):
+    dao = lake["dao"]
+    assert planned_partitions(dao, "int", [("p", "not_null", None), ("p", "<=", 2)])[0] == {-1, 2}
+    assert planned_partitions(dao, "int", [("p", "is_null", None), ("p", ">", 0)])[0] == set()
+    # a null check ignores its value, whatever it is (it is not cast to the partition's type)
+    assert planned_partitions(dao, "int", [("p", "is_null", "ignored")])[0] == {None}
+    assert planned_partitions(dao, "int", [("p", "not_null", "ignored")])[0] == {-1, 2, 10}
+
+
+def test_row_filters_on_data_columns_are_a_conjunction(lake):
+    # filters on non-partition columns are applied to the rows by the pandas engine: all of them
+    dao = lake["dao"]
+    table = dao.read("lake.int", engine="arrow", filters=[("id", ">=", 10), ("id", "<", 21), ("p", "!=", 10)])
+    assert sorted(table["id"].to_pylist()) == [10, 11]
+
+
+def test_an_incomparable_filter_keeps_the_file_but_not_the_others():
+    from spark_dao.interfaces.files import _matches
+
+    assert _matches({"p": 1}, [("p", "<", "x"), ("p", "=", 2)]) is False
+    assert _matches({"p": 1}, [("p", "<", "x"), ("p", "=", 1)]) is True
+
+
+@pytest.mark.parametrize("kind", list(VALUES))
+def test_row_filters_on_a_data_column_equal_the_reference(lake, kind):
+    """The same operators on a non-partition column: applied to the rows by the pandas engine."""
+    dao = lake["dao"]
+    ids = [r["id"] for r in ROWS[kind]]
+    probes = [("id", op, ref) for op in COMPARE for ref in (-1, 0, 1, 11, 20, 31, 32)]
+    probes += [("id", "in", (0, 21)), ("id", "in", ()), ("id", "is_null", None), ("id", "not_null", None)]
+    wrong = []
+    for col, op, ref in probes:
+        got = sorted(dao.read(f"lake.{kind}", engine="arrow", filters=[(col, op, ref)])["id"].to_pylist())
+        if got != sorted(i for i in ids if holds(i, op, ref)):
+            wrong.append((op, ref, got))
+    assert wrong == []

@@ -7,7 +7,13 @@ import pytest
 
 from spark_dao import DaoError, DuplicateKeys, SchemaMismatch
 from spark_dao.catalog import Catalog
-from spark_dao.interfaces.upsert import UpsertOptions, is_upsert, merge_tables, split_upsert_options
+from spark_dao.interfaces.upsert import (
+    UpsertOptions,
+    is_upsert,
+    merge_tables,
+    prepare_incoming,
+    split_upsert_options,
+)
 
 
 @pytest.fixture
@@ -165,3 +171,109 @@ def test_option_parsing_aliases_and_errors(obj):
         is_upsert({"operation": "upsrt"})
     ups, rest = split_upsert_options({"Keys": "id", "compression": "zstd", "operation": "upsert"})
     assert ups == {"keys": "id", "operation": "upsert"} and rest == {"compression": "zstd"}
+
+
+# --------------------------------------------------------------------------- option parsing, exactly
+@pytest.mark.parametrize("value, expected", [
+    (True, True), (False, False), ("true", True), ("TRUE", True), (" yes ", True), ("on", True), ("1", True),
+    ("false", False), ("0", False), ("no", False), ("off", False), ("", False),
+])
+def test_delete_unmatched_values(obj, value, expected):
+    assert opts(obj[1], keys="id", delete_unmatched=value).delete_unmatched is expected
+
+
+def test_option_defaults_and_every_alias(obj):
+    o = opts(obj[0])
+    assert (o.keys, o.order_by, o.strategy, o.on_duplicates, o.delete_unmatched) == (("id",), "ts", "merge", "error", False)
+    o = UpsertOptions.from_options({"KEYS": " a , b ", "Order_By": "u", "ON_DUPLICATES": "KEEP_LATEST"}, obj[1])
+    assert (o.keys, o.order_by, o.on_duplicates) == (("a", "b"), "u", "keep_latest")
+    assert opts(obj[1], keys=["a", "b"]).keys == ("a", "b")
+    assert opts(obj[1], keys="id").order_by is None
+    for alias, strategy in [("upsert", "merge"), ("update_insert", "merge"), ("MERGE", "merge"),
+                            ("insert", "insert_only"), ("append_new", "insert_only"), ("insert_only", "insert_only"),
+                            ("replace", "delete_insert"), ("delete_insert", "delete_insert")]:
+        assert opts(obj[1], keys="id", strategy=alias).strategy == strategy
+    # keys/order_by given explicitly win over the catalog's
+    o = opts(obj[0], keys="v", order_by="v")
+    assert (o.keys, o.order_by) == (("v",), "v")
+
+
+def test_option_errors_are_exact(obj):
+    with pytest.raises(DaoError) as err:
+        UpsertOptions.from_options({"keys": "id", "strategy": "mergee"}, obj[1])
+    assert str(err.value) == (
+        "upsert into 'silver.plain' (store 'silver'): unknown strategy 'mergee'. Did you mean 'merge'? "
+        "Valid: merge, insert_only, delete_insert"
+    )
+    with pytest.raises(DaoError) as err:
+        UpsertOptions.from_options({"keys": "id", "on_duplicates": "keep_lates"}, obj[1])
+    assert str(err.value) == (
+        "upsert into 'silver.plain' (store 'silver'): unknown on_duplicates 'keep_lates'. Did you mean "
+        "'keep_latest'? Valid: error, keep_latest"
+    )
+    with pytest.raises(DaoError) as err:
+        UpsertOptions.from_options({"keys": ""}, obj[1])
+    assert str(err.value) == (
+        "upsert into 'silver.plain' (store 'silver'): no keys: pass keys=['id'] (Spark: .option('keys', 'id')) "
+        "or declare 'keys' on the object in the catalog"
+    )
+
+
+def test_is_upsert_and_split_options():
+    assert is_upsert({"OPERATION": "UPSERT"}) is True
+    assert is_upsert({"operation": "write"}) is False and is_upsert({"operation": "append"}) is False
+    with pytest.raises(DaoError) as err:
+        is_upsert({"operation": "upsrt"})
+    assert str(err.value) == "unknown operation 'upsrt'. Did you mean 'upsert'? Valid: upsert, write"
+    ups, rest = split_upsert_options({"Order_By": "ts", "ID_COLUMNS": "id", "upsert_method": "merge",
+                                      "modification_column": "ts", "strategy": "merge", "on_duplicates": "error",
+                                      "delete_unmatched": "true", "header": "true"})
+    assert set(ups) == {"order_by", "id_columns", "upsert_method", "modification_column", "strategy",
+                        "on_duplicates", "delete_unmatched"}
+    assert rest == {"header": "true"}
+
+
+def test_duplicate_and_null_key_errors_are_exact(obj):
+    incoming = pa.table({"id": [1, 2, 1, 2, 3, 3, 4, 4, 5, 5, 6, 6], "v": ["x"] * 12, "ts": list(range(12))})
+    with pytest.raises(DuplicateKeys) as err:
+        merge_tables(TARGET, incoming, opts(obj[0]))
+    assert str(err.value) == (
+        "upsert: 6 key(s) appear more than once in the batch, e.g. 1, 2, 3, 4, 5. Deduplicate first, "
+        "or pass on_duplicates='keep_latest' (the newest 'ts' wins)"
+    )
+    with pytest.raises(DuplicateKeys) as err:
+        merge_tables(TARGET, incoming, opts(obj[1], keys="id"), what="upsert into 'x'")
+    assert str(err.value).endswith("or pass on_duplicates='keep_latest' (the last row wins)")
+    composite = pa.table({"a": [1, 1], "b": ["x", "x"], "v": [1, 2]})
+    with pytest.raises(DuplicateKeys, match=r"1 key\(s\) appear more than once in the batch, e\.g\. \(1, 'x'\)\."):
+        merge_tables(composite.slice(0, 0), composite, opts(obj[1], keys="a,b"))
+    nulls = pa.table({"id": [1, 2, None], "k2": [None, None, 1], "v": ["a", "b", "c"], "ts": [1, 1, 1]})
+    with pytest.raises(DaoError) as err:
+        merge_tables(TARGET, nulls, opts(obj[1], keys="id,k2"))
+    assert str(err.value) == "upsert: 1 row(s) have a null key in column 'id'; keys must not be null"
+    with pytest.raises(SchemaMismatch) as err:
+        merge_tables(TARGET, pa.table({"idd": [5], "v": ["e"], "ts": [1]}), opts(obj[0]))
+    assert str(err.value) == (
+        "upsert: upsert columns ['id'] are not in the data. Did you mean 'idd'? Columns: idd, v, ts"
+    )
+
+
+def test_prepare_incoming_reports_dropped_duplicates(obj):
+    incoming = pa.table({"id": [1, 1, 1, 2], "v": ["a", "b", "c", "d"], "ts": [1, 3, 2, 1]})
+    kept, dropped = prepare_incoming(incoming, opts(obj[0], on_duplicates="keep_latest"), what="x")
+    assert dropped == 2 and sorted(kept.to_pylist(), key=lambda r: r["id"]) == [
+        {"id": 1, "v": "b", "ts": 3}, {"id": 2, "v": "d", "ts": 1}]
+    same, dropped = prepare_incoming(incoming.slice(2), opts(obj[0]), what="x")
+    assert dropped == 0 and same.to_pylist() == incoming.slice(2).to_pylist()
+    empty, dropped = prepare_incoming(incoming.slice(0, 0), opts(obj[0]), what="x")
+    assert dropped == 0 and empty.num_rows == 0
+
+
+def test_merge_into_an_empty_target_and_an_empty_batch(obj):
+    incoming = pa.table({"id": [5], "v": ["e"], "ts": [1]})
+    result, metrics = merge_tables(TARGET.slice(0, 0), incoming, opts(obj[0]))
+    assert by_id(result) == [(5, "e", 1)] and metrics == {"inserted": 1, "updated": 0, "deleted": 0}
+    result, metrics = merge_tables(TARGET, incoming.slice(0, 0), opts(obj[0]))
+    assert by_id(result) == by_id(TARGET) and metrics == {"inserted": 0, "updated": 0, "deleted": 0}
+    result, metrics = merge_tables(TARGET, incoming.slice(0, 0), opts(obj[0], delete_unmatched=True))
+    assert by_id(result) == [] and metrics == {"inserted": 0, "updated": 0, "deleted": 3}
