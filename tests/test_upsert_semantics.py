@@ -225,6 +225,8 @@ def test_is_upsert_and_split_options():
     with pytest.raises(DaoError) as err:
         is_upsert({"operation": "upsrt"})
     assert str(err.value) == "unknown operation 'upsrt'. Did you mean 'upsert'? Valid: upsert, write"
+    with pytest.raises(DaoError, match=r"^unknown operation 'wrte'\. Did you mean 'write'\? Valid: upsert, write$"):
+        is_upsert({"operation": "wrte"})
     ups, rest = split_upsert_options({"Order_By": "ts", "ID_COLUMNS": "id", "upsert_method": "merge",
                                       "modification_column": "ts", "strategy": "merge", "on_duplicates": "error",
                                       "delete_unmatched": "true", "header": "true"})
@@ -244,8 +246,8 @@ def test_duplicate_and_null_key_errors_are_exact(obj):
     with pytest.raises(DuplicateKeys) as err:
         merge_tables(TARGET, incoming, opts(obj[1], keys="id"), what="upsert into 'x'")
     assert str(err.value).endswith("or pass on_duplicates='keep_latest' (the last row wins)")
-    composite = pa.table({"a": [1, 1], "b": ["x", "x"], "v": [1, 2]})
-    with pytest.raises(DuplicateKeys, match=r"1 key\(s\) appear more than once in the batch, e\.g\. \(1, 'x'\)\."):
+    composite = pa.table({"a": [1, 1, 2, 2], "b": ["x", "x", "y", "y"], "v": [1, 2, 3, 4]})
+    with pytest.raises(DuplicateKeys, match=r"2 key\(s\) appear more than once in the batch, e\.g\. \(1, 'x'\), \(2, 'y'\)\."):
         merge_tables(composite.slice(0, 0), composite, opts(obj[1], keys="a,b"))
     nulls = pa.table({"id": [1, 2, None], "k2": [None, None, 1], "v": ["a", "b", "c"], "ts": [1, 1, 1]})
     with pytest.raises(DaoError) as err:
