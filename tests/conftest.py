@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -12,14 +13,48 @@ import pytest
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
+# Test the tree the tests come from, not whatever clone the venv's editable install points at:
+# the driver imports it through sys.path, and Spark's Python workers (and subprocesses) through
+# PYTHONPATH, which the JVM inherits when the session starts and puts ahead of site-packages.
+REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if sys.path[:1] != [REPO_ROOT]:
+    sys.path.insert(0, REPO_ROOT)
+_pythonpath = os.environ.get("PYTHONPATH", "")
+if _pythonpath.split(os.pathsep)[:1] != [REPO_ROOT]:
+    os.environ["PYTHONPATH"] = os.pathsep.join([REPO_ROOT, *filter(None, [_pythonpath])])
+
 from spark_dao import DataStoreRegistry  # noqa: E402
 
 pytest_plugins = ["s3_server"]
 
+#: modules of the ``test`` extra (pyproject.toml) -> what to install. A missing one is an error,
+#: never a skip: a broken install must not turn into a green run with half the suite skipped.
+TEST_EXTRA = {
+    "pandas": "pandas",
+    "pyspark": "pyspark",
+    "boto3": "boto3",
+    "moto.server": "moto[server]",
+    "hypothesis": "hypothesis",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    missing = []
+    for module, dist in TEST_EXTRA.items():
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            missing.append(f"{dist} ({exc})")
+    if missing:
+        raise pytest.UsageError(
+            "the test extra is not fully installed, missing: " + "; ".join(missing)
+            + ". Install it with: pip install -e '.[test]'"
+        )
+
 
 @pytest.fixture(scope="session")
 def spark():
-    pyspark = pytest.importorskip("pyspark", reason="the spark extra is part of the test extras")
+    import pyspark
     from pyspark.sql import SparkSession
 
     session = (

@@ -42,7 +42,7 @@ _UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     """The endpoint URL of a moto S3 server running for the whole test session."""
-    server_mod = pytest.importorskip("moto.server", reason="moto[server] is part of the test extras")
+    import moto.server as server_mod
     saved = {key: os.environ.get(key) for key in (*FAKE_AWS_ENV, *_UNSET_AWS_ENV)}
     os.environ.update(FAKE_AWS_ENV)
     for key in _UNSET_AWS_ENV:
@@ -66,7 +66,7 @@ def s3_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def s3_client(s3_server: str) -> Any:
     """A boto3 S3 client talking to the session's moto server."""
-    boto3 = pytest.importorskip("boto3")
+    import boto3
     from botocore.config import Config
 
     return boto3.session.Session().client(

@@ -10,8 +10,6 @@ import pytest
 
 from spark_dao import DaoError, DataAccessObject, ObjectNotFound, WriteResult
 
-pytest.importorskip("pyspark")
-
 
 @pytest.fixture
 def dao(spark, catalog_dict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 import pytest
 
@@ -84,9 +86,14 @@ def test_unreachable_endpoint_fails_fast_with_clear_error(s3_catalog):
         port = s.getsockname()[1]
     s3_catalog["stores"]["silver"].update(endpoint_url=f"http://127.0.0.1:{port}", max_attempts=2, connect_timeout=1)
     dao = DataAccessObject(s3_catalog)
+    start = time.monotonic()
     with pytest.raises(DaoError) as err:
         dao.write(pa.table({"id": [1], "country": ["DE"]}), "silver.events", mode="overwrite")
-    assert "silver.events" in str(err.value) and "testing" not in str(err.value)
+    # 2 attempts of a refused connection take ~1 s; the default 5 attempts with backoff take ~8 s
+    assert time.monotonic() - start < 5
+    msg = str(err.value)
+    assert msg.startswith("writing 'silver.events' (store 'silver') at s3://")
+    assert "NETWORK_CONNECTION" in msg and "testing" not in msg
 
 
 def test_spark_reads_and_writes_s3_with_catalog_credentials(spark, s3_catalog, s3_client, s3_bucket, events):

@@ -76,6 +76,36 @@ def test_older_incoming_row_does_not_overwrite_newer_stored_row(dao, base):
     assert (result.rows_updated, result.rows_inserted) == (1, 0)
 
 
+BASE_ROWS = {i: (f"v{i}", 10, ["d1", "d2", "d3"][i // 4]) for i in range(12)}
+
+
+@pytest.mark.parametrize("strategy", ["merge", "delete_insert"])
+def test_tie_on_order_by_goes_to_the_incoming_row_on_files(dao, base, strategy):
+    r = dao.upsert(pd.DataFrame({"id": [1, 5], "v": ["tie", "newer"], "ts": [10, 11], "day": ["d1", "d2"]}),
+                   "silver.users", strategy=strategy)
+    assert table_of(dao) == {**BASE_ROWS, 1: ("tie", 10, "d1"), 5: ("newer", 11, "d2")}
+    assert (r.rows_updated, r.rows_inserted, r.rows_deleted) == (2, 0, 0)
+
+
+def test_delete_insert_with_a_stale_row_keeps_the_stored_row_on_files(dao, base):
+    before = files_under(base)
+    r = dao.upsert(pd.DataFrame({"id": [2, 6, 40], "v": ["stale", "fresh", "new"], "ts": [9, 20, 1],
+                                 "day": ["d1", "d2", "d3"]}), "silver.users", strategy="delete_insert")
+    assert table_of(dao) == {**BASE_ROWS, 6: ("fresh", 20, "d2"), 40: ("new", 1, "d3")}
+    assert (r.rows_updated, r.rows_inserted, r.rows_deleted, r.files_rewritten) == (1, 1, 0, 1)
+    # the file holding id 2 was not rewritten: only id 6's file went away
+    assert [f for f in before if f.startswith("day=d1")] == [f for f in files_under(base) if f.startswith("day=d1")]
+
+
+def test_keep_latest_without_order_by_keeps_the_last_row_in_batch_order_on_files(dao, tmp_path):
+    dao.write(pa.table({"k": [1, 2], "x": ["a", "b"]}), "silver.plain", mode="overwrite")
+    r = dao.upsert(pd.DataFrame({"k": [3, 1, 3, 1, 3], "x": ["3-first", "1-first", "3-mid", "1-last", "3-last"]}),
+                   "silver.plain", keys=["k"], on_duplicates="keep_latest")
+    got = sorted(tuple(row.values()) for row in dao.read("silver.plain", engine="arrow").to_pylist())
+    assert got == [(1, "1-last"), (2, "b"), (3, "3-last")]
+    assert (r.rows_updated, r.rows_inserted) == (1, 1)
+
+
 def test_key_moving_to_another_partition_leaves_no_duplicate(dao, base):
     dao.upsert(pa.table({"id": [5], "v": ["moved"], "ts": [11], "day": ["d3"]}), "silver.users")
     t = dao.read("silver.users", engine="arrow")
@@ -168,7 +198,11 @@ def test_spark_upsert_option(spark, dao, base):
     assert files_under(base / "day=d3") == before_d3
     # through the DAO with a Spark DataFrame, duplicates are refused and nothing changes
     dup = spark.createDataFrame([(7, "a", 11, "d2"), (7, "b", 12, "d2")], df.schema)
-    with pytest.raises(Exception, match="appear more than once"):
+    from pyspark.errors import AnalysisException
+
+    # the commit's DuplicateKeys reaches the caller through Spark as an AnalysisException
+    with pytest.raises(AnalysisException, match=r"DuplicateKeys: upsert into 'silver.users' \(store 'silver'\): "
+                       r"1 key\(s\) appear more than once in the batch, e\.g\. 7\. Deduplicate first"):
         dao.upsert(dup, "silver.users")
     assert table_of(dao) == data and not (base / STAGING).exists()
     r = dao.upsert(dup, "silver.users", on_duplicates="keep_latest")

@@ -27,8 +27,6 @@ from spark_dao.interfaces import get_interface
 from spark_dao.interfaces import objects as objects_mod
 from spark_dao.interfaces.objects import ObjectInfo, ObjectsInterface
 
-pytest.importorskip("boto3")
-
 USERS_CSV = b"id,name,email\n1,Ada,ada@example.com\n2,Linus,linus@example.com\n"
 
 

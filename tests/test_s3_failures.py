@@ -84,25 +84,44 @@ def test_dropped_connections_are_retried(proxy, s3_bucket):
     assert sorted(dao.read("silver.t", engine="arrow")["id"].to_pylist()) == [1, 2, 3]
 
 
-def test_persistent_drops_become_a_clear_error(s3_server, s3_bucket, s3_client):
+@pytest.mark.parametrize("attempts", [1, 3])
+def test_persistent_drops_become_a_clear_error_after_max_attempts(s3_server, s3_bucket, s3_client, attempts):
     p = DroppingProxy(s3_server, drops=10_000)
     try:
-        dao = DataAccessObject(catalog(p.url, s3_bucket, max_attempts=2, connect_timeout=1, request_timeout=5))
+        dao = DataAccessObject(catalog(p.url, s3_bucket, max_attempts=attempts, connect_timeout=1, request_timeout=5))
         with pytest.raises(DaoError) as err:
             dao.write(TABLE, "silver.t", mode="overwrite")
     finally:
         p.close()
-    msg = str(err.value)
-    assert "silver.t" in msg and "'silver'" in msg and s3_bucket in msg
+    # the first request (the listing of the target) was tried exactly max_attempts times, then gave up
+    assert p.dropped == attempts
+    assert type(err.value) is DaoError
+    assert str(err.value).startswith(
+        f"writing 'silver.t' (store 'silver') at s3://{s3_bucket}/t failed: "
+        f"When listing objects under key 't/' in bucket '{s3_bucket}': AWS Error NETWORK_CONNECTION"
+    )
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
 
 
 def test_bad_credentials_are_a_clear_error_and_write_nothing(s3_server, s3_bucket, s3_client, s3_auth_enforced):
+    from s3_server import _set_auth
+
+    good = DataAccessObject(catalog(s3_server, s3_bucket))
+    _set_auth(s3_server, "inf")  # seed the object with checks off, then enforce them again
+    good.write(TABLE, "silver.t", mode="overwrite")
+    before = s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]
+    _set_auth(s3_server, "0")
     dao = DataAccessObject(catalog(s3_server, s3_bucket, access_key="AKIAWRONG", secret_key="wrong-secret-123"))
     with pytest.raises(DaoError) as err:
-        dao.write(TABLE, "silver.t", mode="overwrite")
+        dao.write(TABLE.slice(0, 1), "silver.t", mode="overwrite")
     msg = str(err.value)
-    assert "silver.t" in msg and "wrong-secret-123" not in msg
+    assert msg.startswith(f"writing 'silver.t' (store 'silver') at s3://{s3_bucket}/t failed: ")
+    assert "INVALID_ACCESS_KEY_ID" in msg and "wrong-secret-123" not in msg
+    _set_auth(s3_server, "inf")
+    after = s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]
+    assert [(o["Key"], o["ETag"]) for o in after] == [(o["Key"], o["ETag"]) for o in before]
+    assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    assert sorted(good.read("silver.t", engine="arrow")["id"].to_pylist()) == [1, 2, 3]
 
 
 def test_path_escaping_the_store_is_refused(s3_server, s3_bucket, s3_client):

@@ -10,8 +10,6 @@ import pytest
 from spark_dao import DaoError, DataAccessObject, DataObject, DataStoreRegistry
 from spark_dao.catalog import Catalog
 
-pytest.importorskip("pyspark")
-
 # The seed's JSON config, verbatim (only read, never used for I/O: its stores are S3 and Redshift).
 SEED_CONFIG = json.loads(
     """

@@ -10,14 +10,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from pyspark.errors import PySparkException
+from pyspark.sql import functions as F
 
 import spark_dao
 from spark_dao.interfaces.files import STAGING
-
-pytest.importorskip("pyspark")
-from pyspark.errors import PySparkException  # noqa: E402
-from pyspark.sql import functions as F  # noqa: E402
 
 
 def files_under(root: Path) -> list[str]:
@@ -166,15 +165,21 @@ def test_failed_task_leaves_target_unchanged_and_no_staging(spark, registered, e
     assert rows(spark.read.format("dao").load("silver.events"), "id", "country", "amount") == before_rows
 
 
-def test_catalog_option_overrides_and_inline_json(spark, tmp_path, events):
-    cat = {"stores": {"lake": {"interface": "files", "path": str(tmp_path / "lake")}}}
-    inline = json.dumps(cat)
+def test_catalog_option_overrides_the_registered_catalog_and_inline_json(spark, tmp_path, events):
+    # The session's "dao" format is bound to a catalog whose store "lake" lives in registered/;
+    # the catalog option names the same store in option/, and must win for reads and writes.
+    registered = {"stores": {"lake": {"interface": "files", "path": str(tmp_path / "registered")}}}
+    spark_dao.register(spark, registered)
+    inline = json.dumps({"stores": {"lake": {"interface": "files", "path": str(tmp_path / "option")}}})
+    events.limit(1).write.format("dao").mode("overwrite").save("lake.t1")  # the registered catalog
     events.write.format("dao").option("catalog", inline).mode("overwrite").save("lake.t1")
+    assert files_under(tmp_path / "option" / "t1") and files_under(tmp_path / "registered" / "t1")
     back = spark.read.format("dao").option("catalog", inline).load("lake.t1")
-    assert back.count() == 4
+    assert rows(back, "id") == [(1,), (2,), (3,), (4,)]
+    assert rows(spark.read.format("dao").load("lake.t1"), "id") == [(1,)]  # registered one untouched
     path = tmp_path / "cat.json"
     path.write_text(inline)
-    assert spark.read.format("dao").option("catalog", str(path)).load("lake.t1").count() == 4
+    assert rows(spark.read.format("dao").option("catalog", str(path)).load("lake.t1"), "id") == [(1,), (2,), (3,), (4,)]
 
 
 def test_empty_dataframe_overwrite_keeps_schema(spark, registered, events):
@@ -227,12 +232,21 @@ def test_auto_registration_without_register(tmp_path):
 
 
 def test_read_tasks_are_planned_for_the_cluster_cores(spark, tmp_path):
-    from spark_dao.engines.spark import bound_source, default_parallelism
+    from spark_dao.engines.spark import bound_source
 
-    cat = spark_dao.Catalog.load({"stores": {"silver": {"interface": "files", "path": str(tmp_path)}}})
-    source = bound_source(cat, parallelism=default_parallelism(spark))({"path": "silver.t"})
-    assert source._read_options()["parallelism"] == str(spark.sparkContext.defaultParallelism)
-    explicit = bound_source(cat, parallelism=64)({"path": "silver.t", "parallelism": "3"})
-    assert explicit._read_options()["parallelism"] == "3"  # an explicit option wins
-    # writes never receive the read-only option
-    assert "parallelism" not in bound_source(cat, parallelism=64)({"path": "silver.t"})._interface_options()
+    cat = {"stores": {"silver": {"interface": "files", "path": str(tmp_path)}}}
+    dao = spark_dao.DataAccessObject(cat)
+    for i in range(12):  # 12 tiny files: each "costs" 4 MB to open, so tasks = the cores planned for
+        dao.write(pa.table({"id": [i]}), "silver.t", mode="append", engine="arrow")
+    catalog = spark_dao.Catalog.load(cat)
+    spark.dataSource.register(bound_source(catalog, name="dao_cores6", parallelism=6))
+    assert spark.read.format("dao_cores6").load("silver.t").rdd.getNumPartitions() == 6
+    # an explicit option wins over the recorded cores
+    assert spark.read.format("dao_cores6").option("parallelism", "3").load("silver.t").rdd.getNumPartitions() == 3
+    # register() records the session's cores (local[2])
+    fmt = spark_dao.register(spark, cat, name="dao_cores_session")
+    assert spark.sparkContext.defaultParallelism == 2
+    assert spark.read.format(fmt).load("silver.t").rdd.getNumPartitions() == 2
+    # writes never receive the read-only option: the files interface would refuse it as unknown
+    spark.createDataFrame([(99,)], "id long").write.format("dao_cores6").mode("append").save("silver.t")
+    assert sorted(r.id for r in spark.read.format("dao_cores6").load("silver.t").collect()) == [*range(12), 99]

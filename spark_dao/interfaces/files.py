@@ -519,13 +519,13 @@ def _matches(values: dict[str, Any], filters: Iterable[PartitionFilter]) -> bool
             if value is None:
                 return False
             continue
-        if value is None:
-            return False
+        if value is None or ref is None:
+            return False  # SQL: a comparison with null is never true
         try:
             if not _OPS[op](value, ref):
                 return False
         except TypeError:
-            return True  # incomparable: keep the file; Spark still applies non-pushed filters
+            continue  # incomparable: this filter keeps the file, the others still apply
     return True
 
 

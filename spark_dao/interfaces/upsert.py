@@ -7,9 +7,12 @@ An upsert merges an incoming batch into a target by ``keys``:
   incoming key, insert the incoming rows; the same result as ``merge``, a different physical plan
   for warehouses);
 * ``order_by``: a modification column; the newest row per key wins, inside the batch and against
-  the target — an incoming row older than the stored one does not overwrite it;
+  the target — an incoming row older than the stored one does not overwrite it (nor delete it, with
+  ``delete_insert``); on a tie (equal values) the incoming row wins, as in a SQL ``MERGE ... WHEN
+  MATCHED``; a null ``order_by`` is older than any value;
 * ``on_duplicates``: ``error`` (default; the error lists some duplicate keys) or ``keep_latest``
-  (by ``order_by``, else the last occurrence);
+  (the greatest ``order_by``; among equal ones, and without ``order_by``, the last row in batch
+  order);
 * ``delete_unmatched``: full sync — target rows whose key is absent from the batch are deleted;
 * null keys are always an error.
 
@@ -219,7 +222,13 @@ def plan_merge(incoming: pa.Table, target_keys: pa.Table, opts: UpsertOptions) -
             # An incoming row older than the stored one for its key must not overwrite it.
             newest = target_keys.select(keys + [opts.order_by]).group_by(keys).aggregate([(opts.order_by, "max")])
             cmp = incoming.select(keys + [opts.order_by]).join(newest, keys=keys, join_type="inner")
-            stale_mask = pc.fill_null(pc.less(cmp[opts.order_by], cmp[f"{opts.order_by}_max"]), False)
+            # Ties go to the incoming row (as a MERGE ... WHEN MATCHED does); a null order_by is
+            # older than any value, as inside the batch (latest_per_key sorts nulls last).
+            mine, theirs = cmp[opts.order_by], cmp[f"{opts.order_by}_max"]
+            stale_mask = pc.or_(
+                pc.fill_null(pc.less(mine, theirs), False),
+                pc.and_(pc.is_null(mine), pc.is_valid(theirs)),
+            )
             stale = cmp.filter(stale_mask).select(keys)
             if stale.num_rows:
                 effective = incoming.join(stale, keys=keys, join_type="left anti")
