@@ -198,10 +198,8 @@ def test_spark_upsert_option(spark, dao, base):
     assert files_under(base / "day=d3") == before_d3
     # through the DAO with a Spark DataFrame, duplicates are refused and nothing changes
     dup = spark.createDataFrame([(7, "a", 11, "d2"), (7, "b", 12, "d2")], df.schema)
-    from pyspark.errors import AnalysisException
-
-    # the commit's DuplicateKeys reaches the caller through Spark as an AnalysisException
-    with pytest.raises(AnalysisException, match=r"DuplicateKeys: upsert into 'silver.users' \(store 'silver'\): "
+    # the commit's DuplicateKeys reaches the DAO's caller as DuplicateKeys, not as Spark's AnalysisException
+    with pytest.raises(DuplicateKeys, match=r"^upsert into 'silver.users' \(store 'silver'\): "
                        r"1 key\(s\) appear more than once in the batch, e\.g\. 7\. Deduplicate first"):
         dao.upsert(dup, "silver.users")
     assert table_of(dao) == data and not (base / STAGING).exists()
