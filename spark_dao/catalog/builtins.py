@@ -50,7 +50,7 @@ BUILTINS: dict[str, BuiltinInterface] = {
         _LOCATION_KEYS
         | _S3_KEYS
         | {"format", "options", "max_rows_per_file", "compression", "header", "delimiter", "s3_commit",
-           "max_concurrency"},
+           "max_concurrency", "stale_staging_hours"},
         formats=frozenset({"parquet", "csv", "json"}),
     ),
     "objects": BuiltinInterface(
