@@ -106,18 +106,21 @@ def test_concurrent_appends_from_threads_all_land_exactly_once_local(tmp_path, n
     assert not [f for f in files_under(root) if f.startswith(("_", "."))]
 
 
-def _process_writer(args: tuple[dict, str, int, int]) -> list[str]:
-    return append_rounds(*args)
+def _process_writer(args: tuple[dict, str, int, int, float]) -> list[str]:
+    *work, start_at = args
+    time.sleep(max(0.0, start_at - time.time()))  # every process starts appending at the same instant
+    return append_rounds(*work)
 
 
 def test_concurrent_appends_from_processes_all_land_exactly_once_local(tmp_path):
     catalog = local_catalog(tmp_path)
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(4) as pool:
-        results = pool.map(_process_writer, [(catalog, "silver.events", w, 25) for w in range(4)])
+    with ctx.Pool(6) as pool:
+        start_at = time.time() + 8
+        results = pool.map(_process_writer, [(catalog, "silver.events", w, 40, start_at) for w in range(6)])
     assert [e for r in results for e in r] == []
     ids = sorted(DataAccessObject(catalog).read("silver.events", engine="arrow")["id"].to_pylist())
-    assert ids == expected_ids(4, 25)
+    assert ids == expected_ids(6, 40)
     assert not (tmp_path / "silver" / "events" / STAGING).exists()
 
 
