@@ -214,7 +214,7 @@ def test_abort_removes_what_other_tasks_staged(spark, registered, events, mode):
     assert rows(spark.read.format("dao").load("silver.events"), "id", "country", "amount") == before_rows
 
 
-def test_task_still_staging_after_the_abort_leaves_nothing(spark, registered, events):
+def test_task_still_staging_after_the_abort_leaves_nothing(spark, registered, catalog_dict):
     """Partition 0 stages a file, waits until the job is aborted, then stages more: nothing of it may stay."""
     # (defined here: Spark's workers cannot import this test module, closures travel by value)
     def staged_files(staging):
@@ -230,8 +230,13 @@ def test_task_still_staging_after_the_abort_leaves_nothing(spark, registered, ev
             time.sleep(0.05)
         return False
 
-    events.write.format("dao").mode("overwrite").save("silver.flat_late")
-    root = registered / "silver" / "flat_late"
+    # a partitioned object: the dataset writer creates its folders as it goes, so a task that runs
+    # on after the abort would put files back under _dao_staging/<job>/ if nothing stopped it
+    catalog_dict["objects"]["silver.late"] = {"partition_by": ["country"]}
+    spark_dao.register(spark, catalog_dict)
+    df = spark.createDataFrame([(i, ["DE", "FR"][i % 2], "x") for i in range(1, 5)], "id long, country string, pad string")
+    df.write.format("dao").mode("overwrite").save("silver.late")
+    root = registered / "silver" / "late"
     before_files = files_under(root)
     staging, seen, done = root / STAGING, registered / "seen.txt", registered / "late-task-done.txt"
 
@@ -248,8 +253,8 @@ def test_task_still_staging_after_the_abort_leaves_nothing(spark, registered, ev
         def pushers():
             # Python workers buffer their output: big rows push the small ones through to the writer
             for _ in range(3):
-                yield pa.record_batch([pa.array([0]), pa.array(["y" * (1 << 20)]), pa.array([0.0]),
-                                       table["ts"].chunk(0)[:1]], schema=table.schema)
+                yield pa.record_batch([pa.array([0]), pa.array(["DE"]), pa.array(["y" * (1 << 20)])],
+                                      schema=table.schema)
 
         yield table.slice(0, 1).to_batches()[0]
         yield from pushers()
@@ -259,23 +264,23 @@ def test_task_still_staging_after_the_abort_leaves_nothing(spark, registered, ev
         yield from pushers()
         done.write_text("all rows handed to the writer")
 
-    bad = events.repartition(2).mapInArrow(late_partition_0, events.schema)
+    bad = df.repartition(2).mapInArrow(late_partition_0, df.schema)
     # one row per Arrow batch into the writer, so partition 0's first row is staged while it waits
     conf = "spark.sql.execution.arrow.maxRecordsPerBatch"
     previous = spark.conf.get(conf)
     spark.conf.set(conf, "1")
     try:
         with pytest.raises(PySparkException, match="boom: partition 1 fails while partition 0 is still staging"):
-            bad.write.format("dao").mode("append").option("max_rows_per_file", 1).save("silver.flat_late")
+            bad.write.format("dao").mode("append").option("max_rows_per_file", 1).save("silver.late")
     finally:
         spark.conf.set(conf, previous)
     assert seen.read_text().strip(), "partition 0 had staged a file when partition 1 failed"
-    # the late task either finishes (its post-stage check sees the job ended and removes its files)
-    # or is killed by Spark (its files were staged before the abort listed them, or are swept below)
-    assert wait_for(lambda: not staging.exists(), timeout=60), files_under(staging)
+    wait_for(done.exists, timeout=20)  # (unless Spark killed the late task first)
+    # the late task finds the job ended after staging and removes its own files
+    assert wait_for(lambda: not staging.exists(), timeout=30), files_under(staging)
     assert files_under(root) == before_files
-    assert rows(spark.read.format("dao").load("silver.flat_late"), "id", "country") == \
-        rows(events, "id", "country")
+    assert rows(spark.read.format("dao").load("silver.late"), "id", "country", "pad") == \
+        rows(df, "id", "country", "pad")
 
 
 def test_catalog_option_overrides_and_inline_json(spark, tmp_path, events):
