@@ -123,8 +123,9 @@ def test_spark_abort_removes_what_other_tasks_staged_on_s3(spark, s3_catalog, s3
                                                            events, tmp_path, commit):
     """Partition 1 fails only once partition 0 has an upload pending (or a staged object): the
     driver's abort must remove it, leaving exactly the previous keys and no upload."""
-    import spark_dao
     from pyspark.errors import PySparkException
+
+    import spark_dao
 
     s3_catalog["stores"]["silver"]["s3_commit"] = commit
     spark_dao.register(spark, s3_catalog)

@@ -14,6 +14,14 @@ Write guarantees (every mode):
   and dynamic partition overwrite, removes the files that were there before. A reader running
   during that instant may see old and new files together; it never sees a partial file.
 * ``abort`` (a failed task or job) removes the job's staging folder: the target is unchanged.
+* the staging protocol (late tasks, dead jobs, concurrent writers): a job marks itself live
+  (``_dao_staging/<job>.live``) before anything is staged (Spark: the driver's ``writer()``,
+  :meth:`FilesInterface.start_job`); a Spark task checks the marker before staging and again
+  after, and removes its own output if the job ended meanwhile. ``commit``/``abort`` remove the
+  marker first, then the job's staging and uploads, then *sweep* dead jobs: staging and
+  ``part-<8 hex>-`` uploads of jobs with no marker, and of marked jobs with nothing newer than
+  ``stale_staging_hours`` (24). ``dao.cleanup(name)`` runs the same sweep. The staging folder is
+  never deleted recursively (concurrent writers share it); see docs/backends/files.md for the window.
 * ``append`` checks the incoming schema against the stored one first (``SchemaMismatch``, nothing
   written); ``errorifexists`` and ``ignore`` check for existing data before and at commit.
 """
