@@ -97,10 +97,10 @@ def run_threads(catalog: dict, name: str, writers: int, rounds: int) -> list[str
 @pytest.mark.parametrize("name", ["silver.flat", "silver.events"])
 def test_concurrent_appends_from_threads_all_land_exactly_once_local(tmp_path, name):
     catalog = local_catalog(tmp_path)
-    errors = run_threads(catalog, name, writers=8, rounds=40)
+    errors = run_threads(catalog, name, writers=8, rounds=100)
     assert errors == []
     ids = sorted(DataAccessObject(catalog).read(name, engine="arrow")["id"].to_pylist())
-    assert ids == expected_ids(8, 40)
+    assert ids == expected_ids(8, 100)
     root = tmp_path / "silver" / name.split(".")[1]
     assert not (root / STAGING).exists()
     assert not [f for f in files_under(root) if f.startswith(("_", "."))]
@@ -364,3 +364,24 @@ def test_cleanup_cli(tmp_path):
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 1 and bad.stderr.startswith("spark-dao cleanup: ") and "'silvr'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_cli_entry_point_and_in_process_main(tmp_path, capsys):
+    import tomllib
+
+    from spark_dao.cli import main
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert project["project"]["scripts"] == {"spark-dao": "spark_dao.cli:main"}
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(__import__("json").dumps(local_catalog(tmp_path)))
+    _leave_dead_job(tmp_path / "silver" / "events", "8" * 32, age_hours=3, live=True)
+    assert main(["cleanup", "silver.events", "--catalog", str(catalog), "--older-than", "4"]) == 0
+    assert capsys.readouterr().out == "silver.events: nothing to clean up\n"
+    assert main(["cleanup", "silver.events", "--catalog", str(catalog), "--older-than", "2"]) == 0
+    root = tmp_path / "silver" / "events" / STAGING
+    assert capsys.readouterr().out.splitlines() == [f"removed {root}/{'8' * 32}/", f"removed {root}/{'8' * 32}{LIVE}",
+                                                    "silver.events: removed 2 item(s)"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["cleanup", "silver.events", "--older-than", "soon"])
+    assert exit_.value.code == 2
