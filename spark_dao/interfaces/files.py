@@ -1214,14 +1214,16 @@ class FilesInterface:
             with fs.open_output_stream(path) as f:
                 f.write(b"")
         else:
-            for attempt in range(5):
-                os.makedirs(posixpath.dirname(path), exist_ok=True)
+            for attempt in range(10):
                 try:
+                    os.makedirs(posixpath.dirname(path), exist_ok=True)
                     with open(path, "wb"):
                         pass
                     return
-                except FileNotFoundError:  # another writer removed the empty staging folder just now
-                    if attempt == 4:
+                except (FileNotFoundError, FileExistsError):
+                    # another writer removed the empty staging folder just now (makedirs then sees
+                    # EEXIST for a folder that is gone by the time it checks): create it again
+                    if attempt == 9:
                         raise
 
     def _is_live(self, obj: DataObject, fs, base: str, job_id: str) -> bool:
