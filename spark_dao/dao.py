@@ -392,6 +392,27 @@ class DataAccessObject:
         obj = self.resolve(name)
         return bool(self._interface(obj).delete(obj))
 
+    def cleanup(self, name: str | DataObject, *, older_than: float | None = None) -> list[str]:
+        """Remove what dead write jobs left in an object's hidden staging: staged files, and on S3
+        uncompleted multipart uploads. Returns the locations removed.
+
+        >>> dao.cleanup("silver.events")                  # doctest: +SKIP
+        ['s3://lake/silver/events/country=DE/part-1f2e3d4c-9a-0.parquet (uncompleted upload)']
+
+        A job is dead when it has ended (committed or aborted: whatever a late task left behind)
+        or when nothing of it is newer than ``older_than`` hours (default: the store's
+        ``stale_staging_hours``, 24): its driver died. Running jobs are kept. Every write to the
+        object runs the same sweep; this is for objects that are not written again soon.
+        """
+        obj = self.resolve(name)
+        itf = self._interface(obj)
+        if not hasattr(itf, "cleanup"):
+            raise DaoError(
+                f"object {obj.full_name!r} (store {obj.store_name!r}): the store's interface "
+                f"{type(itf).__name__} stages nothing that could be left behind; there is nothing to clean up"
+            )
+        return list(itf.cleanup(obj, older_than=older_than))
+
     def list(self, store: str | None = None) -> list[str]:
         """Full names of the objects in one store or all: declared ones and ones found on storage.
 

@@ -123,3 +123,54 @@ def test_spark_reads_and_writes_s3_with_catalog_credentials(spark, s3_catalog, s
     # the tasks' uncompleted uploads (the failed attempts' too) were aborted
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     assert sorted(r.id for r in spark.read.format("dao").load("silver.events").collect()) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("commit", ["multipart", "copy"])
+def test_spark_abort_removes_what_other_tasks_staged_on_s3(spark, s3_catalog, s3_client, s3_bucket, s3_server,
+                                                           events, tmp_path, commit):
+    """Partition 1 fails only once partition 0 has an upload pending (or a staged object): the
+    driver's abort must remove it, leaving exactly the previous keys and no upload."""
+    from pyspark.errors import PySparkException
+
+    import spark_dao
+
+    s3_catalog["stores"]["silver"]["s3_commit"] = commit
+    spark_dao.register(spark, s3_catalog)
+    df = spark.createDataFrame(events.to_pandas())
+    df.write.format("dao").mode("overwrite").save("silver.events")
+    before = s3_keys(s3_client, s3_bucket)
+    seen = tmp_path / "seen.txt"
+    bucket, endpoint = s3_bucket, s3_server
+
+    def staged_now():
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        pending = [u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+        staged = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="datasets/events/_dao_staging/")
+                  .get("Contents", []) if not o["Key"].endswith(".live")]
+        return pending + staged
+
+    def fail_once_partition_0_staged(batches):
+        import time
+
+        from pyspark import TaskContext
+
+        if TaskContext.get().partitionId() == 1:
+            list(batches)
+            deadline = time.monotonic() + 60
+            while not staged_now() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(1.0)  # partition 0's task returns its commit message
+            seen.write_text("\n".join(staged_now()))
+            raise ValueError("boom on S3: partition 1 fails after partition 0 staged")
+        yield from batches
+
+    bad = df.repartition(2).mapInArrow(fail_once_partition_0_staged, df.schema)
+    with pytest.raises(PySparkException, match="boom on S3: partition 1 fails after partition 0 staged"):
+        bad.write.format("dao").mode("append").save("silver.events")
+    assert seen.read_text().strip(), "partition 0 had staged something when partition 1 failed"
+    assert s3_keys(s3_client, s3_bucket) == before  # no staged object, live marker or folder marker left
+    assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    assert sorted(r.id for r in spark.read.format("dao").load("silver.events").collect()) == [1, 2, 3, 4]

@@ -54,8 +54,8 @@ def stage(catalog, name, table, job_id, **options):
 def test_staged_files_are_uncompleted_uploads_at_final_keys(catalog, s3_client, s3_bucket):
     itf, obj, spec, part = stage(catalog, "silver.events", TABLE, "a" * 32)
     assert spec.options["s3_commit"] == "multipart"
-    # nothing visible, no staging objects: three uploads pending at the final keys
-    assert s3_keys(s3_client, s3_bucket) == []
+    # nothing visible, no staged objects (only the job's live marker): three uploads pending at the final keys
+    assert s3_keys(s3_client, s3_bucket) == [f"lake/events/{STAGING}/{'a' * 32}.live"]
     assert [k.rsplit("/", 1)[0] for k in uploads(s3_client, s3_bucket)] == [
         "lake/events/country=DE", "lake/events/country=FR", "lake/events/country=US"]
     assert all(f.upload is not None and f.upload.parts for f in part.files)

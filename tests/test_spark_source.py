@@ -165,6 +165,123 @@ def test_failed_task_leaves_target_unchanged_and_no_staging(spark, registered, e
     assert rows(spark.read.format("dao").load("silver.events"), "id", "country", "amount") == before_rows
 
 
+@pytest.mark.parametrize("mode", ["append", "overwrite", "upsert"])
+def test_abort_removes_what_other_tasks_staged(spark, registered, events, mode):
+    """Partition 1 fails only once partition 0 has staged its file: the driver's abort must remove it."""
+    # (defined here: Spark's workers cannot import this test module, closures travel by value)
+    def staged_files(staging):
+        return sorted(str(p.relative_to(staging)) for p in staging.rglob("*.parquet")) if staging.exists() else []
+
+    def wait_for(condition, timeout=60.0):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.05)
+        return False
+
+    events.write.format("dao").mode("overwrite").save("silver.events")
+    root = registered / "silver" / "events"
+    before_files = files_under(root)
+    before_rows = rows(spark.read.format("dao").load("silver.events"), "id", "country", "amount")
+    staging, seen = root / STAGING, registered / "seen.txt"
+
+    def fail_once_partition_0_staged(batches):
+        from pyspark import TaskContext
+
+        if TaskContext.get().partitionId() == 1:
+            list(batches)
+            wait_for(lambda: staged_files(staging), timeout=60)
+            __import__("time").sleep(1.0)  # partition 0's task returns its commit message
+            seen.write_text("\n".join(staged_files(staging)))
+            raise ValueError("boom: partition 1 fails after partition 0 staged")
+        yield from batches
+
+    bad = events.repartition(2).mapInArrow(fail_once_partition_0_staged, events.schema)
+    writer = bad.write.format("dao")
+    if mode == "upsert":
+        writer = writer.mode("append").option("operation", "upsert").option("keys", "id")
+    else:
+        writer = writer.mode(mode)
+    with pytest.raises(PySparkException, match="boom: partition 1 fails after partition 0 staged"):
+        writer.save("silver.events")
+    assert seen.read_text().strip(), "partition 0 had staged a file when partition 1 failed"
+    assert files_under(root) == before_files  # staging (and the job's live marker) removed
+    assert not staging.exists()
+    assert rows(spark.read.format("dao").load("silver.events"), "id", "country", "amount") == before_rows
+
+
+def test_task_still_staging_after_the_abort_leaves_nothing(spark, registered, catalog_dict):
+    """Partition 0 stages a file, waits until the job is aborted, then stages more: nothing of it may stay."""
+    # (defined here: Spark's workers cannot import this test module, closures travel by value)
+    def staged_files(staging):
+        return sorted(str(p.relative_to(staging)) for p in staging.rglob("*.parquet")) if staging.exists() else []
+
+    def wait_for(condition, timeout=60.0):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.05)
+        return False
+
+    # a partitioned object: the dataset writer creates its folders as it goes, so a task that runs
+    # on after the abort would put files back under _dao_staging/<job>/ if nothing stopped it
+    catalog_dict["objects"]["silver.late"] = {"partition_by": ["country"]}
+    spark_dao.register(spark, catalog_dict)
+    df = spark.createDataFrame([(i, ["DE", "FR"][i % 2], "x") for i in range(1, 5)], "id long, country string, pad string")
+    df.write.format("dao").mode("overwrite").save("silver.late")
+    root = registered / "silver" / "late"
+    before_files = files_under(root)
+    staging, seen, done = root / STAGING, registered / "seen.txt", registered / "late-task-done.txt"
+
+    def late_partition_0(batches):
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        table = pa.Table.from_batches(list(batches))
+        if TaskContext.get().partitionId() == 1:
+            wait_for(lambda: staged_files(staging), timeout=60)
+            seen.write_text("\n".join(staged_files(staging)))
+            raise ValueError("boom: partition 1 fails while partition 0 is still staging")
+
+        def pushers():
+            # Python workers buffer their output: big rows push the small ones through to the writer
+            for _ in range(3):
+                yield pa.record_batch([pa.array([0]), pa.array(["DE"]), pa.array(["y" * (1 << 20)])],
+                                      schema=table.schema)
+
+        yield table.slice(0, 1).to_batches()[0]
+        yield from pushers()
+        # the first files are staged; go on only once the abort has ended the job
+        wait_for(lambda: not list(staging.glob("*.live")), timeout=60)
+        yield table.slice(1).to_batches()[0]
+        yield from pushers()
+        done.write_text("all rows handed to the writer")
+
+    bad = df.repartition(2).mapInArrow(late_partition_0, df.schema)
+    # one row per Arrow batch into the writer, so partition 0's first row is staged while it waits
+    conf = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    previous = spark.conf.get(conf)
+    spark.conf.set(conf, "1")
+    try:
+        with pytest.raises(PySparkException, match="boom: partition 1 fails while partition 0 is still staging"):
+            bad.write.format("dao").mode("append").option("max_rows_per_file", 1).save("silver.late")
+    finally:
+        spark.conf.set(conf, previous)
+    assert seen.read_text().strip(), "partition 0 had staged a file when partition 1 failed"
+    wait_for(done.exists, timeout=20)  # (unless Spark killed the late task first)
+    # the late task finds the job ended after staging and removes its own files
+    assert wait_for(lambda: not staging.exists(), timeout=30), files_under(staging)
+    assert files_under(root) == before_files
+    assert rows(spark.read.format("dao").load("silver.late"), "id", "country", "pad") == \
+        rows(df, "id", "country", "pad")
+
+
 def test_catalog_option_overrides_the_registered_catalog_and_inline_json(spark, tmp_path, events):
     # The session's "dao" format is bound to a catalog whose store "lake" lives in registered/;
     # the catalog option names the same store in option/, and must win for reads and writes.

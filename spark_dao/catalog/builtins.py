@@ -53,7 +53,7 @@ BUILTINS: dict[str, BuiltinInterface] = {
         _LOCATION_KEYS
         | _S3_KEYS
         | {"format", "options", "max_rows_per_file", "compression", "header", "delimiter", "s3_commit",
-           "max_concurrency", "lock_timeout", "lock_lease"},
+           "max_concurrency", "lock_timeout", "lock_lease", "stale_staging_hours"},
         formats=frozenset({"parquet", "csv", "json"}),
         checks_options=True,
     ),

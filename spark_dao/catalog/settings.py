@@ -38,7 +38,7 @@ S3_COMMITS = ("multipart", "copy")
 class Setting:
     """The type of one setting or option: ``kind`` plus an example value used in the fix hint."""
 
-    kind: str  # str | path | bool | pos_int | nonneg_int | seconds | size | port | choice | char | mapping | columns
+    kind: str  # str | path | bool | pos_int | nonneg_int | seconds | nonneg_seconds | nonneg_hours | size | port | choice | char | mapping | columns
     example: str
     choices: tuple[str, ...] = ()
 
@@ -52,6 +52,7 @@ class Setting:
             "nonneg_int": "a non-negative integer",
             "seconds": "a positive number of seconds",
             "nonneg_seconds": "a number of seconds, 0 or more",
+            "nonneg_hours": "a number of hours, 0 or more",
             "size": "a size (bytes, or a string such as '64MB')",
             "port": "a port number (1-65535)",
             "choice": "one of: " + ", ".join(self.choices),
@@ -93,6 +94,8 @@ SETTING_TYPES: dict[str, Setting] = {
     # files: the per-object write lock of upserts and overwrites (interfaces/_lock.py)
     "lock_timeout": Setting("nonneg_seconds", "300"),
     "lock_lease": Setting("seconds", "60"),
+    # files: staging of dead jobs older than this is swept (interfaces/files.py, the staging protocol)
+    "stale_staging_hours": Setting("nonneg_hours", "24"),
     # data defaults (format is checked against the interface's formats by the loader)
     "format": _str("parquet"),
     "options": Setting("mapping", "{compression: zstd}"),
@@ -236,9 +239,9 @@ def coerce(key: str, value: Any, setting: Setting) -> Any:
         low, high = {"pos_int": (1, None), "nonneg_int": (0, None), "port": (1, 65535)}[kind]
         if number is not None and number >= low and (high is None or number <= high):
             out = number
-    elif kind in ("seconds", "nonneg_seconds"):
+    elif kind in ("seconds", "nonneg_seconds", "nonneg_hours"):
         number = _to_float(value)
-        out = number if number is not None and (number > 0 or (kind == "nonneg_seconds" and number == 0)) else None
+        out = number if number is not None and (number > 0 or (kind != "seconds" and number == 0)) else None
     elif kind == "size":
         if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
             out = int(value)

@@ -136,8 +136,13 @@ class DaoDataSource(DataSource):
         mode = self.options.get("_dao_mode") or ("overwrite" if overwrite else "append")
         opts["mode"] = mode
         arrow_schema = to_arrow_schema(schema, timezone="UTC")
-        spec = get_interface(obj.store).prepare_write(obj, arrow_schema, opts)
-        return DaoWriter(obj, spec, uuid.uuid4().hex, self.options.get("_dao_result_file"))
+        itf = get_interface(obj.store)
+        spec = itf.prepare_write(obj, arrow_schema, opts)
+        job_id = uuid.uuid4().hex
+        start = getattr(itf, "start_job", None)
+        if start is not None:  # the job is live until commit/abort; late tasks check it
+            spec = start(obj, spec, job_id)
+        return DaoWriter(obj, spec, job_id, self.options.get("_dao_result_file"))
 
 
 class DaoPartition(InputPartition):

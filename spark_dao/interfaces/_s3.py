@@ -509,10 +509,85 @@ def abort_upload(client: Any, bucket: str, key: str, upload_id: str) -> bool:
 
 def pending_uploads(client: Any, bucket: str, prefix: str) -> list[tuple[str, str]]:
     """``(key, upload id)`` of the uncompleted multipart uploads under ``prefix``."""
-    out: list[tuple[str, str]] = []
+    return [(k, u) for k, u, _ in pending_uploads_dated(client, bucket, prefix)]
+
+
+def pending_uploads_dated(client: Any, bucket: str, prefix: str) -> list[tuple[str, str, float]]:
+    """``(key, upload id, initiated as epoch seconds)`` of the uncompleted uploads under ``prefix``."""
+    out: list[tuple[str, str, float]] = []
     for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
-        out.extend((u["Key"], u["UploadId"]) for u in page.get("Uploads", []))
+        out.extend((u["Key"], u["UploadId"], _epoch(u.get("Initiated"))) for u in page.get("Uploads", []))
     return out
+
+
+def _epoch(value: Any) -> float:
+    return value.timestamp() if hasattr(value, "timestamp") else 0.0
+
+
+def list_uploads(store: DataStore, location: str, *, what: str) -> list[tuple[str, str, float]]:
+    """``("bucket/key", upload id, initiated)`` of the uncompleted uploads under the folder ``location``."""
+    bucket, key = split_location(location)
+    prefix = f"{key}/" if key else ""
+    try:
+        return [(f"{bucket}/{k}", u, t) for k, u, t in pending_uploads_dated(client_for(store), bucket, prefix)]
+    except _boto_errors() as exc:
+        raise s3_error(store, f"listing the staged uploads of {what} (store {store.name!r})", bucket, prefix,
+                       exc) from exc
+
+
+def abort_uploads(store: DataStore, uploads: list[tuple[str, str]], *, what: str) -> int:
+    """Abort ``("bucket/key", upload id)`` uploads, 16 at a time; returns how many S3 still knew."""
+    if not uploads:
+        return 0
+    client = client_for(store)
+
+    def one(item: tuple[str, str]) -> bool:
+        bucket, key = split_location(item[0])
+        try:
+            return abort_upload(client, bucket, key, item[1])
+        except _boto_errors() as exc:
+            raise s3_error(store, f"aborting a staged upload of {what} (store {store.name!r})", bucket, key,
+                           exc) from exc
+
+    with ThreadPoolExecutor(max_workers=min(16, len(uploads)), thread_name_prefix="spark_dao_abort") as pool:
+        return sum(pool.map(one, uploads))
+
+
+def list_keys(store: DataStore, location: str, *, what: str) -> list[tuple[str, float]]:
+    """``("bucket/key", last modified)`` of every object under the folder ``location`` (folder
+    markers included), with ``ListObjectsV2``."""
+    bucket, key = split_location(location)
+    prefix = f"{key}/" if key else ""
+    out: list[tuple[str, float]] = []
+    try:
+        for page in client_for(store).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            out.extend((f"{bucket}/{o['Key']}", _epoch(o.get("LastModified"))) for o in page.get("Contents", []))
+    except _boto_errors() as exc:
+        raise s3_error(store, f"listing the staging of {what} (store {store.name!r})", bucket, prefix,
+                       exc) from exc
+    return out
+
+
+def put_marker(store: DataStore, path: str, body: bytes, *, what: str) -> None:
+    """Write a small object (``PutObject``: no folder markers, unlike pyarrow)."""
+    bucket, key = split_location(path)
+    try:
+        client_for(store).put_object(Bucket=bucket, Key=key, Body=body)
+    except _boto_errors() as exc:
+        raise s3_error(store, f"writing {what} (store {store.name!r})", bucket, key, exc) from exc
+
+
+def key_exists(store: DataStore, path: str, *, what: str) -> bool:
+    """True when the object exists (one ``HeadObject``)."""
+    bucket, key = split_location(path)
+    try:
+        client_for(store).head_object(Bucket=bucket, Key=key)
+        return True
+    except _boto_errors() as exc:
+        error = s3_error(store, f"checking {what} (store {store.name!r})", bucket, key, exc)
+        if isinstance(error, ObjectNotFound):
+            return False
+        raise error from exc
 
 
 def abort_job_uploads(store: DataStore, location: str, name_tags: Iterable[str], *, what: str) -> int:
@@ -550,8 +625,8 @@ def delete_paths(store: DataStore, paths: list[str], *, what: str) -> None:
     """
     by_bucket: dict[str, list[str]] = {}
     for path in paths:
-        bucket, key = split_location(path)
-        by_bucket.setdefault(bucket, []).append(key)
+        bucket, _, key = (path.partition("://")[2] if "://" in path else path).partition("/")
+        by_bucket.setdefault(bucket, []).append(key.lstrip("/"))  # a folder marker keeps its "/"
     client = client_for(store)
     for bucket, keys in by_bucket.items():
         for i in range(0, len(keys), DELETE_BATCH):

@@ -14,6 +14,14 @@ Write guarantees (every mode):
   and dynamic partition overwrite, removes the files that were there before. A reader running
   during that instant may see old and new files together; it never sees a partial file.
 * ``abort`` (a failed task or job) removes the job's staging folder: the target is unchanged.
+* the staging protocol (late tasks, dead jobs, concurrent writers): a job marks itself live
+  (``_dao_staging/<job>.live``) before anything is staged (Spark: the driver's ``writer()``,
+  :meth:`FilesInterface.start_job`); a Spark task checks the marker before staging and again
+  after, and removes its own output if the job ended meanwhile. ``commit``/``abort`` remove the
+  marker first, then the job's staging and uploads, then *sweep* dead jobs: staging and
+  ``part-<8 hex>-`` uploads of jobs with no marker, and of marked jobs with nothing newer than
+  ``stale_staging_hours`` (24). ``dao.cleanup(name)`` runs the same sweep. The staging folder is
+  never deleted recursively (concurrent writers share it); see docs/backends/files.md for the window.
 * ``append`` checks the incoming schema against the stored one first (``SchemaMismatch``, nothing
   written); ``errorifexists`` and ``ignore`` check for existing data before and at commit.
 """
@@ -58,6 +66,12 @@ from .upsert import UpsertOptions, is_upsert, split_upsert_options
 log = logging.getLogger("spark_dao.files")
 
 STAGING = "_dao_staging"
+#: ``<object>/_dao_staging/<job>.live``: the job is running; tasks stage only while it exists
+LIVE = ".live"
+#: a job whose marker and staged data are all older than this many hours is dead (its driver died):
+#: the next write sweeps it (store config ``stale_staging_hours``; ``dao.cleanup(older_than=...)``)
+STALE_STAGING_HOURS = 24.0
+_UPLOAD_TAG = re.compile(r"^part-([0-9a-f]{8})-")
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 FORMATS = ("parquet", "csv", "json")
 _EXT = {"parquet": "parquet", "csv": "csv", "json": "json"}
@@ -1116,6 +1130,14 @@ class FilesInterface:
             # the commit reads the incoming rows back in this same process: keep them in memory
             table = pa.Table.from_batches(list(counted()), schema=spec.schema)
             return StagedPart(job_id=job_id, rows=table.num_rows, table=table)
+        lease = bool(spec.options.get("lease"))
+        if not lease:  # in-process (or the commit's own rewrites): mark the job live here
+            self._mark_live(obj, fs, base, job_id)
+        elif not self._is_live(obj, fs, base, job_id):
+            raise DaoError(
+                f"writing {obj.full_name!r} (store {obj.store_name!r}): job {job_id} already ended "
+                "(aborted or committed) before this task staged anything; nothing was written"
+            )
         multipart = None
         out_fs, out_root = fs, staging
         if spec.options.get("s3_commit") == "multipart" and spec.operation == "write":
@@ -1142,10 +1164,25 @@ class FilesInterface:
                     multipart.abort_quietly()
                 raise
         except (OSError, pa.ArrowException) as exc:
+            if lease and not self._is_live(obj, fs, base, job_id):  # e.g. the abort removed the folder
+                self._remove_own(obj, fs, staging, _file_stem(job_id, task), None)
+                raise self._ended(obj, job_id) from exc
             raise DaoError(
                 f"writing {obj.full_name!r} (store {obj.store_name!r}): staging under {staging} failed: {exc}"
             ) from exc
+        if lease and not self._is_live(obj, fs, base, job_id):
+            # the driver aborted (or committed without this attempt) while this task staged: the
+            # abort may have listed the staging before these files existed, so remove them here
+            self._remove_own(obj, fs, staging, _file_stem(job_id, task), multipart)
+            raise self._ended(obj, job_id)
         return StagedPart(job_id=job_id, files=tuple(files), rows=rows)
+
+    @staticmethod
+    def _ended(obj: DataObject, job_id: str) -> DaoError:
+        return DaoError(
+            f"writing {obj.full_name!r} (store {obj.store_name!r}): job {job_id} ended (aborted or "
+            "committed) while this task was staging; the task's staged files were removed"
+        )
 
     def _stage_parquet(self, fs, staging: str, batches, spec: WriteSpec, stem: str) -> list[StagedFile]:
         """Unpartitioned parquet: one ``ParquetWriter`` per file, streamed to the filesystem.
@@ -1340,7 +1377,7 @@ class FilesInterface:
                 # carry the schema now (no extra request on overwrites of objects that never were empty)
                 self._drop_sidecar(obj, fs, base, spec)
         finally:
-            self._cleanup(obj, fs, base, job_ids, spec)
+            self._end_jobs(obj, fs, base, job_ids, spec)
         rows = sum(p.rows for p in parts)
         result = WriteResult(
             object=obj.full_name,
@@ -1385,9 +1422,18 @@ class FilesInterface:
                 complete_upload(self.store, dst, f.upload, what=repr(obj.full_name))
                 return dst
             src = f"{base}/{STAGING}/{job_id}/{f.path}"
-            if not remote:  # object stores have no folders to create
+            if remote:  # object stores have no folders to create
+                fs.move(src, dst)  # S3: server-side copy + delete
+                return dst
+            for attempt in range(5):
                 fs.create_dir(posixpath.dirname(dst), recursive=True)
-            fs.move(src, dst)  # S3: server-side copy + delete
+                try:
+                    fs.move(src, dst)
+                    return dst
+                except FileNotFoundError:
+                    # another writer's commit removed the folder while it was empty: create it again
+                    if attempt == 4 or not os.path.exists(src):
+                        raise
             return dst
 
         try:
@@ -1554,43 +1600,273 @@ class FilesInterface:
 
     def abort(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec | None = None, *,
               job_id: str | None = None) -> None:
-        """Remove the job's staged files; the target is left as it was."""
+        """End the job and remove what it staged; the target is left as it was.
+
+        The job's live marker goes first, so a task still staging removes its own output when it
+        finds the marker gone (see :meth:`stage`); then the job's staging and uploads are removed.
+        """
         fs, base = self._where(obj)
         job_ids = {p.job_id for p in parts if p is not None}
         if job_id:
             job_ids.add(job_id)
-        self._cleanup(obj, fs, base, sorted(job_ids), spec)
+        self._end_jobs(obj, fs, base, sorted(job_ids), spec)
         log.info("aborted write to %s; staging removed", obj.full_name)
 
-    def _cleanup(self, obj: DataObject, fs, base: str, job_ids: list[str], spec: WriteSpec | None) -> None:
-        """Remove the jobs' staging folders and abort their uncompleted S3 uploads (best effort:
-        a failure here is logged, never raised over a commit that succeeded)."""
-        s3_commit = spec.options.get("s3_commit") if spec is not None else self._s3_commit(obj, {})
-        if s3_commit == "multipart" and job_ids:
-            from ._s3 import abort_job_uploads
+    # ------------------------------------------------------------------ the staging protocol
+    def start_job(self, obj: DataObject, spec: WriteSpec, job_id: str) -> WriteSpec:
+        """Driver side, before any task runs (Spark): mark the job live; tasks then check it.
 
+        Returns the spec to ship to the tasks. ``commit``/``abort`` end the job.
+        """
+        fs, base = self._where(obj)
+        self._mark_live(obj, fs, base, job_id)
+        return replace(spec, options={**spec.options, "lease": True})
+
+    def _use_boto3(self, obj: DataObject, fs: pafs.FileSystem) -> bool:
+        """S3 staging is listed and deleted with boto3 when it is installed: batched, and without
+        the folder-marker objects pyarrow re-creates after each delete."""
+        import importlib.util
+
+        from ._s3 import S3_SCHEMES
+
+        return (_is_object_store(fs) and "://" in obj.location
+                and obj.location.partition("://")[0].lower() in S3_SCHEMES
+                and importlib.util.find_spec("boto3") is not None)
+
+    def _mark_live(self, obj: DataObject, fs, base: str, job_id: str) -> None:
+        path = f"{base}/{STAGING}/{job_id}{LIVE}"
+        if self._use_boto3(obj, fs):
+            from ._s3 import put_marker
+
+            put_marker(self.store, path, b"", what=f"the live marker of a write to {obj.full_name!r}")
+        elif _is_object_store(fs):
+            with fs.open_output_stream(path) as f:
+                f.write(b"")
+        else:
+            for attempt in range(10):
+                try:
+                    os.makedirs(posixpath.dirname(path), exist_ok=True)
+                    with open(path, "wb"):
+                        pass
+                    return
+                except (FileNotFoundError, FileExistsError):
+                    # another writer removed the empty staging folder just now (makedirs then sees
+                    # EEXIST for a folder that is gone by the time it checks): create it again
+                    if attempt == 9:
+                        raise
+
+    def _is_live(self, obj: DataObject, fs, base: str, job_id: str) -> bool:
+        path = f"{base}/{STAGING}/{job_id}{LIVE}"
+        if self._use_boto3(obj, fs):
+            from ._s3 import key_exists
+
+            return key_exists(self.store, path, what=f"the live marker of a write to {obj.full_name!r}")
+        return fs.get_file_info(path).type == pafs.FileType.File
+
+    def _unmark(self, obj: DataObject, fs, base: str, job_ids: list[str]) -> None:
+        paths = [f"{base}/{STAGING}/{j}{LIVE}" for j in job_ids]
+        if self._use_boto3(obj, fs):
+            from ._s3 import delete_paths
+
+            delete_paths(self.store, paths, what=repr(obj.full_name))
+            return
+        for path in paths:
             try:
-                aborted = abort_job_uploads(self.store, base, [_job_tag(j) for j in job_ids],
-                                            what=repr(obj.full_name))
-                if aborted:
-                    log.info("%s: aborted %d uncompleted upload(s) of failed or unused task attempts",
-                             obj.full_name, aborted)
-            except DaoError as exc:
-                log.warning("%s; abort them with a bucket lifecycle rule (AbortIncompleteMultipartUpload)", exc)
-            if spec is not None and (spec.operation == "write" or spec.in_process):
-                return  # nothing of these jobs went to the staging folder
-        for job_id in job_ids:
-            try:
-                fs.delete_dir(f"{base}/{STAGING}/{job_id}")
-            except (FileNotFoundError, OSError):
+                fs.delete_file(path)
+            except FileNotFoundError:
                 pass
+
+    def _remove_own(self, obj: DataObject, fs, staging: str, stem: str, multipart: Any) -> None:
+        """A task whose job ended while it staged: remove what it wrote, the files named ``stem*``
+        (best effort, logged: the next write or ``dao.cleanup`` removes what remains)."""
         try:
-            root = f"{base}/{STAGING}"
-            info = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
-            if not info:
-                fs.delete_dir(root)
-        except OSError:
-            pass
+            if multipart is not None:
+                multipart.abort_quietly()
+                return
+            infos = fs.get_file_info(pafs.FileSelector(staging, recursive=True, allow_not_found=True))
+            mine = [fi.path for fi in infos
+                    if fi.type == pafs.FileType.File and posixpath.basename(fi.path).startswith(stem)]
+            if mine and self._use_boto3(obj, fs):
+                from ._s3 import delete_paths
+
+                delete_paths(self.store, mine, what=repr(obj.full_name))
+            else:
+                for path in mine:
+                    fs.delete_file(path)
+            if not _is_object_store(fs):
+                _remove_empty_dirs(fs, staging, {posixpath.dirname(p[len(staging) + 1:]) for p in mine})
+                _rmdir(staging)
+        except (OSError, DaoError) as exc:
+            log.warning("%s: could not remove the output of a task of an ended job (the next write or "
+                        "dao.cleanup removes it): %s", obj.full_name, exc)
+
+    def _end_jobs(self, obj: DataObject, fs, base: str, job_ids: list[str], spec: WriteSpec | None) -> None:
+        """Unmark the jobs, then remove their staging and uploads, and any dead job's (best effort:
+        a failure here is logged, never raised over a commit that succeeded)."""
+        try:
+            self._unmark(obj, fs, base, job_ids)
+        except (OSError, DaoError) as exc:
+            log.warning("%s: could not remove the live marker of job(s) %s: %s", obj.full_name, job_ids, exc)
+        try:
+            self._sweep(obj, fs, base, own=job_ids, older_than=self._stale_hours(), spec=spec)
+        except (OSError, DaoError) as exc:
+            log.warning("%s; the next write or dao.cleanup(%r) retries; on S3 also add a bucket lifecycle "
+                        "rule (AbortIncompleteMultipartUpload)", exc, obj.full_name)
+
+    def _stale_hours(self) -> float:
+        value = self.store.configs.get("stale_staging_hours", STALE_STAGING_HOURS)
+        try:
+            hours = float(value)
+        except (TypeError, ValueError):
+            hours = -1.0
+        if hours < 0 or isinstance(value, bool):
+            raise DaoError(f"store {self.store.name!r}: stale_staging_hours={value!r} must be a number of "
+                           "hours >= 0")
+        return hours
+
+    @_wrap_io("cleaning up the staging of")
+    def cleanup(self, obj: DataObject, *, older_than: float | None = None) -> list[str]:
+        """Remove the staging and uncompleted uploads of dead jobs: ended ones (committed or aborted,
+        whatever a late task left), and running ones with nothing newer than ``older_than`` hours
+        (default: the store's ``stale_staging_hours``, 24). Returns what was removed.
+
+        >>> dao.cleanup("silver.events", older_than=48)          # doctest: +SKIP
+        """
+        hours = self._stale_hours() if older_than is None else float(older_than)
+        if hours < 0:
+            raise DaoError(f"cleaning up {obj.full_name!r}: older_than={older_than!r} must be >= 0 hours")
+        fs, base = self._where(obj)
+        return self._sweep(obj, fs, base, own=[], older_than=hours, spec=None)
+
+    def _sweep(self, obj: DataObject, fs, base: str, *, own: list[str], older_than: float,
+               spec: WriteSpec | None) -> list[str]:
+        """Remove the staged files and uploads of the jobs in ``own`` and of every dead job.
+
+        Safe next to running writers: the uploads are listed first, then the staging folder, and a
+        job that looks dead is checked again just before removal; a running job marks itself live
+        before it stages anything, so its marker is always seen.
+        """
+        import time
+
+        now = time.time()
+        boto = self._use_boto3(obj, fs)
+        root = f"{base}/{STAGING}"
+        uploads: list[tuple[str, str, float]] = []
+        if boto:
+            from ._s3 import list_uploads
+
+            uploads = [u for u in list_uploads(self.store, base, what=repr(obj.full_name))
+                       if _UPLOAD_TAG.match(posixpath.basename(u[0]))
+                       or posixpath.basename(u[0]).startswith(tuple(_job_tag(j) for j in own))]
+        staged, markers, loose = self._scan_staging(obj, fs, root, boto)
+        newest: dict[str, float] = {j: max(t for _, t in items) for j, items in staged.items() if items}
+        for key, _, initiated in uploads:
+            m = _UPLOAD_TAG.match(posixpath.basename(key))
+            if m:
+                newest[m.group(1)] = max(newest.get(m.group(1), 0.0), initiated)
+        limit = now - older_than * 3600
+        own_set = set(own)
+
+        def live(job: str) -> bool:
+            if job in own_set or job not in markers:
+                return False
+            return max(markers[job], newest.get(job, 0.0), newest.get(job[:8], 0.0)) > limit
+
+        live_jobs = {j for j in markers if live(j)}
+        dead_dirs = [j for j in staged if j not in live_jobs]
+        # a job that started after the listing: its marker exists now
+        dead_dirs = [j for j in dead_dirs if j in own_set or j in markers
+                     or not self._is_live(obj, fs, base, j)]
+        live_tags = {j[:8] for j in live_jobs}
+        own_tags = tuple(_job_tag(j) for j in own)
+        dead_uploads = []
+        for key, upload_id, _ in uploads:
+            name = posixpath.basename(key)
+            m = _UPLOAD_TAG.match(name)
+            if (own_tags and name.startswith(own_tags)) or (m and m.group(1) not in live_tags):
+                dead_uploads.append((key, upload_id))
+        stale_markers = [j for j in markers if j not in live_jobs and j not in own_set]
+
+        removed: list[str] = []
+        scheme = obj.location.partition("://")[0] + "://" if "://" in obj.location else ""
+        if dead_uploads:
+            from ._s3 import abort_uploads
+
+            abort_uploads(self.store, dead_uploads, what=repr(obj.full_name))
+            removed += [f"{scheme}{k} (uncompleted upload)" for k, _ in dead_uploads]
+            log.info("%s: aborted %d uncompleted upload(s) of ended or dead jobs", obj.full_name, len(dead_uploads))
+        doomed = [p for j in dead_dirs for p, _ in staged[j]]
+        doomed += [f"{root}/{j}{LIVE}" for j in stale_markers] + loose
+        if doomed:
+            if boto:
+                from ._s3 import delete_paths
+
+                delete_paths(self.store, doomed, what=repr(obj.full_name))
+            elif _is_object_store(fs):  # pyarrow alone (no boto3): it may leave folder markers
+                for job in dead_dirs:
+                    fs.delete_dir(f"{root}/{job}")
+                for path in [f"{root}/{j}{LIVE}" for j in stale_markers]:
+                    fs.delete_file(path)
+            else:
+                import shutil
+
+                for job in dead_dirs:
+                    shutil.rmtree(f"{root}/{job}", ignore_errors=True)
+                for path in [f"{root}/{j}{LIVE}" for j in stale_markers] + loose:
+                    try:
+                        os.remove(path)
+                    except FileNotFoundError:
+                        pass
+            removed += [f"{scheme}{root}/{j}/" for j in dead_dirs]
+            removed += [f"{scheme}{root}/{j}{LIVE}" for j in stale_markers] + [f"{scheme}{p}" for p in loose]
+        if not _is_object_store(fs):
+            _rmdir(root)  # only when empty: never removes what a concurrent writer just created
+        elif not boto:
+            # pyarrow re-creates the parent's folder marker after each delete; without boto3 there is
+            # no marker-free delete, so remove the empty staging folder as pyarrow does (not safe
+            # next to a concurrent writer: install boto3 for that)
+            try:
+                if not fs.get_file_info(pafs.FileSelector(root, allow_not_found=True)):
+                    fs.delete_dir(root)
+            except OSError:
+                pass
+        return removed
+
+    def _scan_staging(self, obj: DataObject, fs, root: str, boto: bool
+                      ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, float], list[str]]:
+        """The staging folder: ({job: [(path, mtime)]}, {job: live marker's mtime}, loose paths)."""
+        staged: dict[str, list[tuple[str, float]]] = {}
+        markers: dict[str, float] = {}
+        loose: list[str] = []
+        if boto:
+            from ._s3 import list_keys
+
+            entries = list_keys(self.store, root, what=repr(obj.full_name))
+        else:
+            try:
+                infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+            except (NotADirectoryError, FileNotFoundError):
+                infos = []
+            entries = []
+            for fi in infos:
+                mtime = fi.mtime.timestamp() if fi.mtime else 0.0
+                if fi.type == pafs.FileType.File:
+                    entries.append((fi.path, mtime))
+                elif fi.type == pafs.FileType.Directory and "/" not in fi.path[len(root):].strip("/"):
+                    entries.append((fi.path + "/", mtime))  # a job folder (its age counts, even empty)
+        for path, mtime in entries:
+            rel = path[len(root):].lstrip("/") if path.startswith(root) else ""
+            if not rel:
+                loose.append(path)  # the staging folder's own marker object
+                continue
+            job, sep, _ = rel.partition("/")
+            if sep:
+                staged.setdefault(job, []).append((path, mtime))
+            elif rel.endswith(LIVE):
+                markers[rel[: -len(LIVE)]] = mtime
+            else:
+                staged.setdefault(job, []).append((path, mtime))
+        return staged, markers, loose
 
     # ------------------------------------------------------------------ management
     @_wrap_io("checking")
@@ -1652,16 +1928,24 @@ def _job_tag(job_id: str) -> str:
 
 
 def _remove_empty_dirs(fs, base: str, rels: set[str]) -> None:
+    """Remove the local folders ``rels`` (and their parents below ``base``) that are empty.
+
+    ``rmdir`` removes a folder only if it is empty at that instant: a file another writer has just
+    moved in is never deleted (a recursive delete after an emptiness check would race).
+    """
     for rel in sorted(rels, key=lambda r: -r.count("/")):
         while rel:
-            path = f"{base}/{rel}"
-            try:
-                if fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)):
-                    break
-                fs.delete_dir(path)
-            except OSError:
+            if not _rmdir(f"{base}/{rel}"):
                 break
             rel = posixpath.dirname(rel)
+
+
+def _rmdir(path: str) -> bool:
+    try:
+        os.rmdir(path)
+        return True
+    except OSError:
+        return False
 
 
 def _csv_typed(t: pa.DataType) -> bool:
