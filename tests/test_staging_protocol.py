@@ -301,7 +301,8 @@ def test_stale_staging_hours_store_config(tmp_path):
     dao.write(pa.table({"id": [1]}), "silver.flat", mode="append")
     assert not (root / STAGING).exists()
     catalog["stores"]["silver"]["stale_staging_hours"] = "soon"
-    with pytest.raises(DaoError, match=r"store 'silver': stale_staging_hours='soon' must be a number of hours"):
+    with pytest.raises(DaoError, match=r"stores\.silver\.stale_staging_hours: expected a number of hours, 0 or more, "
+                       r"got 'soon'\. Write e\.g\. stale_staging_hours: 24"):
         DataAccessObject(catalog).cleanup("silver.flat")
     with pytest.raises(DaoError, match=r"older_than=-1 must be >= 0 hours"):
         dao.cleanup("silver.flat", older_than=-1)

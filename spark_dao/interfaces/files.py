@@ -1331,7 +1331,7 @@ class FilesInterface:
         try:
             lock = acquire_for_commit(self.store, obj, fs, base, spec)
         except BaseException:
-            self._cleanup(obj, fs, base, sorted({p.job_id for p in parts if p is not None}), spec)
+            self._end_jobs(obj, fs, base, sorted({p.job_id for p in parts if p is not None}), spec)
             raise
         try:
             return self._commit(obj, parts, spec, fs, base, lock)
