@@ -41,6 +41,7 @@ import logging
 import os
 import posixpath
 import random
+import shlex
 import socket
 import threading
 import time
@@ -135,6 +136,11 @@ def _iso(t: float) -> str:
 
 
 # --------------------------------------------------------------------------- storage of the document
+class _Unreadable(str):
+    """The version ``read()`` reports for a lock entry that exists but cannot be read (a dangling
+    symbolic link, a folder, no permission): held by an unknown writer, never taken over."""
+
+
 class _LocalBackend:
     """The lock as a file. Create: ``os.link`` (exclusive, the content complete before it has the name);
     every change of an existing lock happens under ``flock`` on the parent folder (released by the
@@ -144,6 +150,7 @@ class _LocalBackend:
         self.path = path
         self.folder = os.path.dirname(path)
         self.location = path
+        self.remove_hint = f"rm {shlex.quote(path)}"
 
     def _tmp(self, data: bytes) -> str:
         tmp = f"{self.path}.{uuid.uuid4().hex}.tmp"
@@ -181,11 +188,19 @@ class _LocalBackend:
         return data
 
     def read(self) -> tuple[bytes, Any] | None:
+        """(content, version), or None when there is no lock. An entry that exists but cannot be
+        read reports an :class:`_Unreadable` version (never None: that would read as "free")."""
         try:
             with open(self.path, "rb") as f:
                 data = f.read()
-        except FileNotFoundError:
-            return None
+        except OSError as exc:
+            if not os.path.lexists(self.path):
+                return None  # released meanwhile
+            if os.path.islink(self.path) and isinstance(exc, FileNotFoundError):
+                reason = f"a symbolic link to the missing {os.readlink(self.path)}"
+            else:
+                reason = exc.strerror or str(exc)
+            return b"", _Unreadable(reason)
         return data, data
 
     def replace(self, data: bytes, expected: Any) -> Any:
@@ -217,12 +232,14 @@ class _S3Backend:
     _LOST = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409",
                        "NoSuchKey", "404", "NotFound"})
 
-    def __init__(self, store: DataStore, path: str) -> None:
+    def __init__(self, store: DataStore, path: str, obj: DataObject) -> None:
         from ._s3 import client_for, split_location
 
         self.store = store
         self.bucket, self.key = split_location(path)
         self.location = f"s3://{self.bucket}/{self.key}"
+        self.remove_hint = f"aws s3 rm {self.location}"
+        self.whose = f"of {obj.full_name!r} (store {obj.store_name!r}) at {self.location}"
         self.client = client_for(store)
 
     def _call(self, action: str, fn: Any, **kwargs: Any) -> Any:
@@ -237,10 +254,10 @@ class _S3Backend:
                        or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
             if code in self._LOST:
                 return None
-            raise s3_error(self.store, f"{action} the write lock {self.location}", self.bucket, self.key,
+            raise s3_error(self.store, f"{action} the write lock {self.whose}", self.bucket, self.key,
                            exc) from exc
         except _boto_errors() as exc:
-            raise s3_error(self.store, f"{action} the write lock {self.location}", self.bucket, self.key,
+            raise s3_error(self.store, f"{action} the write lock {self.whose}", self.bucket, self.key,
                            exc) from exc
 
     def create(self, data: bytes) -> Any:
@@ -279,7 +296,7 @@ def _backend(store: DataStore, obj: DataObject, fs: Any, base: str) -> Any:
         import importlib.util
 
         if importlib.util.find_spec("boto3") is not None:
-            return _S3Backend(store, lock_path(base))
+            return _S3Backend(store, lock_path(base), obj)
     if obj.location not in _warned:
         _warned.add(obj.location)
         log.warning("%s (store %r): no atomic create on %s (S3 needs boto3: pip install 'spark-dao[s3]'); "
@@ -343,40 +360,44 @@ class ObjectLock:
         deadline = start + self.settings.timeout
         delay = 0.02
         max_delay = max(0.05, min(2.0, self.settings.lease / 4))
-        holder: _Holder | None = None
         unknown_since: dict[Any, float] = {}
+        retried_gone = False
         while True:
             data = self._record()
             version = self.backend.create(data)
             if version is not None and self._owned(data, version):
                 break
             current = self.backend.read()
-            if current is None:
-                continue  # released meanwhile: try again at once
-            raw, version = current
-            holder = _Holder.parse(raw)
-            if holder is not None:
-                expired = time.time() > holder.expires
-            else:  # not our format: expired once it stayed unchanged for a whole lease on our clock
-                first = unknown_since.setdefault(version, time.monotonic())
-                expired = time.monotonic() - first > self.settings.lease
-            if expired:
-                data = self._record()
-                replaced = self.backend.replace(data, version)
-                if replaced is not None and self._owned(data, replaced):
-                    log.warning("%s: took over the write lock %s of an expired holder: %s", self.what,
-                                self.backend.location, holder.describe() if holder else "unreadable lock")
-                    break
-                continue
+            holder: _Holder | None = None
+            unreadable: str | None = None
+            if current is None:  # released meanwhile: try again at once, the first time
+                if not retried_gone:
+                    retried_gone = True
+                    continue
+            else:
+                raw, version = current
+                if isinstance(version, _Unreadable):  # held by nobody we can name: wait, never take over
+                    unreadable, expired = str(version), False
+                else:
+                    holder = _Holder.parse(raw)
+                    if holder is not None:
+                        expired = time.time() > holder.expires
+                    else:  # not our format: expired once it stayed unchanged for a whole lease on our clock
+                        unreadable = "not a spark_dao lock, or damaged"
+                        first = unknown_since.setdefault(version, time.monotonic())
+                        expired = time.monotonic() - first > self.settings.lease
+                if expired:
+                    data = self._record()
+                    replaced = self.backend.replace(data, version)
+                    if replaced is not None and self._owned(data, replaced):
+                        log.warning("%s: took over the write lock %s of an expired holder: %s", self.what,
+                                    self.backend.location, holder.describe() if holder else "unreadable lock")
+                        break
+            # every failed attempt checks the deadline and backs off: an entry that can never be
+            # created nor read (a dangling symlink, a lock that keeps vanishing) must not spin
             now = time.monotonic()
             if now >= deadline:
-                who = holder.describe() if holder is not None else "an unreadable lock"
-                raise WriteConflict(
-                    f"{self.what}: object {self.obj.full_name!r} (store {self.obj.store_name!r}) is being "
-                    f"written by another writer: the lock {self.backend.location} is held by {who}. Waited "
-                    f"{now - start:.1f}s (lock_timeout={self.settings.timeout:g}); nothing was written. Retry "
-                    "later or raise lock_timeout; a holder that died is taken over when its lease ends."
-                )
+                raise self._timeout(now - start, holder, unreadable)
             pause = delay * random.uniform(0.5, 1.0)
             if holder is not None:  # no point polling long past the lease end
                 pause = min(pause, max(0.01, holder.expires - time.time() + 0.01))
@@ -387,6 +408,25 @@ class ObjectLock:
             log.info("%s: got the write lock after waiting %.1fs", self.what, waited)
         self._thread = threading.Thread(target=self._heartbeat, name="spark_dao_lock", daemon=True)
         self._thread.start()
+
+    def _timeout(self, waited: float, holder: _Holder | None, unreadable: str | None) -> WriteConflict:
+        where = f"{self.what}: object {self.obj.full_name!r} (store {self.obj.store_name!r})"
+        waited_msg = (f"Waited {waited:.1f}s (lock_timeout={self.settings.timeout:g}); nothing was written.")
+        if unreadable is not None:
+            takeover = (f" A damaged lock left unchanged for lock_lease={self.settings.lease:g}s is taken over."
+                        if unreadable.startswith("not a spark_dao lock") else "")
+            return WriteConflict(
+                f"{where} cannot take the write lock: the lock {self.backend.location} is unreadable "
+                f"({unreadable}), so who holds it is unknown. {waited_msg}{takeover} If no other writer of "
+                f"this object is running, remove it: {self.backend.remove_hint}"
+            )
+        who = (holder.describe() if holder is not None
+               else "an unknown writer (the lock existed when creating it and was gone when reading it)")
+        return WriteConflict(
+            f"{where} is being written by another writer: the lock {self.backend.location} is held by {who}. "
+            f"{waited_msg} Retry later or raise lock_timeout; a holder that died is taken over when its "
+            "lease ends."
+        )
 
     # ---- holding
     def _heartbeat(self) -> None:

@@ -1887,6 +1887,21 @@ class FilesInterface:
         self._check_local(obj, fs, base, action="deleting")
         info = fs.get_file_info(base)
         if info.type == pafs.FileType.NotFound:
+            # nothing there only if the place exists: a missing bucket, or a regular file where the
+            # store's folder should be, is the same error a read or write of the object gives
+            if not _is_object_store(fs):
+                blocked = not_a_folder_error(self.store, base, what=f"deleting {obj.full_name!r}")
+                if blocked is not None:
+                    raise blocked
+            else:
+                bucket, _, key = base.partition("/")
+                if bucket and fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+                    endpoint = self.store.configs.get("endpoint_url") or "AWS S3"
+                    raise DaoError(
+                        f"deleting {obj.full_name!r} (store {obj.store_name!r}), bucket {bucket!r}, key {key!r} "
+                        f"failed: bucket {bucket!r} does not exist at {endpoint}; create it or fix 'bucket' in "
+                        "the store's configs"
+                    )
             return False
         if info.type == pafs.FileType.File:
             fs.delete_file(base)

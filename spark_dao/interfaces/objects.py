@@ -60,7 +60,7 @@ from ._s3 import (
     s3_error,
 )
 from ._s3 import S3_SCHEMES as _S3_SCHEMES
-from .files import FilesInterface, _wrap_io, check_inside_store, not_a_folder_error
+from .files import FilesInterface, _escapes, _store_root, _wrap_io, check_inside_store, not_a_folder_error
 
 log = logging.getLogger("spark_dao.objects")
 
@@ -300,6 +300,25 @@ class _LocalBackend(_Backend):
         """Refuse a path a symlink inside the store leads out of it (before any byte moves)."""
         check_inside_store(self.store, paths, what=f"{action} {self.what}")
 
+    def _blocked(self, action: str, rel: str) -> None:
+        """Raise when a regular file stands where the store's folders are: "nothing there" would hide it."""
+        blocked = not_a_folder_error(self.store, self._path(rel), what=f"{action} {self.what}")
+        if blocked is not None:
+            raise blocked
+
+    def _files(self, start: str, action: str) -> Iterator[tuple[str, str]]:
+        """:func:`_walk_files` under ``start`` without the symlinked files whose target is outside the
+        store's real folder (skipped with a warning: their content is not the store's)."""
+        root = _store_root(self.store)
+        real_root = os.path.realpath(root) if root is not None else None
+        for rel, full in _walk_files(start):
+            if real_root is not None and os.path.islink(full) and _escapes(real_root, full):
+                log.warning("%s %s (store %r): skipped %s: it resolves to %s, outside the store's folder %s "
+                            "(a symbolic link leads out of it)", action, self.what, self.store.name, full,
+                            os.path.realpath(full), real_root)
+                continue
+            yield rel, full
+
     def _fail(self, action: str, rel: str, exc: BaseException) -> DaoError:
         blocked = not_a_folder_error(self.store, self._path(rel), what=f"{action} {self.what}")
         if blocked is not None:
@@ -414,17 +433,21 @@ class _LocalBackend(_Backend):
 
     def info(self, rel: str) -> ObjectInfo | None:
         path = self._path(rel)
+        if rel:
+            self._inside("checking", path)
         return self._info(rel, path) if rel and os.path.isfile(path) else None
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         # Walk only the folder the prefix names; match the rest of it as a plain string prefix.
         start_rel = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = self._path(start_rel)
+        self._inside("listing", start)  # the object's folder (or the prefix's) must not lead out
         if not os.path.isdir(start):
+            self._blocked("listing", start_rel)
             return []
         out = []
         try:
-            for rel, full in _walk_files(start):
+            for rel, full in self._files(start, "listing"):
                 key = f"{start_rel}/{rel}" if start_rel else rel
                 if key.startswith(prefix):
                     out.append(self._info(key, full))
@@ -437,9 +460,13 @@ class _LocalBackend(_Backend):
 
     def has(self, rel: str) -> bool:
         path = self._path(rel)
+        self._inside("checking", path)
         if rel and os.path.isfile(path):
             return True
-        return os.path.isdir(path) and next(_walk_files(path), None) is not None
+        if not os.path.isdir(path):
+            self._blocked("checking", rel)
+            return False
+        return next(self._files(path, "checking"), None) is not None
 
     def remove(self, rel: str) -> int:
         path = self._path(rel)
@@ -452,6 +479,7 @@ class _LocalBackend(_Backend):
                 count = sum(1 for _ in _walk_files(path))
                 shutil.rmtree(path)
             else:
+                self._blocked("deleting", rel)
                 return 0
         except OSError as exc:
             raise self._fail("deleting", rel, exc) from exc
