@@ -82,6 +82,13 @@ def test_read_and_plan_read_of_a_corrupt_file(dao: DataAccessObject, tmp_path: P
     assert "replace or remove it" in str(err.value)
     obj = dao.resolve(f"lake.{kind}")
     itf = get_interface(obj.store)
+    if kind != "pq":
+        # csv/json types are unified over a sample of the largest files (this one among them): the
+        # plan reports it, as the append check does (tests/test_qa_files.py)
+        with pytest.raises(DaoError) as err:
+            itf.plan_read(obj, {})
+        assert_names(err, kind, bad)
+        return
     plan = itf.plan_read(obj, {})  # the largest file decides the schema: the plan itself works
     with pytest.raises(DaoError) as err:
         for task in plan.tasks:

@@ -28,6 +28,7 @@ Write guarantees (every mode):
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 import os
@@ -76,7 +77,9 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 FORMATS = ("parquet", "csv", "json")
 _EXT = {"parquet": "parquet", "csv": "csv", "json": "json"}
 MB = 1024 * 1024
-_SCHEMA_SAMPLE_FILES = 16  # csv/json files read at most to type columns that are all null in the first
+#: the largest files (at most this many, not the empty ones) whose schemas reads and the append check
+#: sample: csv/json types are unified over them; parquet takes the largest file's schema
+_SCHEMA_SAMPLE_FILES = 16
 OPEN_COST = 4 * MB  # what opening one file is worth, in bytes, when packing read tasks (Spark's default)
 
 # The option tables live with the catalog, which validates object ``options`` against them at load.
@@ -221,6 +224,51 @@ def _wrap_io(action: str) -> Any:
         return wrapper
 
     return deco
+
+
+def _schema_sample(files: list[tuple[str, int]], fmt: str) -> list[tuple[str, int]]:
+    """The files whose schemas reads and the append check open: the largest, at most
+    ``_SCHEMA_SAMPLE_FILES``; empty files (an empty csv/json write) only when nothing else is there
+    (an empty parquet file still has a schema)."""
+    by_size = sorted(files, key=lambda f: (-f[1], f[0]))
+    if by_size and by_size[0][1] == 0:
+        return by_size[:1] if fmt == "parquet" else []
+    return [f for f in by_size if f[1] > 0][:_SCHEMA_SAMPLE_FILES]
+
+
+_TS_UNITS = ("s", "ms", "us", "ns")
+
+
+def _unify_text_type(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """The type a csv/json column inferred as ``a`` in one file and ``b`` in another reads as: both
+    files' values must convert to it. int+int -> int64, numbers -> float64, date+timestamp ->
+    timestamp, anything else that differs -> string (nested json types: the first; a mismatch
+    there is reported by the read)."""
+    t = pa.types
+    if a.equals(b) or t.is_null(b):
+        return a
+    if t.is_null(a):
+        return b
+    nested = (t.is_struct, t.is_list, t.is_large_list)
+    if any(f(a) or f(b) for f in nested):
+        return a
+    if t.is_integer(a) and t.is_integer(b):
+        return pa.int64()
+    if all(t.is_integer(x) or t.is_floating(x) or t.is_decimal(x) for x in (a, b)):
+        return pa.float64()
+    if t.is_timestamp(a) and t.is_timestamp(b) and a.tz == b.tz:
+        return pa.timestamp(max(a.unit, b.unit, key=_TS_UNITS.index), a.tz)
+    if t.is_timestamp(a) and t.is_date(b):
+        return a
+    if t.is_date(a) and t.is_timestamp(b):
+        return b
+    return pa.string()
+
+
+def _unify_text_schemas(a: pa.Schema, b: pa.Schema) -> pa.Schema:
+    """Column by column, by name: ``a``'s columns (the largest file's, as Spark without mergeSchema)."""
+    return pa.schema([pa.field(f.name, _unify_text_type(f.type, b.field(f.name).type)) if f.name in b.names
+                      else f for f in a])
 
 
 def _describe(exc: BaseException) -> str:
@@ -478,7 +526,34 @@ def _partition_values(rel: str) -> list[tuple[str, str | None]]:
 
 
 def _partition_segment(col: str, value: Any) -> str:
-    return f"{col}={HIVE_NULL if value is None else quote(str(value), safe='')}"
+    """``col=value``, written as pyarrow's hive partitioning writes it (the csv/parquet writer):
+    booleans ``true``/``false``, timestamps ``2020-01-01 01:02:03.000000Z``."""
+    if value is None:
+        return f"{col}={HIVE_NULL}"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, datetime.datetime):
+        text = pa.array([value]).cast(pa.string())[0].as_py()
+        if value.tzinfo is not None and not text.endswith("Z"):
+            text = pa.array([value], pa.timestamp("us", "UTC")).cast(pa.string())[0].as_py()
+    else:
+        text = str(value)
+    return f"{col}={quote(text, safe='')}"
+
+
+def _check_partition_values(obj: DataObject, spec: WriteSpec, batch: pa.RecordBatch) -> None:
+    """A string partition value equal to Hive's null marker would read back as null: refuse it."""
+    import pyarrow.compute as pc
+
+    for col in spec.partition_by:
+        column = batch.column(batch.schema.get_field_index(col))
+        if (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) and \
+                pc.any(pc.equal(column, HIVE_NULL)).as_py():
+            raise DaoError(
+                f"writing {obj.full_name!r} (store {obj.store_name!r}): partition column {col!r} holds the "
+                f"value {HIVE_NULL!r}, Hive's marker for a null partition value: it would read back as "
+                "null. Change the value (or write a null) before writing"
+            )
 
 
 def _infer_partition_type(values: list[str | None]) -> pa.DataType:
@@ -499,15 +574,25 @@ def _infer_partition_type(values: list[str | None]) -> pa.DataType:
         pass
     if all(_DATE_RE.match(v) for v in present):
         return pa.date32()
+    if all(v.lower() in ("true", "false") for v in present):
+        return pa.bool_()
+    if all(_TIMESTAMP_RE.match(v) for v in present):
+        return pa.timestamp("us", "UTC")  # as timestamp columns read (naive values taken as UTC)
     return pa.string()
 
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: pyarrow's hive writer: ``2020-01-01 01:02:03.000000Z``; Spark's: ``2020-01-01 01:02:03`` (session time zone)
+_TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}(:?\d{2})?)?$")
 
 
 def _typed(value: str | None, type_: pa.DataType) -> Any:
     if value is None:
         return None
+    if pa.types.is_timestamp(type_) and type_.tz is not None and not re.search(r"(Z|[+-]\d{2}(:?\d{2})?)$",
+                                                                               value[10:]):
+        # a naive value (Spark's layout) is taken as UTC, as naive timestamp columns are
+        return pa.array([value]).cast(pa.timestamp(type_.unit)).cast(type_)[0].as_py()
     return pa.array([value]).cast(type_)[0].as_py()
 
 
@@ -759,11 +844,14 @@ class FilesInterface:
         return ReadPlan(schema=out_schema, tasks=tasks, partition_columns=tuple(part_types), applied_filters=filters)
 
     def _sample_schema(self, fs, base: str, files: list[tuple[str, int]], fmt: str, *, header: bool,
-                       delimiter: str, infer: bool, obj: DataObject) -> pa.Schema:
-        """The data schema of the largest file (not the header-only or zero-byte file an empty write
-        leaves); for csv/json a column that is all null there takes its type from the next files,
-        then from the schema sidecar an empty write leaves (``_dao_schema.json``)."""
-        schema = self._sample_files(fs, base, files, fmt, header=header, delimiter=delimiter, infer=infer, obj=obj)
+                       delimiter: str, infer: bool, obj: DataObject,
+                       action: str = "reading the schema of") -> pa.Schema:
+        """The data schema of the sampled files (:meth:`_sample_files`: parquet the largest, csv/json
+        unified over the largest ones, not the zero-byte file an empty write leaves); a csv/json
+        column that is all null in all of them takes its type from the schema sidecar an empty write
+        leaves (``_dao_schema.json``)."""
+        schema = self._sample_files(fs, base, files, fmt, header=header, delimiter=delimiter, infer=infer, obj=obj,
+                                    action=action)
         if fmt != "parquet" and (not len(schema) or any(pa.types.is_null(t) for t in schema.types)):
             known = _read_sidecar(fs, base, obj)
             if known is not None:
@@ -776,30 +864,32 @@ class FilesInterface:
         return schema
 
     def _sample_files(self, fs, base: str, files: list[tuple[str, int]], fmt: str, *, header: bool,
-                      delimiter: str, infer: bool, obj: DataObject) -> pa.Schema:
-        by_size = sorted(files, key=lambda f: -f[1])
-        if by_size[0][1] == 0 and fmt != "parquet":
+                      delimiter: str, infer: bool, obj: DataObject, every: bool = False,
+                      action: str = "reading the schema of") -> pa.Schema:
+        """Parquet: the largest file's schema (``every``: the other sampled files' footers are opened
+        too, so the append check reports a corrupt file among them as a read would). csv/json: the
+        schemas of the (up to ``_SCHEMA_SAMPLE_FILES``) largest files, unified column by column
+        (:func:`_unify_text_type`), so that one file of ``"1"`` next to a file of ``"apple"`` does
+        not make the column int64. Reads and the append check sample the same files."""
+        by_size = _schema_sample(files, fmt)
+        if not by_size:
             return pa.schema([])  # only empty csv/json files: no columns to find
         schema: pa.Schema | None = None
-        for rel, size in by_size[:_SCHEMA_SAMPLE_FILES]:
-            if size == 0:
-                break
+        for rel, size in by_size:
             found = self._infer_schema(fs, posixpath.join(base, rel) if rel else base, fmt,
-                                       header=header, delimiter=delimiter, infer=infer, size=size, obj=obj)
+                                       header=header, delimiter=delimiter, infer=infer, size=size, obj=obj,
+                                       action=action)
             if schema is None:
                 schema = found
-            else:
-                schema = pa.schema([
-                    found.field(f.name) if pa.types.is_null(f.type) and f.name in found.names else f
-                    for f in schema
-                ])
-            if fmt == "parquet" or not any(pa.types.is_null(t) for t in schema.types):
-                break
+                if fmt == "parquet" and not every:
+                    break
+            elif fmt != "parquet":
+                schema = _unify_text_schemas(schema, found)
         assert schema is not None
         return schema
 
     def _infer_schema(self, fs, path: str, fmt: str, *, header: bool, delimiter: str, infer: bool,
-                      size: int = 0, obj: DataObject) -> pa.Schema:
+                      size: int = 0, obj: DataObject, action: str = "reading the schema of") -> pa.Schema:
         try:
             if fmt == "parquet":
                 return _parquet_fragment(fs, path, size).physical_schema
@@ -821,7 +911,7 @@ class FilesInterface:
             with fs.open_input_stream(path, compression="detect") as f:
                 return pjson.read_json(f).schema
         except io_errors() as exc:
-            raise _file_error(obj, path, fmt, exc, action="reading the schema of") from exc
+            raise _file_error(obj, path, fmt, exc, action=action) from exc
 
     def _make_tasks(self, obj, fs, base, fmt, slices_in, split, out_schema, data_schema,
                     header, delimiter, columns) -> list[ReadTask]:
@@ -884,7 +974,41 @@ class FilesInterface:
             except DaoError:
                 raise
             except io_errors() as exc:
+                mismatch = self._type_mismatch(task.obj, fs, path, p, exc)
+                if mismatch is not None:
+                    raise mismatch from exc
                 raise _file_error(task.obj, path, p.format, exc, action="reading") from exc
+
+    def _type_mismatch(self, obj: DataObject, fs, path: str, p: FilesReadPayload,
+                       exc: BaseException) -> DaoError | None:
+        """A csv/json file whose values do not convert to the type inferred (from the sampled
+        files) for a column: a valid file, not a corrupt one. None for any other error."""
+        if p.format == "parquet":
+            return None
+        text = str(exc)
+        column = None
+        m = re.search(r"In CSV column #(\d+): CSV conversion error", text)
+        if p.format == "csv" and m:
+            index = int(m.group(1))
+            names = p.data_schema.names
+            if p.header:
+                try:
+                    names = self._infer_schema(fs, path, "csv", header=True, delimiter=p.delimiter,
+                                               infer=False, obj=obj).names
+                except DaoError:
+                    return None
+            column = names[index] if index < len(names) else None
+        m = re.search(r"JSON parse error: Column\(/([^)/]*)[^)]*\) changed from", text)
+        if p.format == "json" and m:
+            column = m.group(1)
+        if column is None or column not in p.data_schema.names:
+            return None
+        return DaoError(
+            f"reading {obj.full_name!r} (store {obj.store_name!r}): {path} does not match the type inferred "
+            f"for column {column!r} ({p.data_schema.field(column).type}, from the largest "
+            f"{_SCHEMA_SAMPLE_FILES} files): {_describe(exc)}. Declare the column's type in the catalog's "
+            "schema, or rewrite the object (mode='overwrite')"
+        )
 
     def _read_file(self, fs, path: str, p: FilesReadPayload, sl: FileSlice, wanted: list[str]):
         if p.format == "parquet" and sl.size and _is_object_store(fs):
@@ -1005,9 +1129,10 @@ class FilesInterface:
             # the files' own schema, found as reads find it: data that does not fit is refused before
             # any task runs (for csv/json, rows the reader could not parse back)
             header = _bool(opts.get("header"), True)
-            stored = self._stored_schema(fs, base, files, obj, incoming=target, fmt=fmt, header=header,
-                                         delimiter=str(opts.get("delimiter") or opts.get("sep") or ","))
             verb = "upserting into" if upsert is not None else "appending to"
+            stored = self._stored_schema(fs, base, files, obj, incoming=target, fmt=fmt, header=header,
+                                         delimiter=str(opts.get("delimiter") or opts.get("sep") or ","),
+                                         action=verb)
             what = f"{verb} {obj.full_name!r} (store {obj.store_name!r}, format {fmt})"
             if fmt == "parquet":
                 target = _arrow.compatible_schema(target, stored, what=what)
@@ -1062,22 +1187,23 @@ class FilesInterface:
 
     def _stored_schema(self, fs, base: str, files: list[tuple[str, int]], obj: DataObject, *,
                        incoming: pa.Schema, fmt: str = "parquet", header: bool = True,
-                       delimiter: str = ",") -> pa.Schema:
+                       delimiter: str = ",", action: str = "appending to") -> pa.Schema:
         for _attempt in range(5):
             try:
                 if fmt == "parquet":
-                    rel, size = files[0]
-                    schema = self._infer_schema(fs, posixpath.join(base, rel) if rel else base, fmt,
-                                                header=header, delimiter=delimiter, infer=True, size=size, obj=obj)
+                    # the largest file's schema, as reads take it; the other sampled footers are
+                    # opened too, so a corrupt file is reported as for csv/json (same sample)
+                    schema = self._sample_files(fs, base, files, fmt, header=header, delimiter=delimiter,
+                                                infer=True, obj=obj, every=True, action=action)
                 else:
                     schema = self._sample_schema(fs, base, files, fmt, header=header, delimiter=delimiter,
-                                                 infer=True, obj=obj)
+                                                 infer=True, obj=obj, action=action)
                 break
             except (OSError, DaoError):
                 # a concurrent upsert or overwrite replaced a file between the listing and this read:
                 # sample the current files instead (an error only if every file read is still listed)
                 current = _list_files(fs, base)
-                read = [files[0][0]] if fmt == "parquet" else [rel for rel, _ in files]
+                read = [rel for rel, _ in _schema_sample(files, fmt)]
                 if not current or all(rel in dict(current) for rel in read):
                     raise
                 files = current
@@ -1118,11 +1244,14 @@ class FilesInterface:
         first = next(it, None)
         if first is None:
             return StagedPart(job_id=job_id)
+        _check_partition_values(obj, spec, first)
         rows = 0
 
         def counted() -> Iterator[pa.RecordBatch]:
             nonlocal rows
-            for b in chain([first], it):
+            for i, b in enumerate(chain([first], it)):
+                if i:
+                    _check_partition_values(obj, spec, b)
                 rows += b.num_rows
                 yield b
 
