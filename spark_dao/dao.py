@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from .catalog import Catalog, DataObject
 from .catalog.model import join_inside
-from .errors import DaoError, ObjectNotFound, did_you_mean
+from .errors import DaoError, ObjectNotFound, close_matches, did_you_mean
 from .interfaces import WriteResult, get_interface, parse_mode
 from .interfaces.base import PartitionFilter
 from .registry import DataStoreRegistry
@@ -64,6 +64,7 @@ class DataAccessObject:
         self.catalog = Catalog.load(catalog)
         self._spark = spark
         self._bound: set[tuple[int, str]] = set()
+        self._warned: set[str] = set()  # undeclared names already warned about (near a declared one)
         DataStoreRegistry.register_catalog(self.catalog)
 
     def __repr__(self) -> str:
@@ -101,6 +102,27 @@ class DataAccessObject:
 
     def _interface(self, obj: DataObject) -> Any:
         return get_interface(obj.store)  # type: ignore[arg-type]
+
+    def _near_declared(self, obj: DataObject) -> list[str]:
+        """Declared objects of the same store whose name is close to an undeclared ``obj`` (a likely typo)."""
+        if obj.declared or obj.full_name in self.catalog.objects:
+            return []
+        same_store = [n for n, o in self.catalog.objects.items() if o.store_name == obj.store_name]
+        return [m for m in close_matches(obj.full_name, same_store) if _similar(obj.full_name, m)]
+
+    def _warn_near_miss(self, obj: DataObject) -> None:
+        """A write to an undeclared name close to a declared one creates a new object (by design);
+        say so once per name, as it is most likely a typo."""
+        if obj.full_name in self._warned:
+            return
+        near = self._near_declared(obj)
+        if near:
+            self._warned.add(obj.full_name)
+            log.warning(
+                "writing %r: %r is not declared in the catalog; did you mean %s? "
+                "The write goes to a new object at %s",
+                obj.full_name, obj.full_name, " or ".join(repr(n) for n in near), _location(obj),
+            )
 
     # ------------------------------------------------------------------ spark plumbing
     def _spark_session(self) -> Any:
@@ -154,7 +176,15 @@ class DataAccessObject:
         opts = {**(options or {}), **(spark_options or {})}
         opts.pop("mode", None)
         if columns is not None:
-            opts["columns"] = columns if isinstance(columns, str) else ",".join(columns)
+            if not isinstance(columns, str):
+                columns = list(columns)
+                if not all(isinstance(c, str) and c for c in columns):
+                    raise DaoError(
+                        f"reading {obj.full_name!r}: columns must be a column name or a list of column names, "
+                        f"got list {columns!r}; e.g. columns=['id', 'email']"
+                    )
+                columns = ",".join(columns)
+            opts["columns"] = columns
         filters = tuple(filters or ())
         if engine == "auto":
             engine = "spark" if (self._spark is not None or _active_spark() is not None) else "pandas"
@@ -179,7 +209,8 @@ class DataAccessObject:
         reader = spark.read.format(self._format_name(spark)).option("_dao_object", object_overrides(obj))
         opts.setdefault("parallelism", default_parallelism(spark))
         for key, value in opts.items():
-            reader = reader.option(key, str(value))
+            if value is not None:  # unset, as on the local engine
+                reader = reader.option(key, _spark_value(value))
         df = reader.load(obj.full_name)
         for col, op, value in filters:
             df = df.filter(_spark_filter(F.col(col), op, value))
@@ -223,14 +254,13 @@ class DataAccessObject:
             log.info("uploaded %d file(s) to %s", len(infos), full)
             return result
         obj = self.resolve(name, data_object=data_object, path=path, format=format)
-        opts = {**(options or {}), **(spark_options or {})}
+        self._warn_near_miss(obj)
+        mode = _one_mode(mode, options, spark_options, obj=obj)
+        opts = {k: v for k, v in {**(options or {}), **(spark_options or {})}.items() if str(k).lower() != "mode"}
         opts.pop("path", None)
-        if "partitionOverwriteMode" in opts:
-            opts["partitionoverwritemode"] = opts.pop("partitionOverwriteMode")
-        mode = parse_mode(mode or opts.pop("mode", None), obj=repr(obj.full_name))
-        if str(opts.get("partitionoverwritemode", "")).lower() == "dynamic" and mode == "overwrite":
-            mode = "dynamic"
-        opts.pop("partitionoverwritemode", None)
+        for key in [k for k in opts if str(k).lower() == "partitionoverwritemode"]:
+            if _partition_overwrite_mode(opts.pop(key), obj=obj) == "dynamic" and mode == "overwrite":
+                mode = "dynamic"
 
         use_spark = engine == "spark" or (engine == "auto" and _is_spark_df(data))
         if use_spark:
@@ -265,7 +295,8 @@ class DataAccessObject:
                 .option("_dao_mode", mode)
             )
             for key, value in opts.items():
-                writer = writer.option(key, str(value))
+                if value is not None:  # unset, as on the local engine
+                    writer = writer.option(key, _spark_value(value))
             try:
                 writer.mode("overwrite" if mode in ("overwrite", "dynamic") else "append").save(obj.full_name)
             except DaoError:
@@ -316,6 +347,7 @@ class DataAccessObject:
         path uploads the whole folder. Returns the ``ObjectInfo`` (or a list for a folder).
         """
         itf, obj = self._objects(name, data_object)
+        self._warn_near_miss(obj)
         if isinstance(data, str | os.PathLike) and os.path.isdir(data):
             return itf.put_folder(obj, data, path=path)
         return itf.put(obj, data, filename, path=path)
@@ -345,9 +377,9 @@ class DataAccessObject:
         data_object: DataObject | None = None,
         keys: Iterable[str] | str | None = None,
         order_by: str | None = None,
-        strategy: str = "merge",
-        on_duplicates: str = "error",
-        delete_unmatched: bool = False,
+        strategy: str | None = None,
+        on_duplicates: str | None = None,
+        delete_unmatched: bool | str | None = None,
         engine: Engine = "auto",
         path: str | None = None,
         options: Mapping[str, Any] | None = None,
@@ -358,28 +390,74 @@ class DataAccessObject:
         >>> dao.upsert(changes, "silver.users_clean", keys=["id"], order_by="updated_at")   # doctest: +SKIP
 
         ``keys`` and ``order_by`` default from the catalog object. ``order_by`` makes the newest row
-        per key win, inside the batch and against the stored rows. ``strategy``: ``merge``,
-        ``insert_only`` or ``delete_insert``; ``on_duplicates``: ``error`` or ``keep_latest``;
-        ``delete_unmatched=True`` deletes stored rows whose key is not in ``data`` (full sync).
+        per key win, inside the batch and against the stored rows. ``strategy``: ``merge`` (default),
+        ``insert_only`` or ``delete_insert``; ``on_duplicates``: ``error`` (default) or ``keep_latest``;
+        ``delete_unmatched=True`` deletes stored rows whose key is not in ``data`` (full sync); it takes
+        the forms an option does (``"false"``, ``"0"``, ``False``...), anything else is an error.
+        Each setting may also come in ``options`` (as with Spark); given twice, the values must agree.
         The earlier framework's ``upsert_method``, ``id_columns`` and ``modification_column`` are
         accepted as aliases. Returns a :class:`WriteResult` with rows inserted/updated/deleted.
         """
-        alias_map = {"upsert_method": "strategy", "id_columns": "keys", "modification_column": "order_by"}
-        unknown = [k for k in aliases if k not in alias_map]
+        from .interfaces.upsert import UPSERT_ALIASES, UPSERT_SETTINGS, normalize_upsert_option
+
+        unknown = [k for k in aliases if k not in UPSERT_ALIASES]
         if unknown:
             raise DaoError(
-                f"upsert got unknown argument(s) {unknown}.{did_you_mean(unknown[0], list(alias_map) + ['keys', 'order_by', 'strategy', 'on_duplicates', 'delete_unmatched'])}"
+                f"upsert got unknown argument(s) {unknown}.{did_you_mean(unknown[0], list(UPSERT_ALIASES) + list(UPSERT_SETTINGS))}"
             )
-        keys = aliases.get("id_columns", keys)
-        order_by = aliases.get("modification_column", order_by)
-        strategy = aliases.get("upsert_method", strategy)
-        opts: dict[str, Any] = {**(options or {}), "operation": "upsert", "strategy": strategy,
-                                "on_duplicates": on_duplicates, "delete_unmatched": str(bool(delete_unmatched)).lower()}
-        if keys is not None:
-            opts["keys"] = keys if isinstance(keys, str) else ",".join(keys)
-        if order_by is not None:
-            opts["order_by"] = order_by
-        return self.write(data, name, data_object=data_object, mode="append", engine=engine, path=path, options=opts)
+        obj = self.resolve(name, data_object=data_object, path=path)
+        what = f"upsert into {obj.full_name!r} (store {obj.store_name!r})"
+        # every place a setting was given: (label, value), keywords first
+        given: dict[str, list[tuple[str, Any]]] = {k: [] for k in UPSERT_SETTINGS}
+        keywords = {"keys": keys, "order_by": order_by, "strategy": strategy, "on_duplicates": on_duplicates,
+                    "delete_unmatched": delete_unmatched}
+        for key, value in keywords.items():
+            if value is not None:
+                given[key].append(("keyword", value))
+        for alias, value in aliases.items():
+            if value is not None:
+                given[UPSERT_ALIASES[alias]].append((f"keyword {alias}", value))
+        rest: dict[str, Any] = {}
+        for raw_key, value in (options or {}).items():
+            low = str(raw_key).lower()
+            canonical = UPSERT_ALIASES.get(low, low)
+            if canonical in given:
+                if value is not None:
+                    given[canonical].append((f"options[{raw_key!r}]", value))
+            elif low == "mode":
+                if parse_mode(value, obj=repr(obj.full_name)) != "append":
+                    raise DaoError(
+                        f"{what}: an upsert runs as mode 'append' (it merges into the existing data), "
+                        f"not {value!r} (options[{raw_key!r}]); drop the mode"
+                    )
+            else:
+                rest[raw_key] = value
+        opts: dict[str, Any] = {**rest, "operation": "upsert"}
+        for key, sources in given.items():
+            if not sources:
+                continue
+            values = [normalize_upsert_option(key, value, what=what) for _, value in sources]
+            if len(set(values)) > 1:
+                (first_label, first), *others = sources
+                shown = " and ".join([f"{key}={first!r} ({first_label})"]
+                                     + [f"{v!r} ({label})" for label, v in others])
+                raise DaoError(f"{what}: {key} is given twice with different values: {shown}; keep one")
+            value = values[0]
+            if key == "keys":
+                if not value:
+                    continue
+                value = ",".join(value)
+            elif key == "delete_unmatched":
+                value = "true" if value else "false"
+            opts[key] = value
+        if "keys" not in opts and not obj.keys:
+            near = self._near_declared(obj)
+            hint = f" (did you mean {' or '.join(repr(n) for n in near)}? {obj.full_name!r} is not declared)" if near else ""
+            raise DaoError(
+                f"{what}: no keys: pass keys=['id'] (Spark: .option('keys', 'id')) or declare "
+                f"'keys' on the object in the catalog{hint}"
+            )
+        return self.write(data, data_object=obj, mode="append", engine=engine, options=opts)
 
     # ------------------------------------------------------------------ management
     def exists(self, name: str | DataObject) -> bool:
@@ -447,6 +525,70 @@ class DataAccessObject:
             "schema": obj.schema,
             "declared": obj.declared,
         }
+
+
+def _one_mode(
+    mode: str | None, options: Mapping[str, Any] | None, spark_options: Mapping[str, Any] | None, *, obj: DataObject
+) -> str:
+    """The write mode, given as the ``mode`` keyword, ``options["mode"]`` or ``spark_options["mode"]``
+    (any case); the same mode given twice is fine, two different ones are a :class:`DaoError`."""
+    sources: list[tuple[str, Any]] = []
+    if mode is not None:
+        sources.append(("keyword", mode))
+    for label, given in (("options", options), ("spark_options", spark_options)):
+        for key, value in (given or {}).items():
+            if str(key).lower() == "mode" and value is not None:
+                sources.append((f"{label}[{key!r}]", value))
+    if not sources:
+        return parse_mode(None)
+    parsed = [parse_mode(value, obj=repr(obj.full_name)) for _, value in sources]
+    if len(set(parsed)) > 1:
+        (first_label, first), *others = sources
+        head = f"mode={first!r} (keyword)" if first_label == "keyword" else f"{first!r} ({first_label})"
+        shown = " and ".join([head] + [f"{v!r} ({label})" for label, v in others])
+        raise DaoError(
+            f"writing {obj.full_name!r}: two different write modes: {shown}; keep one "
+            "(the mode keyword, e.g. dao.write(df, name, mode='overwrite')) and drop the other"
+        )
+    return parsed[0]
+
+
+def _partition_overwrite_mode(value: Any, *, obj: DataObject) -> str | None:
+    """``static`` or ``dynamic`` (Spark's ``partitionOverwriteMode``); a :class:`DaoError` otherwise."""
+    from .catalog import settings
+
+    if value is None:
+        return None
+    name = "partitionOverwriteMode"
+    try:
+        return settings.coerce(name, value, settings.OPTION_TYPES["partitionoverwritemode"])
+    except settings.SettingTypeError as exc:
+        raise DaoError(
+            f"writing {obj.full_name!r}: option {name}={settings.shown(name, value)} is not valid: {exc}"
+        ) from None
+
+
+def _similar(a: str, b: str) -> bool:
+    """Close enough to be a typo of each other (a stricter bar than "did you mean" hints)."""
+    import difflib
+
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
+
+
+def _location(obj: DataObject) -> str:
+    try:
+        return obj.location
+    except DaoError:
+        return "(no location)"
+
+
+def _spark_value(value: Any) -> str:
+    """An option value as Spark takes it: booleans as ``true``/``false``, lists comma-separated."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 _WORKER_ERROR = re.compile(r"spark_dao\.errors\.(\w+): (.+)")

@@ -716,7 +716,7 @@ def _check_catalog_options(options: dict[Any, Any], *, where: str, path: str, ow
                 f"{did_you_mean(key, CATALOG_OPTIONS)}{beside} Valid options: {', '.join(sorted(CATALOG_OPTIONS))}"
             )
     try:
-        return check_options(options, CATALOG_OPTIONS)
+        return check_options(options, CATALOG_OPTIONS, as_written=True)
     except SettingTypeError as exc:
         raise CatalogError(f"{where}: {path}.{getattr(exc, 'key', '?')}: {exc}") from None
 

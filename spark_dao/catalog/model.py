@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..errors import CatalogError
 from .settings import SECRET_KEY_PATTERN
 
-__all__ = ["SECRET_KEY_PATTERN", "DataObject", "DataStore", "InterfaceSpec", "redact"]
+__all__ = ["SECRET_KEY_PATTERN", "Configs", "DataObject", "DataStore", "InterfaceSpec", "redact"]
 
 _URI_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 
@@ -19,8 +20,8 @@ def is_uri(path: str) -> bool:
     return bool(_URI_RE.match(path))
 
 
-def redact(configs: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``configs`` with secret values replaced by ``'***'``."""
+def redact(configs: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain-dict copy of ``configs`` with secret values replaced by ``'***'``."""
     out: dict[str, Any] = {}
     for key, value in configs.items():
         if SECRET_KEY_PATTERN.search(str(key)) and value is not None:
@@ -32,6 +33,24 @@ def redact(configs: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+class Configs(dict):  # type: ignore[type-arg]
+    """A store's settings: a plain ``dict`` whose ``repr``/``str`` (and so ``print``, f-strings,
+    ``pprint`` and log lines) show secret values as ``'***'``.
+
+    Code reads the real values as from any dict: ``configs["secret_key"]``, ``dict(configs)``.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(redact(self))
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Configs, (dict(self),))
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,10 @@ class DataStore:
     interfaces: tuple[InterfaceSpec, ...]
     configs: dict[str, Any] = field(default_factory=dict, hash=False)
     source: str = field(default="<dict>", compare=False)  # provenance, not identity
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.configs, Configs):
+            object.__setattr__(self, "configs", Configs(self.configs or {}))
 
     def __repr__(self) -> str:  # never shows secrets
         return (

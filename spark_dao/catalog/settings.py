@@ -38,7 +38,7 @@ S3_COMMITS = ("multipart", "copy")
 class Setting:
     """The type of one setting or option: ``kind`` plus an example value used in the fix hint."""
 
-    kind: str  # str | path | bool | pos_int | nonneg_int | seconds | nonneg_seconds | nonneg_hours | size | port | choice | char | mapping | columns
+    kind: str  # str | url | path | bool | pos_int | nonneg_int | seconds | nonneg_seconds | nonneg_hours | size | port | choice | char | mapping | columns
     example: str
     choices: tuple[str, ...] = ()
 
@@ -46,6 +46,7 @@ class Setting:
     def expected(self) -> str:
         return {
             "str": "a string",
+            "url": "an http:// or https:// URL with a host",
             "path": "a non-empty string path",
             "bool": "true or false",
             "pos_int": "a positive integer",
@@ -77,7 +78,7 @@ SETTING_TYPES: dict[str, Setting] = {
     "bucket_name": _str("my-company-silver"),
     "prefix": _str("datasets"),
     # S3 connection
-    "endpoint_url": _str("http://localhost:9000"),
+    "endpoint_url": Setting("url", "http://localhost:9000"),  # "" = the default AWS endpoint
     "region": _str("eu-west-1"),
     "access_key": _str("${env:AWS_ACCESS_KEY_ID}"),
     "secret_key": _str("${env:AWS_SECRET_ACCESS_KEY}"),
@@ -148,6 +149,20 @@ WRITE_OPTIONS = {
     "lock_lease": "seconds the write lock stays valid without renewal (default 60; renewed every lease/3)",
 }
 OPTION_ALIASES = {"sep": "delimiter", "maxrecordsperfile": "max_rows_per_file"}
+#: the documented spelling of options Spark lower-cases before a data source sees them
+OPTION_SPELLINGS = {
+    "inferschema": "inferSchema",
+    "partitionoverwritemode": "partitionOverwriteMode",
+    "maxrecordsperfile": "maxRecordsPerFile",
+}
+
+
+def spelled(key: str) -> str:
+    """An option name for a message: as written, or its documented spelling when it arrived lower-cased
+    (``spelled("partitionoverwritemode") == "partitionOverwriteMode"``)."""
+    key = str(key)
+    return OPTION_SPELLINGS.get(key, key)
+
 OPTION_TYPES: dict[str, Setting] = {
     "columns": Setting("columns", "[id, email]"),
     "header": SETTING_TYPES["header"],
@@ -216,6 +231,17 @@ def _to_float(value: Any) -> float | None:
     return None
 
 
+def _is_http_url(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
 def coerce(key: str, value: Any, setting: Setting) -> Any:
     """``value`` converted to ``setting``'s type; :class:`SettingTypeError` explaining the fix otherwise.
 
@@ -225,6 +251,9 @@ def coerce(key: str, value: Any, setting: Setting) -> Any:
     out: Any = None
     if kind == "str":
         out = value if isinstance(value, str) else None
+    elif kind == "url":
+        # "" leaves the setting unset (``${env:S3_ENDPOINT:-}`` on AWS)
+        out = value if isinstance(value, str) and (value == "" or _is_http_url(value)) else None
     elif kind == "path":
         out = value if isinstance(value, str) and value else None
     elif kind == "bool":
@@ -264,7 +293,7 @@ def coerce(key: str, value: Any, setting: Setting) -> Any:
             out = list(value)
     if out is None:
         quote = ""
-        if kind == "str" and isinstance(value, int | float) and not isinstance(value, bool):
+        if kind in ("str", "url") and isinstance(value, int | float) and not isinstance(value, bool):
             quote = f" (quote it: {key}: \"{value}\")" if not SECRET_KEY_PATTERN.search(key) else " (quote it)"
         hint = ""
         if kind == "choice" and isinstance(value, str):
@@ -275,11 +304,13 @@ def coerce(key: str, value: Any, setting: Setting) -> Any:
     return out
 
 
-def check_options(options: Mapping[Any, Any], valid: Mapping[str, str]) -> dict[str, Any]:
+def check_options(options: Mapping[Any, Any], valid: Mapping[str, str], *, as_written: bool = False) -> dict[str, Any]:
     """Options with lower-cased keys and typed values (call options and catalog options alike).
 
-    Raises :class:`KeyError` (unknown key, ``args[0]`` the key) or :class:`SettingTypeError`
-    (``args[0]`` the explanation, the key in ``.key``); callers turn them into their own errors.
+    Raises :class:`KeyError` (unknown key, ``args[0]`` the lower-cased key) or :class:`SettingTypeError`
+    (``args[0]`` the explanation, the option's name in ``.key``); callers turn them into their own
+    errors. Messages name the option as written (``as_written``: a catalog's key path) or, for keys
+    that may have been lower-cased on the way (Spark does), by its documented spelling.
     """
     out: dict[str, Any] = {}
     for raw_key, value in options.items():
@@ -288,10 +319,11 @@ def check_options(options: Mapping[Any, Any], valid: Mapping[str, str]) -> dict[
             raise KeyError(key)
         setting = OPTION_TYPES.get(key)
         if setting is not None and value is not None:
+            name = str(raw_key) if as_written else spelled(str(raw_key))
             try:
-                value = coerce(key, value, setting)
+                value = coerce(name, value, setting)
             except SettingTypeError as exc:
-                exc.key = key  # type: ignore[attr-defined]
+                exc.key = name  # type: ignore[attr-defined]
                 raise
         out[key] = value
     return out

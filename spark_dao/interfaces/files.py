@@ -100,7 +100,7 @@ def _check_options(options: Mapping[str, Any], valid: dict[str, str], *, what: s
         ) from None
     except _settings.SettingTypeError as exc:
         key = getattr(exc, "key", "?")
-        value = {str(k).lower(): v for k, v in options.items()}.get(key)
+        value = {str(k).lower(): v for k, v in options.items()}.get(str(key).lower())
         raise DaoError(f"{what}: option {key}={_settings.shown(key, value)} is not valid: {exc}") from None
 
 

@@ -62,10 +62,65 @@ UPSERT_OPTIONS = {
 _IDX = "__dao_row__"
 
 
-def _bool(value: Any) -> bool:
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+#: canonical name of each upsert option an alias stands for
+UPSERT_ALIASES = {"upsert_method": "strategy", "id_columns": "keys", "modification_column": "order_by"}
+#: the upsert options a caller sets (keyword arguments of ``dao.upsert``, or options)
+UPSERT_SETTINGS = ("keys", "order_by", "strategy", "on_duplicates", "delete_unmatched")
+
+
+def _bool(value: Any, *, name: str = "delete_unmatched", what: str = "upsert") -> bool:
+    """``True``/``False``, or the strings and integers meaning them; anything else is a :class:`DaoError`
+    (a typo such as ``"flase"`` must not silently mean false, nor ``"false"`` mean true)."""
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE + ("",):  # "": unset, the default
+        return value.strip().lower() in _TRUE
+    raise DaoError(
+        f"{what}: {name}={value!r} is not valid. Valid: true, false (also 'yes'/'no', 'on'/'off', 1/0)"
+    )
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def normalize_upsert_option(name: str, value: Any, *, what: str) -> Any:
+    """One upsert setting (canonical ``name``) checked and in canonical form, for comparing and passing on:
+    keys -> tuple of names, order_by -> str, strategy/on_duplicates -> canonical choice, delete_unmatched -> bool.
+    Raises :class:`DaoError` naming the option and what it accepts."""
+    if name == "keys":
+        if isinstance(value, str):
+            return _names(value)
+        if isinstance(value, list | tuple) and all(isinstance(v, str) and v for v in value):
+            return tuple(v.strip() for v in value)
+        raise DaoError(
+            f"{what}: keys must be a column name or a list of column names, got {_kind(value)}; "
+            "e.g. keys='id' or keys=['country', 'id']"
+        )
+    if name == "order_by":
+        if isinstance(value, str):
+            return value
+        raise DaoError(
+            f"{what}: order_by must be one column name (a string), got {_kind(value)}; e.g. order_by='updated_at'"
+        )
+    if name in ("strategy", "on_duplicates"):
+        valid = STRATEGIES if name == "strategy" else ON_DUPLICATES
+        if not isinstance(value, str):
+            raise DaoError(f"{what}: {name} must be a string, got {_kind(value)}. Valid: {', '.join(valid)}")
+        key = value.strip().lower()
+        table = _STRATEGY_ALIASES if name == "strategy" else {v: v for v in ON_DUPLICATES}
+        if key not in table:
+            raise DaoError(
+                f"{what}: unknown {name} {key!r}.{did_you_mean(key, valid)} Valid: {', '.join(valid)}"
+            )
+        return table[key]
+    if name == "delete_unmatched":
+        return _bool(value, name=name, what=what)
+    raise KeyError(name)
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -114,7 +169,9 @@ class UpsertOptions:
             order_by=str(order_by) if order_by else None,
             strategy=_STRATEGY_ALIASES[raw_strategy],
             on_duplicates=on_dup,
-            delete_unmatched=_bool(opts.get("delete_unmatched", False)),
+            delete_unmatched=(
+                _bool(opts["delete_unmatched"], what=what) if opts.get("delete_unmatched") is not None else False
+            ),
         )
 
     def check_schema(self, schema: pa.Schema, *, what: str) -> None:
