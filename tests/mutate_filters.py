@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: file -> top-level names (functions or assignments) to mutate, and whether only Spark tests reach them
 TARGETS = {
-    "spark_dao/interfaces/files.py": (["_OPS", "_matches", "_coerce_filter"], False),
+    "spark_dao/interfaces/_layout.py": (["_OPS", "_matches", "_coerce_filter"], False),
     "spark_dao/engines/local.py": (["_apply_filters", "_condition"], False),
     "spark_dao/engines/spark.py": (["_convert_filter"], True),
     "spark_dao/dao.py": (["_spark_filter"], True),

@@ -376,9 +376,9 @@ def test_a_storage_that_keeps_failing_gets_an_error_that_says_both_are_visible(s
                                                                                monkeypatch):
     # The residual window: with every delete refused, neither the old nor the new state can be
     # restored. The error must say so (it used to claim nothing about it).
-    from spark_dao.interfaces import files
+    from spark_dao.interfaces import _publish
 
-    monkeypatch.setattr(files, "SETTLE_BACKOFF", 0.01)
+    monkeypatch.setattr(_publish, "SETTLE_BACKOFF", 0.01)
     proxy, dao = scripted
     dao.write(to_table(OLD), "lake.flat", mode="overwrite")
     proxy.rule = lambda op, path: "slowdown" if op == "POST?delete" else None
@@ -389,9 +389,9 @@ def test_a_storage_that_keeps_failing_gets_an_error_that_says_both_are_visible(s
 
 def test_a_failed_commit_whose_rollback_fails_says_what_it_left(scripted, s3_client, s3_bucket, monkeypatch):
     # Before the fix: "the previous data is unchanged" while a new file was visible.
-    from spark_dao.interfaces import files
+    from spark_dao.interfaces import _publish
 
-    monkeypatch.setattr(files, "SETTLE_BACKOFF", 0.01)
+    monkeypatch.setattr(_publish, "SETTLE_BACKOFF", 0.01)
     proxy, dao = scripted
     dao.write(to_table(OLD), "lake.events", mode="append")
 

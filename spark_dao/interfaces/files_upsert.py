@@ -34,6 +34,10 @@ import pyarrow.compute as pc
 
 from ..catalog.model import DataObject
 from ..errors import DaoError, WriteConflict
+from ._fs import IO_THREADS, _file_error, _is_object_store, io_errors
+from ._layout import STAGING, _partition_values, _remove_empty_dirs, _typed
+from ._read import FileSlice, FilesReadPayload
+from ._schema import _parquet_fragment
 from .base import ReadTask, StagedFile, StagedPart, WriteResult, WriteSpec
 from .upsert import UpsertOptions, _membership, plan_merge, prepare_incoming
 
@@ -50,8 +54,6 @@ _FILE = "__dao_file__"
 def _read(itf: FilesInterface, obj: DataObject, spec: WriteSpec, root: str, rels: list[str],
           columns: list[str] | None = None, sizes: dict[str, int] | None = None) -> pa.Table:
     """Rows of ``rels`` (relative to ``root``) with partition values from their paths."""
-    from .files import FileSlice, FilesReadPayload, _partition_values, _typed
-
     part_cols = list(spec.partition_by)
     full = spec.schema
     out_schema = pa.schema([full.field(c) for c in (columns or full.names)])
@@ -87,7 +89,6 @@ def _scan_parquet_keys(fs: pafs.FileSystem, base: str, rel: str, size: int, spec
     ranged GET for the footer, then (if any row group may hold a key) coalesced column reads.
     """
     from . import _arrow
-    from .files import _file_error, _parquet_fragment, _partition_values, _typed, io_errors
 
     schema = pa.schema([spec.schema.field(c) for c in key_cols])
     try:
@@ -112,8 +113,6 @@ def _scan_parquet_keys(fs: pafs.FileSystem, base: str, rel: str, size: int, spec
 
 def _map(fn: Any, items: Any, fs: pafs.FileSystem) -> list[Any]:
     """``[fn(x) for x in items]``, concurrently on object stores (each read is a few round trips)."""
-    from .files import IO_THREADS, _is_object_store
-
     items = list(items)
     if len(items) < 2 or not _is_object_store(fs):
         return [fn(x) for x in items]
@@ -179,8 +178,6 @@ def _retire(itf: FilesInterface, obj: DataObject, fs: pafs.FileSystem, spec: Wri
     then a batched delete of the originals. On failure the ones already retired are put back and
     the error is raised. Returns (original, backup) pairs for :func:`_drop_backups`.
     """
-    from .files import _is_object_store
-
     pairs = [(path, _backup_path(path, tag)) for path in old]
     if _is_object_store(fs):
         try:
@@ -204,8 +201,6 @@ def _retire(itf: FilesInterface, obj: DataObject, fs: pafs.FileSystem, spec: Wri
 def _restore(itf: FilesInterface, obj: DataObject, fs: pafs.FileSystem, spec: WriteSpec,
              pairs: list[tuple[str, str]]) -> None:
     """Put retired files back under their own names (those whose original is gone)."""
-    from .files import _is_object_store
-
     if not pairs:
         return
     remote = _is_object_store(fs)
@@ -220,8 +215,6 @@ def _restore(itf: FilesInterface, obj: DataObject, fs: pafs.FileSystem, spec: Wr
 def _drop_backups(itf: FilesInterface, obj: DataObject, fs: pafs.FileSystem, spec: WriteSpec,
                   pairs: list[tuple[str, str]]) -> None:
     """Delete the backups (best effort: a leftover is hidden from readers and only costs space)."""
-    from .files import _is_object_store
-
     backups = [dst for _, dst in pairs]
     if not backups:
         return
@@ -251,8 +244,6 @@ def commit_upsert(
     lock: ObjectLock | None = None,
 ) -> WriteResult:
     """Merge the staged batch into the object (see the module docstring); runs inside ``lock``."""
-    from .files import STAGING, _remove_empty_dirs
-
     opts: UpsertOptions = spec.options["upsert"]
     what = f"upsert into {obj.full_name!r} (store {obj.store_name!r})"
     job_id = parts[0].job_id if parts else "upsert"
@@ -270,8 +261,6 @@ def commit_upsert(
     part_cols = list(spec.partition_by)
     if part_cols and set(part_cols) <= set(opts.keys) and not opts.delete_unmatched:
         # (compared as typed values, as plan_read types them, not as path strings)
-        from .files import _partition_values, _typed
-
         combos = incoming.select(part_cols).group_by(part_cols).aggregate([]).to_pylist()
         present = {tuple(row[c] for c in part_cols) for row in combos}
 
@@ -364,8 +353,6 @@ def commit_upsert(
                 f"{len(published)} new file(s) failed too ({undo}); the object may hold duplicate keys: "
                 f"check {obj.location}"
             ) from exc
-        from .files import _is_object_store
-
         if not _is_object_store(fs):
             _remove_empty_dirs(fs, base, {posixpath.dirname(f.path) for _, f in staged})
         if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: rolled back, and still what they are
@@ -375,8 +362,6 @@ def commit_upsert(
             f"previous data is unchanged: {exc}"
         ) from exc
     _drop_backups(itf, obj, fs, spec, retired)
-    from .files import _is_object_store
-
     if rewritten and not _is_object_store(fs):
         _remove_empty_dirs(fs, base, {posixpath.dirname(r) for r in rewritten})
     result = WriteResult(

@@ -51,6 +51,8 @@ from typing import IO, Any
 
 from ..catalog.model import DataObject, DataStore, is_uri, join_inside
 from ..errors import CatalogError, DaoError, ObjectNotFound, require
+from ._fs import _wrap_io
+from ._layout import _escapes, _store_root, check_inside_store, not_a_folder_error
 from ._s3 import (
     _MISSING_CODES,
     MB,
@@ -60,7 +62,7 @@ from ._s3 import (
     s3_error,
 )
 from ._s3 import S3_SCHEMES as _S3_SCHEMES
-from .files import FilesInterface, _escapes, _store_root, _wrap_io, check_inside_store, not_a_folder_error
+from .files import FilesInterface
 
 log = logging.getLogger("spark_dao.objects")
 
