@@ -5,7 +5,6 @@ schema sidecar) an empty write publishes.
 
 from __future__ import annotations
 
-import datetime
 import posixpath
 from typing import Any
 
@@ -190,6 +189,7 @@ def _to_json_lines(table: pa.Table) -> bytes:
 
 
 def _json_default(value: Any) -> Any:
+    import datetime
     import decimal
 
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):

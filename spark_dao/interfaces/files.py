@@ -24,6 +24,20 @@ Write guarantees (every mode):
   never deleted recursively (concurrent writers share it); see docs/backends/files.md for the window.
 * ``append`` checks the incoming schema against the stored one first (``SchemaMismatch``, nothing
   written); ``errorifexists`` and ``ignore`` check for existing data before and at commit.
+
+This module holds :class:`FilesInterface`, the contract methods (``plan_read``, ``read``,
+``prepare_write``, ``stage``, ``commit``, ``exists``, ``delete``), composed from:
+
+* ``_fs.py``: the pyarrow filesystem of a location, the I/O error boundary (``_wrap_io``);
+* ``_layout.py``: hive partition paths, hidden names, listing, partition filters, path safety;
+* ``_schema.py``: schema sampling and inference, the schema sidecar, csv/json compatibility;
+* ``_read.py``: read tasks (file slices) and reading one file;
+* ``_staging.py``: the staged writers (parquet, csv, json) and the empty write;
+* ``_publish.py``: the commit protocols, ``abort``/``start_job``/``cleanup`` and the sweep of dead
+  jobs (:class:`~spark_dao.interfaces._publish.CommitProtocol`, a base class of ``FilesInterface``).
+
+``files_upsert.py`` imports those modules, not this one. Names other modules and tests import from
+here are re-exported (``__all__``).
 """
 
 from __future__ import annotations
