@@ -39,8 +39,9 @@ SETTLE_BACKOFF = 0.5
 
 
 class CommitProtocol:
-    """The commit side of :class:`~spark_dao.interfaces.files.FilesInterface` (a mixin): needs
-    ``self.store`` and ``self._check_local``."""
+    """The commit side of :class:`~spark_dao.interfaces.files.FilesInterface` (a base class of it):
+    ``commit``'s publish and rollback, ``abort``, ``start_job``, ``cleanup`` and the sweep. Uses the
+    interface's ``store``, ``_where`` and ``_check_local``."""
 
     store: DataStore
 
