@@ -10,19 +10,10 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from _helpers import tree
 
 from spark_dao import DaoError, DataAccessObject, SchemaMismatch
 from spark_dao.errors import ObjectNotFound
-
-
-def tree(root: Path | str) -> list[str]:
-    """Every file and folder below ``root`` (hidden ones included, symlinks not followed), relative."""
-    root = str(root)
-    out = []
-    for folder, dirs, names in os.walk(root):
-        for name in dirs + names:
-            out.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
-    return sorted(out)
 
 
 def make_dao(tmp_path: Path, objects: dict[str, Any], **store: Any) -> DataAccessObject:

@@ -4,24 +4,16 @@ DaoError naming the object, the store and the file, for every public method (iss
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _helpers import tree
 
 from spark_dao import DaoError, DataAccessObject
 from spark_dao.interfaces import get_interface
-
-
-def tree(root: Path) -> list[str]:
-    out = []
-    for folder, dirs, names in os.walk(root):
-        for name in dirs + names:
-            out.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
-    return sorted(out)
 
 
 @pytest.fixture

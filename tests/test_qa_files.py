@@ -6,23 +6,15 @@ from __future__ import annotations
 
 import datetime
 import io
-import os
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _helpers import tree
 
 from spark_dao import DaoError, DataAccessObject
-
-
-def tree(root: Path) -> list[str]:
-    out = []
-    for folder, dirs, names in os.walk(root):
-        for name in dirs + names:
-            out.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
-    return sorted(out)
 
 
 def store(path: Path, fmt: str, objects: dict | None = None) -> DataAccessObject:

@@ -4,11 +4,11 @@ file, no empty folder, no uncompleted S3 multipart upload (issue 7, finding 9)."
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _helpers import tree
 
 from spark_dao import DaoError, DataAccessObject
 
@@ -58,12 +58,6 @@ class FailingStream(io.RawIOBase):
         return len(data)
 
 
-def tree(root: Path) -> list[str]:
-    out = []
-    for folder, dirs, names in os.walk(root):
-        for name in dirs + names:
-            out.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
-    return sorted(out)
 
 
 EXCEPTIONS = [SourceBroke("the source went away"), KeyboardInterrupt()]

@@ -160,6 +160,23 @@ def _widens(src: pa.DataType, dst: pa.DataType) -> bool:
     return False
 
 
+def check_mismatch(missing: list[str], extra: list[str], changed: list[str], *, what: str, against: str,
+                   fix: str) -> None:
+    """Raise ``SchemaMismatch`` listing the missing, new and retyped columns, if there are any."""
+    if missing or extra or changed:
+        problems = []
+        if missing:
+            problems.append(f"missing columns {missing}")
+        if extra:
+            problems.append(f"new columns {extra}")
+        if changed:
+            problems.append(f"changed types {changed}")
+        raise SchemaMismatch(
+            f"{what}: the data does not match {against}: {'; '.join(problems)}. "
+            f"Select/cast the columns to match, or {fix}."
+        )
+
+
 def compatible_schema(
     incoming: pa.Schema,
     existing: pa.Schema,
@@ -183,16 +200,5 @@ def compatible_schema(
         if c in ext and not inc[c].equals(ext[c]) and not _widens(inc[c], ext[c])
         and not pa.types.is_null(incoming.field(c).type)
     ]
-    if missing or extra or changed:
-        problems = []
-        if missing:
-            problems.append(f"missing columns {missing}")
-        if extra:
-            problems.append(f"new columns {extra}")
-        if changed:
-            problems.append(f"changed types {changed}")
-        raise SchemaMismatch(
-            f"{what}: the data does not match {against}: {'; '.join(problems)}. "
-            f"Select/cast the columns to match, or {fix}."
-        )
+    check_mismatch(missing, extra, changed, what=what, against=against, fix=fix)
     return pa.schema([pa.field(name, typ) for name, typ in ext.items()])

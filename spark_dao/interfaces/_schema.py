@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ..catalog.model import DataObject
-from ..errors import DaoError, SchemaMismatch
+from ..errors import DaoError
 from . import _arrow
 from ._fs import _describe, _file_error, io_errors
 from ._layout import _infer_partition_type, _list_files, _partition_values
@@ -131,19 +131,9 @@ def _text_compatible(incoming: pa.Schema, stored: pa.Schema, *, what: str, by_po
             # written as the stored type ("2.0", "\"2\""): reads infer types from a sample of the
             # files, and a file of "2" would make them read the column as int64 and fail on "1.5"
             cast[inc_name] = st
-    if missing or extra or changed:
-        problems = []
-        if missing:
-            problems.append(f"missing columns {missing}")
-        if extra:
-            problems.append(f"new columns {extra}")
-        if changed:
-            problems.append(f"changed types {changed}")
-        raise SchemaMismatch(
-            f"{what}: the data does not match the stored schema (as reads infer it from the files): "
-            f"{'; '.join(problems)}. Select/cast the columns to match, or write with mode='overwrite' "
-            "to replace the data."
-        )
+    _arrow.check_mismatch(missing, extra, changed, what=what,
+                          against="the stored schema (as reads infer it from the files)",
+                          fix="write with mode='overwrite' to replace the data")
     return pa.schema([pa.field(f.name, cast[f.name]) if f.name in cast else f for f in incoming])
 
 
