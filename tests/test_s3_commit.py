@@ -12,22 +12,12 @@ import pickle
 import numpy as np
 import pyarrow as pa
 import pytest
+from _helpers import s3_keys, uploads
 
 from spark_dao import Catalog, DaoError, DataAccessObject
 from spark_dao.interfaces import _s3
 from spark_dao.interfaces.base import StagedPart, get_interface
 from spark_dao.interfaces.files import STAGING
-
-
-def s3_keys(client, bucket: str) -> list[str]:
-    out = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        out.extend(o["Key"] for o in page.get("Contents", []))
-    return sorted(out)
-
-
-def uploads(client, bucket: str) -> list[str]:
-    return sorted(u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from _helpers import s3_keys, uploads
 
 from spark_dao import Catalog, DaoError, DataAccessObject
 from spark_dao.interfaces.base import StagedPart, get_interface
@@ -30,15 +31,8 @@ def files_under(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-def s3_keys(client, bucket: str) -> list[str]:
-    out = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        out.extend(o["Key"] for o in page.get("Contents", []))
-    return sorted(out)
 
 
-def uploads(client, bucket: str) -> list[str]:
-    return sorted(u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
 
 
 def local_catalog(tmp_path: Path) -> dict:
