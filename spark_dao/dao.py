@@ -23,6 +23,7 @@ from .catalog.model import join_inside
 from .errors import DaoError, ObjectNotFound, close_matches, did_you_mean
 from .interfaces import WriteResult, get_interface, parse_mode
 from .interfaces.base import PartitionFilter
+from .interfaces.filters import spark_column
 from .registry import DataStoreRegistry
 
 log = logging.getLogger("spark_dao")
@@ -213,7 +214,7 @@ class DataAccessObject:
                 reader = reader.option(key, _spark_value(value))
         df = reader.load(obj.full_name)
         for col, op, value in filters:
-            df = df.filter(_spark_filter(F.col(col), op, value))
+            df = df.filter(spark_column(F.col(col), op, value))
         return df
 
     # ------------------------------------------------------------------ write
@@ -617,31 +618,6 @@ def _is_raw(data: Any) -> bool:
 
     return isinstance(data, bytes | bytearray | memoryview | pathlib.PurePath) or (
         hasattr(data, "read") and not _is_pandas_df(data)
-    )
-
-
-def _spark_filter(c: Any, op: str, value: Any) -> Any:
-    """A Spark Column predicate for a ``(column, op, value)`` filter."""
-    if op == "=":
-        return c == value
-    if op == "!=":
-        return c != value
-    if op == "<":
-        return c < value
-    if op == "<=":
-        return c <= value
-    if op == ">":
-        return c > value
-    if op == ">=":
-        return c >= value
-    if op == "in":
-        return c.isin(list(value))
-    if op == "is_null":
-        return c.isNull()
-    if op == "not_null":
-        return c.isNotNull()
-    raise DaoError(
-        f"unknown filter operator {op!r}; valid: =, !=, <, <=, >, >=, in, is_null, not_null"
     )
 
 

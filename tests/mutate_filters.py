@@ -1,5 +1,5 @@
-"""Mutation testing of the partition-filter functions (mutmut 3 can only mutate whole files, and
-these functions live in large modules).
+"""Mutation testing of the filter functions in ``spark_dao/interfaces/filters.py`` (mutmut 3 can only
+mutate whole files; this mutates one function at a time and runs only the filter tests).
 
     PYSPARK_PYTHON=$PWD/.venv/bin/python .venv/bin/python tests/mutate_filters.py [--spark] [--list]
 
@@ -20,14 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: file -> top-level names (functions or assignments) to mutate, and whether only Spark tests reach them
-TARGETS = {
-    "spark_dao/interfaces/_layout.py": (["_OPS", "_matches", "_coerce_filter"], False),
-    "spark_dao/engines/local.py": (["_apply_filters", "_condition"], False),
-    "spark_dao/engines/spark.py": (["_convert_filter"], True),
-    "spark_dao/dao.py": (["_spark_filter"], True),
-}
-FAST_TESTS = ["tests/test_pruning.py", "tests/test_local_engine.py", "tests/test_files_interface.py"]
+#: (file, top-level names (functions or assignments) to mutate, which tests reach them: "fast", "spark"
+#: (only with --spark) or "both" (the operator table: its Spark column runs only with --spark))
+TARGETS = [
+    ("spark_dao/interfaces/filters.py", ["OPERATORS"], "both"),
+    ("spark_dao/interfaces/filters.py",
+     ["validate", "matches", "coerce", "arrow_mask", "filter_table", "quote_ident", "to_sql"], "fast"),
+    ("spark_dao/interfaces/filters.py", ["from_spark", "spark_column"], "spark"),
+]
+FAST_TESTS = ["tests/test_filters.py", "tests/test_pruning.py", "tests/test_local_engine.py", "tests/test_files_interface.py"]
 FAST_K = "not spark and (filter or prun or boundary or reference or conjunction or comparison or partition)"
 
 CMP_SWAPS = {
@@ -91,8 +92,8 @@ def mutants(source: str, names: list[str]) -> Iterator[tuple[str, str]]:
     _mark_skipped(tree)
     lines = source.splitlines(keepends=True)
     for top in tree.body:
-        name = getattr(top, "name", None) or (
-            top.targets[0].id if isinstance(top, ast.Assign) and isinstance(top.targets[0], ast.Name) else None)
+        target = top.targets[0] if isinstance(top, ast.Assign) else getattr(top, "target", None)
+        name = getattr(top, "name", None) or (target.id if isinstance(target, ast.Name) else None)
         if name not in names:
             continue
         count = sum(len(own_sites(sub)) for sub in ast.walk(top))
@@ -132,7 +133,7 @@ def run_tests(spark: bool) -> bool:
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *FAST_TESTS, "-k", FAST_K]
     if spark:
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "tests/test_pruning.py",
-               "-k", "spark"]
+               "tests/test_filters.py", "-k", "spark"]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
@@ -149,8 +150,8 @@ def main() -> int:
         print("the filter tests fail on the unmutated code; fix that first")
         return 2
     killed, survivors, total = 0, [], 0
-    for rel, (names, needs_spark) in TARGETS.items():
-        if needs_spark and not args.spark:
+    for rel, names, reached_by in TARGETS:
+        if reached_by == "spark" and not args.spark:
             continue
         path = ROOT / rel
         original = path.read_text()
@@ -162,7 +163,8 @@ def main() -> int:
                     continue
                 path.write_text(mutated)
                 start = time.monotonic()
-                dead = not run_tests(needs_spark)
+                dead = (reached_by != "spark" and not run_tests(False)) or (
+                    reached_by != "fast" and args.spark and not run_tests(True))
                 killed += dead
                 if not dead:
                     survivors.append(f"{rel}: {desc}")

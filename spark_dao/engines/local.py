@@ -17,9 +17,9 @@ from typing import Any
 import pyarrow as pa
 
 from ..catalog import DataObject
-from ..errors import DaoError
 from ..interfaces import StagedPart, WriteResult, get_interface
 from ..interfaces.base import PartitionFilter
+from ..interfaces.filters import filter_table
 
 log = logging.getLogger("spark_dao.local")
 
@@ -42,50 +42,7 @@ def read_table(
     table = pa.Table.from_batches(batches, schema=plan.schema)
     # The plan prunes by partition only; the rest is applied to the rows, as Spark does.
     remaining = [f for f in filters if f not in plan.applied_filters]
-    return _apply_filters(obj, table, remaining) if remaining else table
-
-
-_FILTER_OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "is_null", "not_null")
-
-
-def _apply_filters(obj: DataObject, table: pa.Table, filters: list[PartitionFilter]) -> pa.Table:
-    import pyarrow.compute as pc
-
-    mask = None
-    for col, op, value in filters:
-        if col not in table.column_names:
-            raise DaoError(
-                f"reading {obj.full_name!r}: filter column {col!r} is not in the data read; "
-                f"columns: {', '.join(table.column_names)}"
-            )
-        if op not in _FILTER_OPS:
-            raise DaoError(
-                f"reading {obj.full_name!r}: unknown filter operator {op!r} in ({col!r}, {op!r}, {value!r}); "
-                f"valid: {', '.join(_FILTER_OPS)}"
-            )
-        try:
-            cond = _condition(table[col], op, value)
-        except (pa.ArrowException, TypeError, ValueError) as exc:
-            raise DaoError(
-                f"reading {obj.full_name!r}: cannot apply filter ({col!r}, {op!r}, {value!r}) to column "
-                f"{col!r} of type {table.schema.field(col).type}: {exc}"
-            ) from exc
-        mask = cond if mask is None else pc.and_(mask, cond)
-    return table.filter(mask)
-
-
-def _condition(column: pa.ChunkedArray, op: str, value: Any) -> pa.ChunkedArray:
-    import pyarrow.compute as pc
-
-    if op == "is_null":
-        return pc.is_null(column)
-    if op == "not_null":
-        return pc.is_valid(column)
-    if op == "in":
-        return pc.is_in(column, value_set=pa.array(list(value)).cast(column.type))
-    compare = {"=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
-               ">": pc.greater, ">=": pc.greater_equal}[op]
-    return compare(column, value)
+    return filter_table(table, remaining, what=f"reading {obj.full_name!r}") if remaining else table
 
 
 def write_table(obj: DataObject, table: pa.Table, options: Mapping[str, Any] | None = None) -> WriteResult:

@@ -38,6 +38,7 @@ from ..catalog import Catalog, DataObject  # noqa: E402
 from ..errors import DaoError  # noqa: E402
 from ..interfaces import ReadTask, StagedPart, WriteSpec, get_interface  # noqa: E402
 from ..interfaces._arrow import conform  # noqa: E402
+from ..interfaces.filters import from_spark  # noqa: E402
 
 log = logging.getLogger("spark_dao.spark")
 
@@ -182,37 +183,11 @@ class DaoPushdownReader(DaoReader):
 
     def pushFilters(self, filters: list[Any]) -> Any:
         for f in filters:
-            converted = _convert_filter(f)
+            converted = from_spark(f)
             if converted is not None:
                 self.filters.append(converted)
         # Pruning is by partition, so Spark keeps evaluating every filter on the rows read.
         return filters
-
-
-def _convert_filter(f: Any) -> tuple[str, str, Any] | None:
-    from pyspark.sql import datasource as d
-
-    attr = getattr(f, "attribute", None)
-    if not attr or len(attr) != 1:
-        return None
-    col = attr[0]
-    ops = [
-        (d.EqualTo, "="),
-        (d.GreaterThan, ">"),
-        (d.GreaterThanOrEqual, ">="),
-        (d.LessThan, "<"),
-        (d.LessThanOrEqual, "<="),
-    ]
-    for cls, op in ops:
-        if isinstance(f, cls):
-            return (col, op, f.value)
-    if isinstance(f, d.In):
-        return (col, "in", tuple(f.value))
-    if isinstance(f, d.IsNull):
-        return (col, "is_null", None)
-    if isinstance(f, d.IsNotNull):
-        return (col, "not_null", None)
-    return None
 
 
 class DaoCommitMessage(WriterCommitMessage):

@@ -20,7 +20,7 @@ import pyarrow.fs as pafs
 from ..catalog.model import DataObject, DataStore
 from ..errors import DaoError, SchemaMismatch
 from ._fs import _is_object_store
-from .base import PartitionFilter, WriteSpec
+from .base import WriteSpec
 
 STAGING = "_dao_staging"
 #: ``<object>/_dao_staging/<job>.live``: the job is running; tasks stage only while it exists
@@ -234,54 +234,6 @@ def _typed(value: str | None, type_: pa.DataType) -> Any:
         # a naive value (Spark's layout) is taken as UTC, as naive timestamp columns are
         return pa.array([value]).cast(pa.timestamp(type_.unit)).cast(type_)[0].as_py()
     return pa.array([value]).cast(type_)[0].as_py()
-
-
-_OPS = {
-    "=": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "in": lambda a, b: a in b,
-}
-
-
-def _matches(values: dict[str, Any], filters: Iterable[PartitionFilter]) -> bool:
-    for col, op, ref in filters:
-        value = values.get(col)
-        if op == "is_null":
-            if value is not None:
-                return False
-            continue
-        if op == "not_null":
-            if value is None:
-                return False
-            continue
-        if value is None or ref is None:
-            return False  # SQL: a comparison with null is never true
-        try:
-            if not _OPS[op](value, ref):
-                return False
-        except TypeError:
-            continue  # incomparable: this filter keeps the file, the others still apply
-    return True
-
-
-def _coerce_filter(f: PartitionFilter, type_: pa.DataType) -> PartitionFilter | None:
-    """``("day", "=", "1")`` on an int partition compares as ``1``: a mistyped value must not prune all.
-
-    None when the value does not convert to the partition's type.
-    """
-    col, op, ref = f
-    if op in ("is_null", "not_null") or ref is None:
-        return f
-    try:
-        if op == "in":
-            return (col, op, tuple(pa.array(list(ref)).cast(type_).to_pylist()))
-        return (col, op, pa.array([ref]).cast(type_)[0].as_py())
-    except (pa.ArrowException, TypeError, ValueError):
-        return None
 
 
 def _file_stem(job_id: str, task: str) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from ..catalog.builtins import BUILTINS, entry_point_names
 from ..catalog.model import DataObject, DataStore, InterfaceSpec
 from ..errors import BackendNotInstalled, DaoError, did_you_mean
+from . import filters
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,8 +42,8 @@ _MODE_ALIASES = {
     "overwrite_partitions": "dynamic",
 }
 
-#: A partition filter: (column, op, value); op in =, !=, <, <=, >, >=, in, is_null, not_null.
-PartitionFilter = tuple[str, str, Any]
+#: A partition filter: (column, op, value); the operators are in :mod:`spark_dao.interfaces.filters`.
+PartitionFilter = filters.PartitionFilter
 
 
 def parse_mode(mode: str | None, *, obj: str = "") -> str:

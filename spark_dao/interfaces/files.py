@@ -60,18 +60,15 @@ from ..errors import DaoError, ObjectNotFound, SchemaMismatch, did_you_mean
 from . import _arrow
 from ._fs import _bool, _describe, _file_error, _is_object_store, _wrap_io, filesystem_for, io_errors
 from ._layout import (
-    _OPS,
     FORMATS,
     HIVE_NULL,
     LIVE,
     STAGING,
     _check_partition_values,
-    _coerce_filter,
     _file_stem,
     _hidden,
     _infer_partition_type,
     _list_files,
-    _matches,
     _partition_values,
     _typed,
     check_inside_store,
@@ -100,6 +97,9 @@ from .base import (
     WriteSpec,
     parse_mode,
 )
+from .filters import coerce as _coerce_filter
+from .filters import matches as _matches
+from .filters import validate as _validate_filters
 from .upsert import UpsertOptions, is_upsert, split_upsert_options
 
 #: names other modules and tests import from here (the layout's constants, the listing, filters)
@@ -272,13 +272,7 @@ class FilesInterface(CommitProtocol):
 
         # Prune by partition filters (exactly: values come from the paths).
         filters = tuple(filters)
-        for col, op, ref in filters:
-            if op not in _OPS and op not in ("is_null", "not_null"):
-                raise DaoError(
-                    f"reading {obj.full_name!r}: unknown filter operator {op!r} in ({col!r}, {op!r}, {ref!r})."
-                    f"{did_you_mean(str(op), [*_OPS, 'is_null', 'not_null'])} "
-                    f"Valid: {', '.join([*_OPS, 'is_null', 'not_null'])}"
-                )
+        _validate_filters(filters, what=f"reading {obj.full_name!r}")
         # A value that does not fit the partition's type prunes nothing and is not reported as applied:
         # the engine then evaluates it on the rows (Spark with its own casts; local raises a clear error).
         pairs = [(f, _coerce_filter(f, part_types[f[0]])) for f in filters if f[0] in part_types]
