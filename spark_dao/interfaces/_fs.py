@@ -14,6 +14,7 @@ import pyarrow.fs as pafs
 
 from ..catalog.model import DataObject, DataStore
 from ..errors import DaoError
+from ._s3settings import S3Settings, is_s3_location
 
 
 def _bool(value: Any, default: bool) -> bool:
@@ -25,77 +26,31 @@ def _bool(value: Any, default: bool) -> bool:
 
 
 # --------------------------------------------------------------------------- filesystems
-#: S3 retry/timeout defaults: transient errors (5xx, throttling, dropped connections) are retried
-#: with the AWS standard backoff; a dead endpoint fails within about a minute, never hangs.
-S3_MAX_ATTEMPTS = 5
-S3_CONNECT_TIMEOUT = 5.0
-S3_REQUEST_TIMEOUT = 60.0
-_S3_KEYS = ("endpoint_url", "region", "access_key", "secret_key", "session_token", "profile", "path_style",
-            "max_attempts", "connect_timeout", "request_timeout")
-
-
-@lru_cache(maxsize=32)
-def _filesystem(location_scheme: str, settings: tuple[tuple[str, Any], ...]) -> pafs.FileSystem:
-    cfg = dict(settings)
-    if location_scheme in ("s3", "s3a"):
-        kwargs: dict[str, Any] = {
-            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=int(cfg.get("max_attempts", S3_MAX_ATTEMPTS))),
-            "connect_timeout": float(cfg.get("connect_timeout", S3_CONNECT_TIMEOUT)),
-            "request_timeout": float(cfg.get("request_timeout", S3_REQUEST_TIMEOUT)),
-        }
-        endpoint = cfg.get("endpoint_url")
-        if endpoint:
-            scheme, _, host = str(endpoint).partition("://")
-            kwargs["endpoint_override"] = host.rstrip("/") if host else scheme
-            kwargs["scheme"] = scheme if host else "https"
-        region = cfg.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        if region or endpoint:
-            kwargs["region"] = region or "us-east-1"
-        if cfg.get("access_key"):
-            kwargs["access_key"] = cfg["access_key"]
-            kwargs["secret_key"] = cfg.get("secret_key")
-            if cfg.get("session_token"):
-                kwargs["session_token"] = cfg["session_token"]
-        elif cfg.get("profile"):
-            kwargs.update(_profile_credentials(str(cfg["profile"])))
-        if _bool(cfg.get("path_style"), False):
-            kwargs["force_virtual_addressing"] = False
-        return pafs.S3FileSystem(**kwargs)
+@lru_cache(maxsize=8)
+def _filesystem(location_scheme: str) -> pafs.FileSystem:
+    """The pyarrow filesystem of a non-S3 scheme (``file``, ``hdfs``...)."""
     if location_scheme == "file":
         return pafs.LocalFileSystem()
     fs, _ = pafs.FileSystem.from_uri(f"{location_scheme}://")
     return fs
 
 
-def _profile_credentials(profile: str) -> dict[str, Any]:
-    """Credentials of a named AWS profile (resolved where the filesystem is built)."""
-    from ..errors import require
-
-    boto3 = require("boto3", "s3")
-    creds = boto3.session.Session(profile_name=profile).get_credentials()
-    if creds is None:
-        raise DaoError(f"AWS profile {profile!r} has no credentials")
-    frozen = creds.get_frozen_credentials()
-    out = {"access_key": frozen.access_key, "secret_key": frozen.secret_key}
-    if frozen.token:
-        out["session_token"] = frozen.token
-    return out
-
-
 def filesystem_for(store: DataStore, location: str) -> tuple[pafs.FileSystem, str]:
     """(pyarrow filesystem, path inside it) for a location of ``store``.
 
-    S3 settings come from the store's configs (so executors get catalog credentials without
-    needing the driver's environment); without keys, pyarrow uses the default AWS chain where it
-    runs (instance profile on EMR, env vars, ~/.aws).
+    S3 settings (``s3://``, ``s3a://``, ``s3n://``) come from the store's configs through
+    :class:`~spark_dao.interfaces._s3settings.S3Settings` (so executors get catalog credentials
+    without needing the driver's environment); without keys, pyarrow uses the default AWS chain
+    where it runs (instance profile on EMR, env vars, ~/.aws).
     """
     if "://" in location:
         scheme, _, rest = location.partition("://")
         if scheme == "file":
-            return _filesystem("file", ()), "/" + rest.lstrip("/")
-        settings = tuple((k, store.configs.get(k)) for k in _S3_KEYS if store.configs.get(k) is not None)
-        return _filesystem(scheme, settings), rest.rstrip("/")
-    return _filesystem("file", ()), os.path.abspath(location)
+            return _filesystem("file"), "/" + rest.lstrip("/")
+        if is_s3_location(location):
+            return S3Settings.from_store(store).arrow_filesystem(), rest.rstrip("/")
+        return _filesystem(scheme), rest.rstrip("/")
+    return _filesystem("file"), os.path.abspath(location)
 
 
 @lru_cache(maxsize=1)

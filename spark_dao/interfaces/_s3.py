@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import posixpath
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from ..catalog.model import DataStore
-from ..errors import DaoError, ObjectNotFound, require
+from ..errors import DaoError, ObjectNotFound
+from ._s3settings import S3_SCHEMES as S3_SCHEMES
+from ._s3settings import S3Settings, _boto3_client
+from ._s3settings import split_location as split_location
 
 log = logging.getLogger("spark_dao.s3")
 
@@ -53,7 +56,6 @@ _PART_GROWTH_AFTER = 1000
 #: checksum of every staged part, verified by S3 on upload and again on completion
 STAGE_CHECKSUM = "CRC32"
 
-S3_SCHEMES = ("s3", "s3a", "s3n")
 _ACCESS_CODES = frozenset(
     {
         "AccessDenied",
@@ -99,22 +101,6 @@ def _positive_int(value: Any, *, key: str, store: str) -> int:
     return number
 
 
-def _positive_float(value: Any, *, key: str, store: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = 0.0
-    if isinstance(value, bool) or number <= 0:
-        raise DaoError(f"store {store!r}: {key}={value!r} must be a positive number of seconds")
-    return number
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
 @dataclass(frozen=True)
 class _Transfer:
     threshold: int
@@ -136,72 +122,22 @@ def _transfer_settings(store: DataStore) -> _Transfer:
     return _Transfer(threshold=threshold, chunksize=chunksize, concurrency=concurrency)
 
 
-_CLIENT_KEYS = (
-    "endpoint_url",
-    "region",
-    "access_key",
-    "secret_key",
-    "session_token",
-    "profile",
-    "path_style",
-)
-
-
 def _client_settings(store: DataStore) -> tuple[tuple[str, Any], ...]:
-    cfg = store.configs
-    settings = {k: cfg[k] for k in _CLIENT_KEYS if cfg.get(k) not in (None, "")}
-    # Store configs win over the module defaults (which tests may lower).
-    settings["max_attempts"] = _positive_int(
-        cfg.get("max_attempts", MAX_ATTEMPTS), key="max_attempts", store=store.name
-    )
-    settings["connect_timeout"] = _positive_float(
-        cfg.get("connect_timeout", CONNECT_TIMEOUT), key="connect_timeout", store=store.name
-    )
-    settings["request_timeout"] = _positive_float(
-        cfg.get("request_timeout", REQUEST_TIMEOUT), key="request_timeout", store=store.name
-    )
-    settings["max_pool"] = max(_transfer_settings(store).concurrency + 2, 18)
-    return tuple(sorted(settings.items()))
+    """The store's validated S3 settings as sorted items (see :class:`S3Settings`)."""
+    return tuple(sorted(vars(S3Settings.from_store(store)).items()))
 
 
-@lru_cache(maxsize=32)
 def _cached_client(settings: tuple[tuple[str, Any], ...], pid: int) -> Any:
-    # One client per settings and process: boto3 clients are thread-safe but must not cross a fork.
-    boto3 = require("boto3", "s3")
-    from botocore.config import Config
+    """The boto3 client of ``settings`` (items of :class:`S3Settings`) in process ``pid``."""
+    return _boto3_client(S3Settings(**dict(settings)), pid)
 
-    from .._redact import protect
 
-    cfg = dict(settings)
-    # botocore's DEBUG log quotes the signed headers (key id, session token): mask them, and the
-    # store's own secrets, in every record of botocore/boto3/s3transfer/urllib3/spark_dao.
-    protect(cfg.get(k) for k in ("access_key", "secret_key", "session_token"))
-    session_kwargs: dict[str, Any] = {}
-    if cfg.get("profile"):
-        session_kwargs["profile_name"] = cfg["profile"]
-    if cfg.get("access_key"):
-        session_kwargs["aws_access_key_id"] = cfg["access_key"]
-        session_kwargs["aws_secret_access_key"] = cfg.get("secret_key")
-        if cfg.get("session_token"):
-            session_kwargs["aws_session_token"] = cfg["session_token"]
-    session = boto3.session.Session(**session_kwargs)
-    # MinIO, moto and most S3-compatible endpoints want path-style URLs; an explicit setting wins.
-    path_style = _flag(cfg["path_style"]) if "path_style" in cfg else bool(cfg.get("endpoint_url"))
-    config = Config(
-        retries={"total_max_attempts": cfg["max_attempts"], "mode": "standard"},  # first try included
-        connect_timeout=cfg["connect_timeout"],
-        read_timeout=cfg["request_timeout"],
-        max_pool_connections=cfg["max_pool"],
-        s3={"addressing_style": "path" if path_style else "virtual"},
-    )
-    return session.client(
-        "s3", endpoint_url=cfg.get("endpoint_url"), region_name=cfg.get("region"), config=config
-    )
+_cached_client.cache_clear = _boto3_client.cache_clear  # type: ignore[attr-defined]
 
 
 def client_for(store: DataStore) -> Any:
     """The boto3 S3 client for ``store`` in this process (created on first use)."""
-    return _cached_client(_client_settings(store), os.getpid())
+    return S3Settings.from_store(store).boto3_client()
 
 
 def _secrets(store: DataStore) -> list[str]:
@@ -215,13 +151,6 @@ def scrub(store: DataStore, message: str) -> str:
     for secret in _secrets(store):
         message = message.replace(secret, "***")
     return message
-
-
-def split_location(location: str) -> tuple[str, str]:
-    """``"s3://bucket/a/b"`` (or pyarrow's ``"bucket/a/b"``) -> ``("bucket", "a/b")``."""
-    rest = location.partition("://")[2] if "://" in location else location
-    bucket, _, key = rest.partition("/")
-    return bucket, key.strip("/")
 
 
 # --------------------------------------------------------------------------- errors
@@ -618,29 +547,46 @@ def abort_job_uploads(store: DataStore, location: str, name_tags: Iterable[str],
 DELETE_BATCH = 1000
 
 
-def delete_paths(store: DataStore, paths: list[str], *, what: str) -> None:
-    """Delete objects (``bucket/key`` paths) with batched DeleteObjects requests.
+def delete_keys(client: Any, bucket: str, keys: list[str], *, guard: Callable[[str], Any],
+                batch: int = 0) -> list[dict[str, Any]]:
+    """Delete ``keys`` of ``bucket`` with DeleteObjects requests of ``batch`` keys (default
+    :data:`DELETE_BATCH`), each call inside ``guard(first key)`` (the caller's error translation).
 
-    Unlike deleting through pyarrow, this leaves no "folder marker" objects behind.
+    Returns the per-key errors S3 reported for the first batch that had any (later batches are not
+    sent), or ``[]``. Unlike deleting through pyarrow, this leaves no "folder marker" objects behind.
     """
+    size = batch or DELETE_BATCH
+    for i in range(0, len(keys), size):
+        chunk = keys[i : i + size]
+        with guard(chunk[0]):
+            r = client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+        errors = r.get("Errors") or []
+        if errors:
+            return list(errors)
+    return []
+
+
+def delete_paths(store: DataStore, paths: list[str], *, what: str) -> None:
+    """Delete objects (``bucket/key`` paths) with batched DeleteObjects requests (:func:`delete_keys`)."""
     by_bucket: dict[str, list[str]] = {}
     for path in paths:
         bucket, _, key = (path.partition("://")[2] if "://" in path else path).partition("/")
         by_bucket.setdefault(bucket, []).append(key.lstrip("/"))  # a folder marker keeps its "/"
     client = client_for(store)
     for bucket, keys in by_bucket.items():
-        for i in range(0, len(keys), DELETE_BATCH):
-            batch = keys[i : i + DELETE_BATCH]
+
+        @contextmanager
+        def guard(key: str, bucket: str = bucket) -> Iterator[None]:
             try:
-                r = client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch],
-                                                                 "Quiet": True})
+                yield
             except _boto_errors() as exc:
-                raise s3_error(store, f"deleting files of {what} (store {store.name!r})", bucket, batch[0],
+                raise s3_error(store, f"deleting files of {what} (store {store.name!r})", bucket, key,
                                exc) from exc
-            errors = r.get("Errors") or []
-            if errors:
-                first = errors[0]
-                raise DaoError(scrub(store, (
-                    f"deleting files of {what} (store {store.name!r}), bucket {bucket!r}: {len(errors)} "
-                    f"object(s) not deleted, e.g. key {first.get('Key')!r}: {first.get('Code')} "
-                    f"{first.get('Message', '')}")))
+
+        errors = delete_keys(client, bucket, keys, guard=guard)
+        if errors:
+            first = errors[0]
+            raise DaoError(scrub(store, (
+                f"deleting files of {what} (store {store.name!r}), bucket {bucket!r}: {len(errors)} "
+                f"object(s) not deleted, e.g. key {first.get('Key')!r}: {first.get('Code')} "
+                f"{first.get('Message', '')}")))

@@ -28,7 +28,8 @@ Write guarantees (every mode):
 This module holds :class:`FilesInterface`, the contract methods (``plan_read``, ``read``,
 ``prepare_write``, ``stage``, ``commit``, ``exists``, ``delete``), composed from:
 
-* ``_fs.py``: the pyarrow filesystem of a location, the I/O error boundary (``_wrap_io``);
+* ``_fs.py``: the pyarrow filesystem of a location, the I/O error boundary (``_wrap_io``); S3
+  filesystems come from ``_s3settings.S3Settings``, which also builds the boto3 client;
 * ``_layout.py``: hive partition paths, hidden names, listing, partition filters, path safety;
 * ``_schema.py``: schema sampling and inference, the schema sidecar, csv/json compatibility;
 * ``_read.py``: read tasks (file slices) and reading one file;

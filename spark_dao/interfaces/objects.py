@@ -53,23 +53,20 @@ from ..catalog.model import DataObject, DataStore, is_uri, join_inside
 from ..errors import CatalogError, DaoError, ObjectNotFound, require
 from ._fs import _wrap_io
 from ._layout import _escapes, _store_root, check_inside_store, not_a_folder_error
-from ._s3 import (
-    _MISSING_CODES,
-    MB,
-    _cached_client,
-    _client_settings,
-    _transfer_settings,
-    s3_error,
-)
-from ._s3 import S3_SCHEMES as _S3_SCHEMES
+from ._s3 import _MISSING_CODES, MB, _transfer_settings, delete_keys, s3_error
+from ._s3 import DELETE_BATCH as _S3_DELETE_BATCH
+from ._s3 import _cached_client as _cached_client  # noqa: F401  (tests clear its cache)
+from ._s3 import _client_settings as _client_settings  # noqa: F401  (tests read it)
+from ._s3settings import S3_SCHEMES as _S3_SCHEMES
+from ._s3settings import S3Settings
 from .files import FilesInterface
 
 log = logging.getLogger("spark_dao.objects")
 
 #: the checksum S3 computes and verifies for every uploaded part
 CHECKSUM_ALGORITHM = "SHA256"
-#: keys per DeleteObjects request (S3's maximum) and per listing page
-DELETE_BATCH = 1000
+#: keys per DeleteObjects request (S3's maximum; see ``_s3.delete_keys``) and per listing page
+DELETE_BATCH = _S3_DELETE_BATCH
 LIST_PAGE_SIZE = 1000
 #: a transfer at least this big shows a progress line, when stderr is a terminal
 PROGRESS_MIN_BYTES = 64 * MB
@@ -528,13 +525,13 @@ class _S3Backend(_Backend):
         self.bucket, _, prefix = rest.partition("/")
         self.base = posixpath.normpath(prefix).strip("/") if prefix.strip("/") else ""
         self.location = f"s3://{self.bucket}" + (f"/{self.base}" if self.base else "")
-        self.settings = _client_settings(store)
+        self.settings = S3Settings.from_store(store)
         self.transfer = _transfer_settings(store)
 
     # ------------------------------------------------------------------ plumbing
     @property
     def client(self) -> Any:
-        return _cached_client(self.settings, os.getpid())
+        return self.settings.boto3_client()
 
     def _config(self) -> Any:
         from boto3.s3.transfer import TransferConfig
@@ -802,19 +799,14 @@ class _S3Backend(_Backend):
         keys = [item["Key"] for item in self._keys(self._prefix(rel), action="deleting")]
         if rel and self.info(rel) is not None:
             keys.append(self.key(rel))
-        for start in range(0, len(keys), DELETE_BATCH):
-            batch = keys[start : start + DELETE_BATCH]
-            with self._guard("deleting", batch[0]):
-                response = self.client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
-                )
-            errors = response.get("Errors") or []
-            if errors:
-                shown = ", ".join(f"{e.get('Key')} ({e.get('Code')})" for e in errors[:5])
-                raise DaoError(
-                    f"deleting {self.what} (store {self.store.name!r}, bucket {self.bucket!r}): "
-                    f"{len(errors)} keys could not be deleted: {shown}"
-                )
+        errors = delete_keys(self.client, self.bucket, keys, batch=DELETE_BATCH,
+                             guard=lambda key: self._guard("deleting", key))
+        if errors:
+            shown = ", ".join(f"{e.get('Key')} ({e.get('Code')})" for e in errors[:5])
+            raise DaoError(
+                f"deleting {self.what} (store {self.store.name!r}, bucket {self.bucket!r}): "
+                f"{len(errors)} keys could not be deleted: {shown}"
+            )
         return len(keys)
 
     def folders(self) -> list[str]:
