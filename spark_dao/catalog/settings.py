@@ -304,20 +304,24 @@ def coerce(key: str, value: Any, setting: Setting) -> Any:
     return out
 
 
-def check_options(options: Mapping[Any, Any], valid: Mapping[str, str], *, as_written: bool = False) -> dict[str, Any]:
+def check_options(
+    options: Mapping[Any, Any], valid: Mapping[str, str], *, as_written: bool = False,
+    types: Mapping[str, Setting] | None = None,
+) -> dict[str, Any]:
     """Options with lower-cased keys and typed values (call options and catalog options alike).
 
     Raises :class:`KeyError` (unknown key, ``args[0]`` the lower-cased key) or :class:`SettingTypeError`
     (``args[0]`` the explanation, the option's name in ``.key``); callers turn them into their own
     errors. Messages name the option as written (``as_written``: a catalog's key path) or, for keys
-    that may have been lower-cased on the way (Spark does), by its documented spelling.
+    that may have been lower-cased on the way (Spark does), by its documented spelling. ``types``
+    (a backend's own options) are looked up before :data:`OPTION_TYPES`.
     """
     out: dict[str, Any] = {}
     for raw_key, value in options.items():
         key = str(raw_key).lower()
         if key not in valid:
             raise KeyError(key)
-        setting = OPTION_TYPES.get(key)
+        setting = (types or {}).get(key) or OPTION_TYPES.get(key)
         if setting is not None and value is not None:
             name = str(raw_key) if as_written else spelled(str(raw_key))
             try:
