@@ -11,17 +11,16 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from ..catalog.model import DataObject, DataStore
+from ..catalog.settings import parse_bool
 from ..errors import DaoError
 from ._s3settings import S3Settings, is_s3_location
 from .base import describe_error, error_boundary, library_errors
 
 
 def _bool(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+    """A boolean option (already typed by the option check), or ``default`` when unset."""
+    parsed = parse_bool(value) if value is not None else None
+    return default if parsed is None else parsed
 
 
 # --------------------------------------------------------------------------- filesystems
