@@ -74,6 +74,7 @@ __all__ = [
 log = logging.getLogger("spark_dao.objects")
 
 
+# --------------------------------------------------------------------------- backends of a location
 def _same_place(a: _Backend, b: _Backend) -> bool:
     """Equal URIs name the same file: both local, or both S3 behind the same endpoint."""
     if isinstance(a, _S3Backend) and isinstance(b, _S3Backend):
@@ -82,6 +83,7 @@ def _same_place(a: _Backend, b: _Backend) -> bool:
 
 
 def _backend(store: DataStore, location: str, what: str) -> _Backend:
+    """The backend of ``location``: S3 for ``s3``/``s3a``/``s3n`` URIs, a local folder otherwise."""
     if is_uri(location):
         scheme, _, rest = location.partition("://")
         if scheme.lower() in _S3_SCHEMES:
