@@ -461,3 +461,53 @@ def test_without_deltalake_the_error_names_the_extra(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "deltalake", None)
     with pytest.raises(BackendNotInstalled, match=r"pip install 'spark-dao\[delta\]'"):
         _deltalake()
+
+
+# --------------------------------------------------------------------------- management
+def test_history_optimize_vacuum_restore(dao: DataAccessObject, lake: Path) -> None:
+    for i in range(4):
+        dao.write(events([(i, "DE"), (10 + i, "US")]), "lake.events", engine="pandas", mode="append",
+                  options={"userMetadata": f"load {i}"})
+    history = dao.history("lake.events")
+    assert [h["version"] for h in history] == [3, 2, 1, 0]
+    assert history[0]["userMetadata"] == "load 3" and history[0]["operationMetrics"]["numOutputRows"] == "2"
+    assert len(dao.history("lake.events", limit=2)) == 2
+    files_before = len(DeltaTable(str(lake / "events")).file_uris())
+    assert files_before == 8
+    metrics = dao.optimize("lake.events", where=[("country", "=", "DE")])
+    assert metrics["numFilesRemoved"] == 4 and metrics["numFilesAdded"] == 1
+    assert len(DeltaTable(str(lake / "events")).file_uris()) == 5  # DE compacted, US untouched
+    assert sorted(dao.read("lake.events", engine="pandas")["id"]) == [0, 1, 2, 3, 10, 11, 12, 13]
+    dao.optimize("lake.events", zorder_by=["id"])
+    assert len(DeltaTable(str(lake / "events")).file_uris()) == 2
+    # vacuum: the compacted-away files are listed (dry run) then deleted; time travel to them stops
+    listed = dao.vacuum("lake.events", retention_hours=0)
+    # the 8 written files and the DE file the first optimize made (both optimizes rewrote them)
+    assert len(listed) == 9 and all((lake / "events" / p).exists() for p in listed)
+    assert sorted(dao.vacuum("lake.events", retention_hours=0, dry_run=False)) == sorted(listed)
+    assert not any((lake / "events" / p).exists() for p in listed)
+    assert sorted(dao.read("lake.events", engine="pandas")["id"]) == [0, 1, 2, 3, 10, 11, 12, 13]
+    # restore: version 1's data, as a new version
+    version = DeltaTable(str(lake / "events")).version()
+    dao.write(events([(99, "FR")]), "lake.events", engine="pandas", mode="overwrite")
+    dao.restore("lake.events", version=version)
+    assert sorted(dao.read("lake.events", engine="pandas")["id"]) == [0, 1, 2, 3, 10, 11, 12, 13]
+    assert DeltaTable(str(lake / "events")).version() == version + 2
+
+
+def test_management_errors_are_clear(dao: DataAccessObject, tmp_path: Path) -> None:
+    dao.write(events([(1, "DE")]), "lake.events", engine="pandas")
+    with pytest.raises(DaoError, match=r"where may name partition columns only \(\['country'\]\), not 'id'"):
+        dao.optimize("lake.events", where=[("id", "=", 1)])
+    with pytest.raises(DaoError, match=r"zorder_by columns \['nope'\] are not in the table"):
+        dao.optimize("lake.events", zorder_by=["nope"])
+    with pytest.raises(DaoError, match=r"version 5 does not exist; the table's versions are 0 to 0"):
+        dao.restore("lake.events", version=5)
+    with pytest.raises(DaoError, match=r"retention_hours=-1 must be 0 or more"):
+        dao.vacuum("lake.events", retention_hours=-1)
+    with pytest.raises(DaoError, match=r"object 'lake.users' has no Delta table"):
+        dao.history("lake.users")
+    files = DataAccessObject({"stores": {"f": {"interface": "files", "path": str(tmp_path / "f")}}})
+    with pytest.raises(DaoError, match=r"history needs a table format with versions \(interface: delta\); "
+                                       r"the store's interface FilesInterface has none"):
+        files.history("f.t")
