@@ -59,7 +59,7 @@ from ._delta_log import (
 )
 from ._fs import _is_object_store, filesystem_for
 from ._layout import STAGING, _file_stem, _job_tag, check_partition_columns
-from ._read import OPEN_COST, FilesReadPayload, _columns_option, _make_tasks, _read_file
+from ._read import OPEN_COST, FilesReadPayload, _columns_option, _make_tasks, _read_file, output_schema
 from ._s3settings import S3Settings, is_s3_location, split_location
 from ._schema import MB
 from ._staging import _stage_dataset, _stage_parquet
@@ -267,18 +267,7 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         data_schema = pa.schema([f for f in full if f.name not in part_types])
 
         columns = _columns_option(opts.get("columns"))
-        if columns is not None:
-            unknown = [c for c in columns if c not in full.names]
-            if unknown:
-                from ..errors import did_you_mean
-
-                raise DaoError(
-                    f"reading {obj.full_name!r} (store {obj.store_name!r}): unknown columns {unknown}."
-                    f"{did_you_mean(unknown[0], full.names)} Columns: {', '.join(full.names)}"
-                )
-            out_schema = pa.schema([full.field(c) for c in columns])
-        else:
-            out_schema = full
+        out_schema = output_schema(obj, full, columns)
 
         filters = tuple(filters)
         validate_filters(filters, what=f"reading {obj.full_name!r}")
