@@ -153,7 +153,7 @@ def test_a_folder_of_plain_files_is_not_taken_for_a_table(dao: DataAccessObject,
     (lake / "users").mkdir(parents=True)
     pa.parquet = __import__("pyarrow.parquet").parquet
     pa.parquet.write_table(pa.table({"id": [1]}), lake / "users" / "old.parquet")
-    with pytest.raises(DaoError, match=r"holds files but no _delta_log, so it is not a Delta table"):
+    with pytest.raises(DaoError, match=r"holds files but no _delta_log \(e.g. old.parquet\), so it is not a Delta table"):
         dao.write(users(1), "lake.users", engine="pandas", mode="overwrite")
     assert data_files(lake / "users") == ["old.parquet"]
 
@@ -511,3 +511,19 @@ def test_management_errors_are_clear(dao: DataAccessObject, tmp_path: Path) -> N
     with pytest.raises(DaoError, match=r"history needs a table format with versions \(interface: delta\); "
                                        r"the store's interface FilesInterface has none"):
         files.history("f.t")
+
+
+def test_a_first_write_in_progress_is_not_taken_for_a_foreign_folder(catalog: Catalog, lake: Path) -> None:
+    """While the first write of a table stages its files (no log yet), readers see no table and a
+    second writer may still create it; only files this interface did not stage mean 'not Delta'."""
+    obj = catalog.get("lake.events")
+    itf = get_interface(obj.store)
+    schema = pa.schema([("id", pa.int64()), ("country", pa.string())])
+    spec = itf.prepare_write(obj, schema, {"mode": "append"})
+    itf.stage(obj, pa.table({"id": [1], "country": ["DE"]}).to_batches(), spec, "0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+    assert data_files(lake / "events") and not (lake / "events" / "_delta_log").exists()
+    assert not itf.exists(obj)
+    with pytest.raises(DaoError, match=r"has no Delta table"):
+        DataAccessObject(catalog).read("lake.events", engine="pandas")
+    DataAccessObject(catalog).write(events([(2, "US")]), "lake.events", engine="pandas", mode="append")
+    assert table_rows(lake / "events") == [{"id": 2, "country": "US"}]

@@ -34,6 +34,7 @@ import datetime as dt
 import logging
 import os
 import posixpath
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -121,6 +122,10 @@ class _TaskOutput:
     table: pa.Table | None = None
 
 
+#: the data files this interface stages: ``part-<job 8 hex>-<task 10 hex>-<n>.parquet``
+_STAGED_NAME = re.compile(r"^part-[0-9a-f]{8}-[0-9a-f]{10}-\d+\.parquet$")
+
+
 class DeltaInterface(DeltaCommit, BaseInterface):
     """Delta Lake tables in a store's folder or bucket prefix (see the module docstring).
 
@@ -204,18 +209,22 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         return before[-1]
 
     def _refuse_non_delta(self, obj: DataObject) -> None:
-        """A folder with data files but no ``_delta_log`` is not a Delta table: say so, do not overwrite it."""
+        """A folder with data files but no ``_delta_log`` is not a Delta table: say so, do not overwrite
+        it. Files staged by a first write still running (``part-<job>-<task>-<n>.parquet``) are not
+        such files: that folder is a table being created."""
         fs, base = filesystem_for(self.store, obj.location)
         import pyarrow.fs as pafs
 
-        info = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True, recursive=False))
-        visible = [i for i in info if not posixpath.basename(i.path).startswith(("_", "."))]
-        if visible:
-            raise DaoError(
-                f"object {obj.full_name!r} (store {obj.store_name!r}): {obj.location} holds files but no "
-                "_delta_log, so it is not a Delta table. Point the object's 'path' elsewhere, move the files, "
-                "or keep the object in a 'files' store"
-            )
+        for info in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True, recursive=True)):
+            rel = info.path[len(base):].strip("/")
+            if info.type != pafs.FileType.File or any(p.startswith(("_", ".")) for p in rel.split("/")):
+                continue
+            if not _STAGED_NAME.match(posixpath.basename(rel)):
+                raise DaoError(
+                    f"object {obj.full_name!r} (store {obj.store_name!r}): {obj.location} holds files but no "
+                    f"_delta_log (e.g. {rel}), so it is not a Delta table. Point the object's 'path' elsewhere, "
+                    "move the files, or keep the object in a 'files' store"
+                )
 
     def _missing(self, obj: DataObject) -> ObjectNotFound:
         return ObjectNotFound(
