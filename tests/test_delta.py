@@ -527,3 +527,44 @@ def test_a_first_write_in_progress_is_not_taken_for_a_foreign_folder(catalog: Ca
         DataAccessObject(catalog).read("lake.events", engine="pandas")
     DataAccessObject(catalog).write(events([(2, "US")]), "lake.events", engine="pandas", mode="append")
     assert table_rows(lake / "events") == [{"id": 2, "country": "US"}]
+
+
+def test_replace_where_overwrites_only_the_matching_partitions(dao: DataAccessObject, lake: Path) -> None:
+    dao.write(events([(1, "DE"), (2, "FR"), (3, "US"), (4, "IT")]), "lake.events", engine="pandas")
+    dao.write(events([(20, "FR"), (21, "DE")]), "lake.events", engine="pandas", mode="overwrite",
+              options={"replaceWhere": "country IN ('DE', 'FR', 'ES')"})
+    assert sorted((r["country"], r["id"]) for r in table_rows(lake / "events")) == [
+        ("DE", 21), ("FR", 20), ("IT", 4), ("US", 3)]
+    # boundaries: a comparison on the partition column, and nothing written when a row lies outside
+    dao.write(events([(30, "GB")]), "lake.events", engine="pandas", mode="overwrite",
+              options={"replaceWhere": "country >= 'FR' AND country < 'IT'"})
+    assert sorted((r["country"], r["id"]) for r in table_rows(lake / "events")) == [
+        ("DE", 21), ("GB", 30), ("IT", 4), ("US", 3)]  # FR (= lower bound) replaced, IT (= upper) kept
+    version = DeltaTable(str(lake / "events")).version()
+    with pytest.raises(DaoError, match=r"with replaceWhere: 1 row\(s\) do not match the predicate"):
+        dao.write(events([(40, "DE"), (41, "US")]), "lake.events", engine="pandas", mode="overwrite",
+                  options={"replaceWhere": "country = 'DE'"})
+    assert DeltaTable(str(lake / "events")).version() == version
+    with pytest.raises(DaoError, match=r"'id' is not a partition column \(\['country'\]\); replaceWhere on other "
+                                       r"columns is not supported yet"):
+        dao.write(events([(1, "DE")]), "lake.events", engine="pandas", mode="overwrite", options={"replaceWhere": "id > 3"})
+    with pytest.raises(DaoError, match=r"replaceWhere applies to mode='overwrite', not 'append'"):
+        dao.write(events([(1, "DE")]), "lake.events", engine="pandas", mode="append", options={"replaceWhere": "country = 'DE'"})
+    with pytest.raises(DaoError, match=r"cannot read \"country = 'DE' OR country = 'FR'\""):
+        dao.write(events([(1, "DE")]), "lake.events", engine="pandas", mode="overwrite",
+                  options={"replaceWhere": "country = 'DE' OR country = 'FR'"})
+    assert DeltaTable(str(lake / "events")).version() == version
+
+
+def test_parse_predicate() -> None:
+    from spark_dao.interfaces.filters import parse_predicate
+
+    assert parse_predicate("day >= '2025-01-01' AND country IN ('DE', 'O''Brien') and `a b` <> 2.5 AND x IS NOT NULL",
+                           what="t") == [("day", ">=", "2025-01-01"), ("country", "in", ["DE", "O'Brien"]),
+                                         ("a b", "!=", 2.5), ("x", "not_null", None)]
+    assert parse_predicate("name = 'x AND y'", what="t") == [("name", "=", "x AND y")]
+    assert parse_predicate("n == -3 and b = true AND c is null", what="t") == [
+        ("n", "=", -3), ("b", "=", True), ("c", "is_null", None)]
+    for bad in ("a = 1 OR b = 2", "f(a) = 1", "a = b", "", "a BETWEEN 1 AND 2"):
+        with pytest.raises(DaoError, match=r"t: "):
+            parse_predicate(bad, what="t")

@@ -119,9 +119,12 @@ class DeltaCommit(CommitProtocol):
             removed = 0
             if spec.mode in ("overwrite", "dynamic"):
                 written = {tuple(sorted(_partition_map(f.path, spec).items())) for f in files}
+                where = spec.options.get("replace_where")
                 for row in pa.table(table.get_add_actions(flatten=True)).to_pylist():
                     values = {c: _partition_string(row.get(f"partition.{c}")) for c in spec.partition_by}
                     if spec.mode == "dynamic" and tuple(sorted(values.items())) not in written:
+                        continue
+                    if where and not _matches_where(row, spec, where):
                         continue
                     actions.append(RemoveAction(unquote(row["path"]), True, now, int(row["size_bytes"]),
                                                 values or None))
@@ -308,3 +311,11 @@ class DeltaCommit(CommitProtocol):
             except OSError as exc:  # best effort: unreferenced files are invisible; VACUUM removes them
                 log.warning("could not remove staged file %s/%s of %s: %s", base, f.path, obj.full_name, exc)
 
+
+def _matches_where(row: Mapping[str, Any], spec: WriteSpec, where: Any) -> bool:
+    """Whether a file's partition values (typed, from the log) match a replaceWhere predicate."""
+    from ._delta_log import _as_type
+    from .filters import matches
+
+    typed = {c: _as_type(row.get(f"partition.{c}"), spec.schema.field(c).type) for c in spec.partition_by}
+    return matches(typed, where)

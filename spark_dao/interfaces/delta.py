@@ -75,6 +75,7 @@ from .base import (
 )
 from .filters import coerce as coerce_filter
 from .filters import matches as filter_matches
+from .filters import parse_predicate
 from .filters import validate as validate_filters
 
 log = logging.getLogger("spark_dao.delta")
@@ -96,6 +97,7 @@ WRITE_OPTIONS = {
     "max_retries": "times a commit that conflicts with a concurrent one is retried (default 3)",
     "usermetadata": "text recorded in the commit (Delta's userMetadata, shown by history)",
     "overwriteschema": "overwrite only: replace the table's schema with the data's (default false)",
+    "replacewhere": "overwrite only: replace just the partitions matching this predicate, e.g. \"day >= '2025-01-08'\"",
 }
 #: the types of the options above that the catalog's tables do not know
 OPTION_TYPES = {
@@ -368,15 +370,39 @@ class DeltaInterface(DeltaCommit, BaseInterface):
             "usermetadata": opts.get("usermetadata"),
             "overwrite_schema": bool(opts.get("overwriteschema")) and mode == "overwrite",
         }
+        if opts.get("replacewhere") is not None:
+            write_opts["replace_where"] = self._replace_where(obj, opts["replacewhere"], mode, target, partition_by)
         if request.upsert is not None:
             write_opts["upsert"] = request.upsert
         return WriteSpec(mode=mode, format="parquet", schema=_delta_schema(target), partition_by=partition_by,
                          options=write_opts, operation=request.operation)
 
+    @staticmethod
+    def _replace_where(obj: DataObject, predicate: Any, mode: str, schema: pa.Schema,
+                       partition_by: tuple[str, ...]) -> tuple[PartitionFilter, ...]:
+        """``replaceWhere``: filters on partition columns, typed; checked before any task runs."""
+        what = f"writing {obj.full_name!r} (store {obj.store_name!r}) with replaceWhere"
+        if mode != "overwrite":
+            raise DaoError(f"{what}: replaceWhere applies to mode='overwrite', not {mode!r}")
+        typed = []
+        for f in parse_predicate(str(predicate), what=what):
+            if f[0] not in partition_by:
+                raise DaoError(
+                    f"{what}: {f[0]!r} is not a partition column ({list(partition_by) or 'the table has none'}); "
+                    "replaceWhere on other columns is not supported yet: use an upsert, or a dynamic overwrite"
+                )
+            t = coerce_filter(f, schema.field(f[0]).type) if f[1] not in ("is_null", "not_null") else f
+            if t is None:
+                raise DaoError(f"{what}: {f[2]!r} does not fit column {f[0]!r} ({schema.field(f[0]).type})")
+            typed.append(t)
+        return tuple(typed)
+
     def stage(self, obj: DataObject, batches: Iterable[pa.RecordBatch], spec: WriteSpec, job_id: str) -> StagedPart:
         """Parquet files in the table's folder, not referenced by the log yet (invisible)."""
         fs, base = filesystem_for(self.store, obj.location)
         it = (_arrow.conform(b, spec.schema) for b in batches if b.num_rows)
+        if spec.options.get("replace_where"):
+            it = (_check_replace_where(obj, b, spec.options["replace_where"]) for b in it)
         first = next(it, None)
         if first is None:
             return StagedPart(job_id=job_id)
@@ -550,3 +576,17 @@ class DeltaInterface(DeltaCommit, BaseInterface):
                 if fs.get_file_info(f"{info.path}/_delta_log").type == pafs.FileType.Directory:
                     out.append(name)
         return sorted(out)
+
+
+def _check_replace_where(obj: DataObject, batch: pa.RecordBatch, filters: tuple[PartitionFilter, ...]) -> pa.RecordBatch:
+    """Every row of a replaceWhere overwrite must match the predicate (as Delta requires)."""
+    from .filters import filter_table
+
+    kept = filter_table(pa.Table.from_batches([batch]), filters, what=f"writing {obj.full_name!r}")
+    if kept.num_rows != batch.num_rows:
+        raise DaoError(
+            f"writing {obj.full_name!r} (store {obj.store_name!r}) with replaceWhere: "
+            f"{batch.num_rows - kept.num_rows} row(s) do not match the predicate; write only rows inside it "
+            "(nothing was committed)"
+        )
+    return batch
