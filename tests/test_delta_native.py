@@ -120,6 +120,23 @@ def test_the_real_probe_matches_the_session_and_is_cached(spark: Any, monkeypatc
     assert delta_native.has_delta(spark) is bool(DELTA_JARS)  # from the cache
 
 
+def test_a_delta_that_loads_but_cannot_read_counts_as_absent(spark: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a Delta build for another Spark version passes the probe (the source loads) and fails to read
+    monkeypatch.setattr(delta_native, "_local_master", lambda s: True)
+
+    class Session:
+        class conf:  # noqa: N801
+            get = staticmethod(lambda *a: "local[2]")
+
+        @staticmethod
+        def range(n: int) -> Any:
+            raise RuntimeError("java.lang.NoSuchMethodError: 'void LogicalRDD.<init>(...)'")
+
+    assert delta_native._works(Session()) is False
+    monkeypatch.setattr(delta_native, "_local_master", lambda s: False)
+    assert delta_native._works(Session()) is True  # clusters: the probe's answer stands
+
+
 def test_without_delta_auto_takes_the_python_path_and_native_is_refused(
     spark: Any, lake: Path, monkeypatch: pytest.MonkeyPatch, calls: list[str]
 ) -> None:

@@ -76,8 +76,36 @@ def _probe(spark: Any) -> bool:
         found = probe_outcome(exc)
         log.debug("Delta probe on the Spark session: %s (%s)", "present" if found else "absent",
                   str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
-        return found
-    return probe_outcome(None)
+        return found and _works(spark)
+    return probe_outcome(None) and _works(spark)
+
+
+def _local_master(spark: Any) -> bool:
+    try:
+        return str(spark.conf.get("spark.master", "") or "").startswith("local")
+    except Exception:  # noqa: BLE001 - Spark Connect may not expose it
+        return False
+
+
+def _works(spark: Any) -> bool:
+    """A Delta found by the probe really reads (a Delta build for another Spark version loads the
+    source and writes, then fails to read with ``NoSuchMethodError``): on local masters only, where
+    a temp folder is visible to every task, write and read back a one-row table."""
+    if not _local_master(spark):
+        return True
+    import shutil
+
+    folder = tempfile.mkdtemp(prefix="spark_dao_delta_check_")
+    try:
+        spark.range(1).write.format("delta").save(os.path.join(folder, "t"))
+        return len(spark.read.format("delta").load(os.path.join(folder, "t")).collect()) == 1
+    except Exception as exc:  # noqa: BLE001 - any failure: this Delta cannot be used
+        log.warning("the Spark session has a Delta Lake that does not work with this Spark (%s); "
+                    "Delta stores use the Python path. See jars/README.md for matching versions",
+                    _first_line(str(exc))[:300])
+        return False
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def has_delta(spark: Any) -> bool:
