@@ -319,3 +319,16 @@ def test_upserts_and_format_dao_stay_on_the_python_path(native: Any, lake: Path,
     assert DeltaTable(str(lake / "users")).history(1)[0].get("engineInfo") != \
         DeltaTable(str(lake / "users")).history()[-1].get("engineInfo")
     assert rows(lake / "users") == [(1, "a"), (2, "b")]
+
+
+def test_the_chosen_path_is_logged_once_at_debug(spark: Any, lake: Path, caplog: pytest.LogCaptureFixture,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    monkeypatch.setattr(delta_native, "_LOGGED", set())
+    obj = catalog_for(lake).get("lake.users")
+    with caplog.at_level(logging.DEBUG, logger="spark_dao.delta"):
+        for _ in range(3):
+            delta_native.choose(spark, obj, "python", action="reading")
+    said = [r.getMessage() for r in caplog.records if "path for the Spark engine" in r.getMessage()]
+    assert said == ["Delta store 'lake': python (deltalake) path for the Spark engine: engine_path=python"]
