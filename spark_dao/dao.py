@@ -196,8 +196,11 @@ class DataAccessObject:
         filters = tuple(filters or ())
         if engine == "auto":
             engine = "spark" if (self._spark is not None or _active_spark() is not None) else "pandas"
+        from .engines.delta_native import take_request
+
+        delta_path = take_request(obj, opts, engine)  # Delta stores: engine_path (native / python)
         if engine == "spark":
-            return self._read_spark(obj, opts, filters)
+            return self._read_spark(obj, opts, filters, delta_path)
         from .engines.local import read_table
 
         table = read_table(obj, opts, filters)
@@ -208,12 +211,16 @@ class DataAccessObject:
         require("pandas", "pandas")
         return table.to_pandas()
 
-    def _read_spark(self, obj: DataObject, opts: dict[str, Any], filters: tuple[PartitionFilter, ...]) -> Any:
+    def _read_spark(self, obj: DataObject, opts: dict[str, Any], filters: tuple[PartitionFilter, ...],
+                    delta_path: str | None = None) -> Any:
         from pyspark.sql import functions as F
 
+        from .engines import delta_native
         from .engines.spark import default_parallelism, object_overrides
 
         spark = self._spark_session()
+        if delta_path is not None and delta_native.choose(spark, obj, delta_path, action="reading"):
+            return delta_native.read(spark, self._interface(obj), obj, opts, filters)
         reader = spark.read.format(self._format_name(spark)).option("_dao_object", object_overrides(obj))
         opts.setdefault("parallelism", default_parallelism(spark))
         for key, value in opts.items():
@@ -271,9 +278,12 @@ class DataAccessObject:
                 mode = "dynamic"
 
         use_spark = engine == "spark" or (engine == "auto" and _is_spark_df(data))
+        from .engines.delta_native import take_request
+
+        delta_path = take_request(obj, opts, "spark" if use_spark else "pandas")  # Delta stores: engine_path
         if use_spark:
             sdf = data if _is_spark_df(data) else self._spark_session().createDataFrame(_to_pandas_or_arrow(data))
-            result = self._write_spark(sdf, obj, mode, opts)
+            result = self._write_spark(sdf, obj, mode, opts, delta_path)
         else:
             from .engines.local import write_table
 
@@ -281,10 +291,16 @@ class DataAccessObject:
         log.info("%s", result)
         return result
 
-    def _write_spark(self, sdf: Any, obj: DataObject, mode: str, opts: dict[str, Any]) -> WriteResult:
+    def _write_spark(self, sdf: Any, obj: DataObject, mode: str, opts: dict[str, Any],
+                     delta_path: str | None = None) -> WriteResult:
+        from .engines import delta_native
         from .engines.spark import object_overrides
 
         itf = self._interface(obj)
+        upsert = str(opts.get("operation", "")).lower() == "upsert"
+        if delta_path is not None and delta_native.choose(sdf.sparkSession, obj, delta_path, action="writing",
+                                                          upsert=upsert):
+            return delta_native.write(sdf, itf, obj, mode, opts)
         if mode in ("errorifexists", "ignore") and itf.exists(obj):
             if mode == "ignore":
                 return WriteResult(object=obj.full_name, mode=mode, location=obj.location, skipped=True)

@@ -52,12 +52,29 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+#: the delta-spark JARs that jars/pom.xml fetches (mvn -q -f jars/pom.xml dependency:copy-dependencies
+#: -DoutputDirectory=lib); when present, the shared session has Delta Lake (one SparkContext per process)
+DELTA_JARS = sorted(str(p) for p in (Path(REPO_ROOT) / "jars" / "lib").glob("*.jar"))
+#: CI sets this: native Delta tests that would skip for missing JARs fail instead
+REQUIRE_NATIVE_DELTA = os.environ.get("SPARK_DAO_REQUIRE_NATIVE_DELTA", "").strip().lower() in ("1", "true", "yes")
+
+
+def _with_delta(builder):
+    if not DELTA_JARS:
+        return builder
+    return (
+        builder.config("spark.jars", ",".join(DELTA_JARS))
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+    )
+
+
 @pytest.fixture(scope="session")
 def spark():
     import pyspark
     from pyspark.sql import SparkSession
 
-    session = (
+    builder = (
         SparkSession.builder.master("local[2]")
         .appName("spark_dao-tests")
         .config("spark.ui.enabled", "false")
@@ -66,8 +83,9 @@ def spark():
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.memory", "2g")
         .config("spark.python.worker.reuse", "true")
-        .getOrCreate()
+        .config("spark.ui.showConsoleProgress", "false")
     )
+    session = _with_delta(builder).getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     assert pyspark.__version__.startswith("4")
     yield session

@@ -240,7 +240,7 @@ def _keys_read_by_backends() -> set[str]:
     root = Path(__file__).resolve().parents[1] / "spark_dao" / "interfaces"
     keys: set[str] = set()
     pattern = re.compile(r"""(?:configs|cfg)(?:\.get\(|\[)\s*["']([a-z0-9_]+)["']""")
-    for source in root.glob("*.py"):
+    for source in [*root.glob("*.py"), *(root.parent / "engines").glob("*.py")]:  # engines: delta_native
         keys |= set(pattern.findall(source.read_text()))
     for name in ("_S3_KEYS", "_CLIENT_KEYS"):
         for source in root.glob("*.py"):
@@ -255,7 +255,8 @@ def test_every_setting_a_backend_reads_is_declared_and_typed() -> None:
 
     read = _keys_read_by_backends()
     assert {"max_attempts", "multipart_threshold", "s3_commit", "path_style"} <= read  # the scan works
-    declared = BUILTINS["files"].config_keys | BUILTINS["objects"].config_keys
+    assert "engine_path" in read  # engines are scanned too
+    declared = BUILTINS["files"].config_keys | BUILTINS["objects"].config_keys | BUILTINS["delta"].config_keys
     assert read <= declared, sorted(read - declared)
     for builtin in BUILTINS.values():
         assert builtin.config_keys <= set(SETTING_TYPES), (builtin.name, sorted(builtin.config_keys - set(SETTING_TYPES)))

@@ -70,7 +70,7 @@ BUILTINS: dict[str, BuiltinInterface] = {
         "delta",
         "spark_dao.interfaces.delta:DeltaInterface",
         "delta",
-        _LOCATION_KEYS | _S3_KEYS | {"format", "options"},
+        _LOCATION_KEYS | _S3_KEYS | {"format", "options", "engine_path"},
         formats=frozenset({"delta", "parquet"}),  # parquet: the data files (a one-line switch from files)
     ),
     "redshift": BuiltinInterface(

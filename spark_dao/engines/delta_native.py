@@ -1,0 +1,379 @@
+"""The native Delta path: ``dao.read`` / ``dao.write`` with the Spark engine through delta-spark.
+
+Where the Spark session has Delta Lake on the JVM (Databricks, EMR, a session started with the
+delta-spark JARs, see jars/README.md), reading and writing a Delta store's table with the Spark
+engine runs ``spark.read.format("delta")`` / ``df.write.format("delta")``: the work stays in the
+JVM. Everywhere else (no JARs, Spark Connect without Delta on the server, pandas/arrow engines,
+``format("dao")``, upserts, S3 locations for now) the Python path of
+:class:`~spark_dao.interfaces.delta.DeltaInterface` runs. Both write the same tables.
+
+    >>> dao.read("lake.users", engine="spark", version=3)                       # doctest: +SKIP
+    >>> dao.write(df, "lake.users", mode="dynamic")                             # doctest: +SKIP
+    >>> dao.write(df, "lake.users", options={"engine_path": "python"})         # force a path
+
+Which path: the ``engine_path`` option of the call, else the store's ``engine_path`` setting,
+else ``auto`` (native when the session has Delta). Delta is detected per session without
+``_jvm`` (so it works on Spark Connect): reading ``format("delta")`` from a missing path fails
+with ``DATA_SOURCE_NOT_FOUND`` when Delta is absent, ``PATH_NOT_FOUND`` when it is present.
+The answer is cached per session; the chosen path is logged once at DEBUG.
+
+Before a native write, the same checks as the Python path run (``DeltaInterface.prepare_write``:
+unknown options, the data's schema against the table's, the catalog's partitioning against the
+table's, errorifexists): nothing is written when they fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ..catalog.model import DataObject
+from ..errors import DaoError, ObjectNotFound
+from ..interfaces.base import PartitionFilter, WriteResult
+
+log = logging.getLogger("spark_dao.delta")
+
+ENGINE_PATHS = ("auto", "native", "python")
+OPTION = "engine_path"
+
+#: id(session) -> (session, has Delta); the session is kept so its id is not reused
+_DETECTED: dict[int, tuple[Any, bool]] = {}
+_LOGGED: set[tuple[int, str, str]] = set()
+_LOCK = threading.Lock()
+
+
+# --------------------------------------------------------------------------- detection
+def probe_outcome(exc: BaseException | None) -> bool:
+    """Whether the probe's outcome means Delta is on the session (``exc`` None: the load worked).
+
+    ``DATA_SOURCE_NOT_FOUND`` (classic: in the Py4J error's text; Spark Connect: the error's
+    condition) means absent; ``PATH_NOT_FOUND`` or any other failure of the load means the
+    ``delta`` source was found and tried to read the path, so present.
+    """
+    if exc is None:
+        return True
+    condition = None
+    get = getattr(exc, "getCondition", None)
+    if callable(get):
+        try:
+            condition = get()
+        except Exception:  # noqa: BLE001 - a broken accessor: fall back to the text
+            condition = None
+    text = f"{condition or ''} {exc}"
+    return "DATA_SOURCE_NOT_FOUND" not in text
+
+
+def _probe(spark: Any) -> bool:
+    missing = os.path.join(tempfile.gettempdir(), f"spark_dao_delta_probe_{uuid.uuid4().hex}")
+    try:
+        spark.read.format("delta").load(missing).schema  # noqa: B018 - .schema forces analysis (Connect)
+    except Exception as exc:  # noqa: BLE001 - every failure is an answer, see probe_outcome
+        found = probe_outcome(exc)
+        log.debug("Delta probe on the Spark session: %s (%s)", "present" if found else "absent",
+                  str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
+        return found and _works(spark)
+    return probe_outcome(None) and _works(spark)
+
+
+def _local_master(spark: Any) -> bool:
+    try:
+        return str(spark.conf.get("spark.master", "") or "").startswith("local")
+    except Exception:  # noqa: BLE001 - Spark Connect may not expose it
+        return False
+
+
+def _works(spark: Any) -> bool:
+    """A Delta found by the probe really reads (a Delta build for another Spark version loads the
+    source and writes, then fails to read with ``NoSuchMethodError``): on local masters only, where
+    a temp folder is visible to every task, write and read back a one-row table."""
+    if not _local_master(spark):
+        return True
+    import shutil
+
+    folder = tempfile.mkdtemp(prefix="spark_dao_delta_check_")
+    try:
+        spark.range(1).write.format("delta").save(os.path.join(folder, "t"))
+        return len(spark.read.format("delta").load(os.path.join(folder, "t")).collect()) == 1
+    except Exception as exc:  # noqa: BLE001 - any failure: this Delta cannot be used
+        log.warning("the Spark session has a Delta Lake that does not work with this Spark (%s); "
+                    "Delta stores use the Python path. See jars/README.md for matching versions",
+                    _first_line(str(exc))[:300])
+        return False
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def has_delta(spark: Any) -> bool:
+    """True when ``spark`` can read and write ``format("delta")`` (cached per session)."""
+    key = id(spark)
+    with _LOCK:
+        known = _DETECTED.get(key)
+    if known is not None and known[0] is spark:
+        return known[1]
+    found = _probe(spark)
+    with _LOCK:
+        _DETECTED[key] = (spark, found)
+    return found
+
+
+def forget(spark: Any = None) -> None:
+    """Drop the cached detection (of one session, or all): the next call probes again."""
+    with _LOCK:
+        if spark is None:
+            _DETECTED.clear()
+        else:
+            _DETECTED.pop(id(spark), None)
+
+
+# --------------------------------------------------------------------------- the choice
+def is_delta_store(obj: DataObject) -> bool:
+    store = obj.store
+    return store is not None and store.interface.kind == "delta"
+
+
+def requested_path(obj: DataObject, opts: dict[str, Any]) -> str:
+    """``auto``, ``native`` or ``python``: the call's ``engine_path`` (removed from ``opts``), else the
+    store's setting, else ``auto``."""
+    given = [opts.pop(k) for k in [k for k in opts if str(k).lower() == OPTION]]
+    value = given[-1] if given else (obj.store.configs.get("engine_path") if obj.store is not None else None)
+    if value is None:
+        return "auto"
+    text = str(value).strip().lower()
+    if text not in ENGINE_PATHS:
+        from ..errors import did_you_mean
+
+        raise DaoError(
+            f"object {obj.full_name!r} (store {obj.store_name!r}): {OPTION}={value!r} is not valid."
+            f"{did_you_mean(text, ENGINE_PATHS)} Valid: {', '.join(ENGINE_PATHS)}"
+        )
+    return text
+
+
+def take_request(obj: DataObject, opts: dict[str, Any], engine: str) -> str | None:
+    """For a Delta store: the requested path (``engine_path`` removed from ``opts``); None otherwise.
+
+    ``engine_path='native'`` given in the call with the pandas/arrow engine is an error (only the
+    Spark engine has a native path); a store's ``engine_path: native`` just does not apply there.
+    """
+    if not is_delta_store(obj):
+        return None
+    in_call = any(str(k).lower() == OPTION for k in opts)
+    requested = requested_path(obj, opts)
+    if engine != "spark" and in_call and requested == "native":
+        raise DaoError(
+            f"object {obj.full_name!r} (store {obj.store_name!r}): {OPTION}='native' needs engine='spark' "
+            f"(the pandas and arrow engines read and write Delta with deltalake); drop {OPTION}"
+        )
+    return requested
+
+
+def _is_local(location: str) -> bool:
+    return "://" not in location or location.startswith("file://")
+
+
+def choose(spark: Any, obj: DataObject, requested: str, *, action: str, upsert: bool = False) -> bool:
+    """True for the native path. ``requested`` comes from :func:`take_request`."""
+    if requested == "python":
+        native, why = False, f"{OPTION}=python"
+    elif upsert:  # MERGE through delta-spark is not built yet
+        native, why = False, "upserts run on the Python path"
+    elif not _is_local(obj.location):
+        # an S3 table would need s3a (hadoop-aws and credentials) on the session: not wired yet
+        if requested == "native":
+            raise DaoError(
+                f"{action} {obj.full_name!r} (store {obj.store_name!r}): {OPTION}='native' works on local "
+                f"folders only for now; {obj.location} is an object store location. Drop {OPTION} "
+                "(the Python path reads and writes it) or set it to 'python'"
+            )
+        native, why = False, "object store location (the native path covers local folders only)"
+    elif has_delta(spark):
+        native, why = True, f"the Spark session has Delta Lake ({OPTION}={requested})"
+    elif requested == "native":
+        raise DaoError(
+            f"{action} {obj.full_name!r} (store {obj.store_name!r}): {OPTION}='native' but the Spark session "
+            "has no Delta Lake (format('delta') is not found). Start Spark with the delta-spark JARs "
+            "(jars/README.md), or drop the option to use the Python path"
+        )
+    else:
+        native, why = False, "the Spark session has no Delta Lake"
+    path = "native (delta-spark)" if native else "python (deltalake)"
+    key = (id(spark), obj.store_name, path)
+    if key not in _LOGGED:
+        _LOGGED.add(key)
+        log.debug("Delta store %r: %s path for the Spark engine: %s", obj.store_name, path, why)
+    return native
+
+
+def table_path(obj: DataObject) -> str:
+    """The table's absolute local path, as delta-spark takes it."""
+    location = obj.location
+    if location.startswith("file://"):
+        location = "/" + location[len("file://"):].lstrip("/")
+    return os.path.abspath(location)
+
+
+# --------------------------------------------------------------------------- read
+def read(spark: Any, itf: Any, obj: DataObject, options: Mapping[str, Any],
+         filters: tuple[PartitionFilter, ...]) -> Any:
+    """``spark.read.format("delta")`` of the object's table, with the Python path's options."""
+    from pyspark.sql import functions as F
+
+    from ..interfaces.delta import READ_OPTIONS, _timestamp_option, _version_option
+    from ..interfaces.filters import spark_column
+    from ..interfaces.filters import validate as validate_filters
+
+    opts = itf.check_options(obj, options, READ_OPTIONS, action="reading")
+    if opts.get("versionasof") is not None and opts.get("timestampasof") is not None:
+        raise DaoError(f"reading {obj.full_name!r}: give versionAsOf or timestampAsOf, not both")
+    validate_filters(filters, what=f"reading {obj.full_name!r}")
+    reader = spark.read.format("delta")
+    version = _version_option(obj, opts.get("versionasof"))
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    if opts.get("timestampasof") is not None:
+        import datetime as dt
+
+        when = _timestamp_option(obj, opts["timestampasof"]).astimezone(dt.UTC)
+        reader = reader.option("timestampAsOf", when.strftime("%Y-%m-%d %H:%M:%S.%f") + "Z")
+    try:
+        df = reader.load(table_path(obj))
+        columns = _columns(opts.get("columns"))
+        if columns is not None:
+            unknown = [c for c in columns if c not in df.columns]
+            if unknown:
+                from ..errors import did_you_mean
+
+                raise DaoError(
+                    f"reading {obj.full_name!r} (store {obj.store_name!r}): unknown columns {unknown}."
+                    f"{did_you_mean(unknown[0], df.columns)} Columns: {', '.join(df.columns)}"
+                )
+            df = df.select(*columns)
+        for col, op, value in filters:
+            df = df.filter(spark_column(F.col(col), op, value))
+    except DaoError:
+        raise
+    except Exception as exc:
+        raise _read_failure(exc, obj, itf) from exc
+    return df
+
+
+def _columns(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [c.strip() for c in value.split(",") if c.strip()]
+    return [str(c) for c in value]
+
+
+def _condition(exc: BaseException) -> str:
+    get = getattr(exc, "getCondition", None)
+    try:
+        return str(get() or "") if callable(get) else ""
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def _read_failure(exc: BaseException, obj: DataObject, itf: Any) -> BaseException:
+    if not type(exc).__module__.startswith(("pyspark", "py4j")):
+        return exc
+    condition = _condition(exc)
+    text = str(exc)
+    if condition in ("PATH_NOT_FOUND", "DELTA_TABLE_NOT_FOUND", "DELTA_MISSING_DELTA_TABLE") or any(
+        c in text for c in ("[PATH_NOT_FOUND]", "[DELTA_TABLE_NOT_FOUND]", "[DELTA_MISSING_DELTA_TABLE]")
+    ):
+        if itf.exists(obj):  # a folder that is not a table, or a race with a delete
+            return DaoError(f"reading {obj.full_name!r} (store {obj.store_name!r}) with delta-spark failed: "
+                            f"{_first_line(text)}")
+        return ObjectNotFound(
+            f"object {obj.full_name!r} has no Delta table at {obj.location} (store {obj.store_name!r}). "
+            "Write it first, or check the name in the catalog."
+        )
+    return DaoError(f"reading {obj.full_name!r} (store {obj.store_name!r}) with delta-spark failed: "
+                    f"{_first_line(text)}")
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "?")
+
+
+# --------------------------------------------------------------------------- write
+_SPARK_MODES = {"append": "append", "overwrite": "overwrite", "dynamic": "overwrite",
+                "errorifexists": "errorifexists", "ignore": "ignore"}
+
+
+def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, Any]) -> WriteResult:
+    """``df.write.format("delta")`` into the object's table, after the Python path's checks.
+
+    One write is one Delta commit (delta-spark's own protocol): a failed job commits nothing. Files
+    that finished tasks of a failed job wrote stay in the folder, unreferenced (invisible to every
+    reader) until ``VACUUM`` removes them, as with any delta-spark write.
+    """
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_type, to_arrow_schema
+
+    from .._call_args import _spark_failure
+
+    schema = to_arrow_schema(sdf.schema)
+    spec = itf.prepare_write(obj, schema, {**options, "mode": mode})  # raises before anything is written
+    read_version = spec.options.get("read_version")
+    if mode == "ignore" and read_version is not None:
+        return WriteResult(object=obj.full_name, mode=mode, location=obj.location, skipped=True)
+    # the table's (or the catalog's) types, in the table's column order
+    target: pa.Schema = spec.schema
+    columns = []
+    for field in target:
+        want = from_arrow_type(field.type)
+        have = sdf.schema[field.name].dataType
+        col = F.col(f"`{field.name}`")
+        columns.append(col if have == want else col.cast(want).alias(field.name))
+    writer = sdf.select(*columns).write.format("delta").mode(_SPARK_MODES[mode])
+    if mode == "dynamic":
+        writer = writer.option("partitionOverwriteMode", "dynamic")
+    elif mode == "overwrite":
+        writer = writer.option("partitionOverwriteMode", "static")
+    if spec.partition_by:
+        writer = writer.partitionBy(*spec.partition_by)
+    if spec.options.get("compression"):
+        writer = writer.option("compression", spec.options["compression"])
+    if spec.options.get("max_rows_per_file"):
+        writer = writer.option("maxRecordsPerFile", int(spec.options["max_rows_per_file"]))
+    try:
+        writer.save(table_path(obj))
+    except DaoError:
+        raise
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise
+        raise _spark_failure(exc, obj) from exc
+    return _result(itf, obj, mode, read_version)
+
+
+def _result(itf: Any, obj: DataObject, mode: str, read_version: int | None) -> WriteResult:
+    """The write's numbers from the newest commit's ``operationMetrics`` (delta-spark records them)."""
+    try:
+        newest = itf.history(obj, 1)[0]
+    except Exception as exc:  # noqa: BLE001 - the write landed; only the numbers are missing
+        log.warning("%s: written with delta-spark; could not read its commit metrics: %s", obj.full_name, exc)
+        return WriteResult(object=obj.full_name, mode=mode, location=obj.location)
+    version = int(newest.get("version", -1))
+    if read_version is not None and version <= read_version:  # ignore/no-op: nothing committed
+        return WriteResult(object=obj.full_name, mode=mode, location=obj.location, skipped=mode == "ignore")
+    metrics = newest.get("operationMetrics") or {}
+
+    def num(key: str) -> int:
+        try:
+            return int(metrics.get(key) or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    log.info("%s: committed Delta version %d with delta-spark (%d files, %d rows)", obj.full_name, version,
+             num("numFiles"), num("numOutputRows"))
+    return WriteResult(object=obj.full_name, mode=mode, location=f"{obj.location} (version {version})",
+                       rows_written=num("numOutputRows"), files_added=num("numFiles"),
+                       files_removed=num("numRemovedFiles"))
