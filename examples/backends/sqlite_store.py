@@ -189,9 +189,11 @@ class SQLiteInterface:
         if stored is not None and mode == "errorifexists":
             raise DaoError(f"object {obj.full_name!r} already has data in {self.database} (store "
                            f"{obj.store_name!r}); use mode='append', 'overwrite' or 'ignore'")
-        if stored is not None and mode == "append" and not stored.equals(target):
-            new = {f.name: str(f.type) for f in target}
-            old = {f.name: str(f.type) for f in stored}
+        new = {f.name: str(f.type) for f in target}
+        old = {f.name: str(f.type) for f in stored or ()}
+        if stored is not None and mode == "append" and new == old:
+            target = stored  # the same columns in another order
+        elif stored is not None and mode == "append":
             diff = sorted(n for n in set(new) | set(old) if new.get(n) != old.get(n))
             raise SchemaMismatch(f"{'upserting into' if upsert else 'appending to'} {obj.full_name!r} (store "
                                  f"{obj.store_name!r}): columns {diff} differ from the stored schema "
