@@ -19,13 +19,22 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from spark_dao import DataAccessObject, DuplicateKeys
 from spark_dao.catalog import Catalog
-from spark_dao.interfaces.upsert import UpsertOptions, merge_tables
+from spark_dao.interfaces.upsert import (
+    UpsertOptions,
+    affected_rows,
+    merge_tables,
+    plan_merge,
+    prepare_incoming,
+    split_stored,
+    surviving_rows,
+)
 
 SCHEMA = pa.schema([("id", pa.int64()), ("p", pa.int64()), ("v", pa.string()), ("ts", pa.int64())])
 PROPERTY = settings(max_examples=500, derandomize=True, database=None, deadline=None, print_blob=True,
@@ -162,6 +171,14 @@ def test_merge_tables_equals_the_model(objs, stored_draw, incoming_draw, opt, ke
     result, metrics = merge_tables(target, batch, opts)
     assert canon(result.to_pylist()) == canon(expected[0])
     assert metrics == expected[1]
+    # the pieces the files store runs per file: the rows a plan touches are exactly those it drops,
+    # and the unmatched rows it deletes are the model's deletions
+    prepared, _ = prepare_incoming(batch, opts, what="t")
+    plan = plan_merge(prepared, target.select(list(keys) + (["ts"] if opts.order_by else [])), opts)
+    touched = affected_rows(target.select(list(keys)), plan, opts)
+    kept, deleted = split_stored(target, plan, opts)
+    assert kept.to_pylist() == target.filter(pc.invert(touched)).to_pylist() == surviving_rows(target, plan, opts).to_pylist()
+    assert deleted == expected[1]["deleted"]
 
 
 # --------------------------------------------------------------------------- files store, pandas engine

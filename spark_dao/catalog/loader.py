@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CatalogError, ObjectNotFound, did_you_mean
+from ._text import read_document
 from .builtins import (
     BUILTIN_LOCATION_PREFIXES,
     BUILTINS,
@@ -113,34 +114,7 @@ class Catalog:
                 f"a catalog is a path to a .yaml/.json file, a dict or a Catalog, got {type(source).__name__}"
             )
         path = Path(os.fspath(source)).expanduser()
-        if not path.is_file():
-            what = "is a folder, not a file" if path.is_dir() else "not found"
-            raise CatalogError(f"catalog file {what}: {path}")
-        suffix = path.suffix.lower()
-        if suffix not in (".json", ".yaml", ".yml"):
-            raise CatalogError(f"{path}: unsupported catalog file type {suffix!r}; use .yaml, .yml or .json")
-        # The parser's exception quotes the file (YAML marks hold the buffer, JSONDecodeError.doc the
-        # whole text, a converter's ValueError the value): it may hold a secret. Only safe details
-        # leave this block, and the CatalogError is raised outside it so nothing chains to it.
-        problem: str | None = None
-        data: Any = None
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            problem = f"the file is not UTF-8 text (invalid byte at offset {exc.start}); save it as UTF-8"
-        except OSError as exc:
-            problem = f"cannot read the file ({type(exc).__name__}: {exc.strerror or 'error'})"
-        else:
-            try:
-                data = json.loads(text, object_pairs_hook=_json_mapping) if suffix == ".json" else _load_yaml(text)
-            except Exception as exc:  # noqa: BLE001 - any parser failure becomes one CatalogError
-                problem = _parse_error(exc, text)
-        if problem is not None:
-            raise CatalogError(f"{path}: cannot parse catalog: {problem}") from None
-        source_name = str(path.resolve())
-        _check_duplicates(data, where=source_name, path="")
-        if not isinstance(data, dict):
-            raise CatalogError(f"{path}: a catalog must be a mapping of stores, got {type(data).__name__}")
+        data, source_name = read_document(path, known_keys=_known_keys())
         return parse_catalog(data, source=source_name, base_dir=path.resolve().parent)
 
     # ------------------------------------------------------------------ lookups
@@ -230,139 +204,11 @@ class Catalog:
         return f"Catalog(source={self.source!r}, stores={sorted(self.stores)}, objects={len(self.objects)})"
 
 
-class _Duplicates(dict):
-    """A parsed mapping that repeated keys; reported with its key path once the whole file is read."""
-
-    duplicates: list[tuple[Any, int | None]]
-
-
-def _mapping(pairs: list[tuple[Any, Any, int | None, bool]]) -> dict[Any, Any]:
-    """A dict of ``(key, value, line, explicit)`` pairs, remembering keys written twice.
-
-    Keys brought in by a YAML merge (``<<: *base``) are not explicit: later keys override them.
-    """
-    out: dict[Any, Any] = {}
-    explicit_keys: set[Any] = set()
-    duplicates = []
-    for key, value, line, explicit in pairs:
-        if explicit:
-            if key in explicit_keys:
-                duplicates.append((key, line))
-            explicit_keys.add(key)
-        out[key] = value
-    if duplicates:
-        out = _Duplicates(out)
-        out.duplicates = duplicates
-    return out
-
-
-def _json_mapping(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    return _mapping([(key, value, None, True) for key, value in pairs])
-
-
-def _load_yaml(text: str) -> Any:
-    import yaml
-
-    merge_tag = "tag:yaml.org,2002:merge"
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-        explicit = {id(key_node) for key_node, _ in node.value if key_node.tag != merge_tag}
-        loader.flatten_mapping(node)
-        return _mapping(
-            [
-                (
-                    loader.construct_object(key_node, deep=deep),
-                    loader.construct_object(value_node, deep=deep),
-                    key_node.start_mark.line + 1,
-                    id(key_node) in explicit,
-                )
-                for key_node, value_node in node.value
-            ]
-        )
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return yaml.load(text, Loader=Loader)  # noqa: S506 - SafeLoader subclass
-
-
-def _parse_error(exc: Exception, text: str) -> str:
-    """The parser's complaint and position, without the source line (it may hold a secret).
-
-    A redacted hint names the key of the offending line when it is one of the catalog's own keys.
-    """
-    import yaml
-
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} (line {exc.lineno}, column {exc.colno}){_line_hint(text, exc.lineno - 1)}"
-    if isinstance(exc, yaml.MarkedYAMLError):
-        lines = text.splitlines()
-        # the hint comes from the line the problem is on, else where its context started
-        # (an unterminated quote is reported at the end of the file)
-        marks = [m for m in (exc.problem_mark, exc.context_mark) if m is not None]
-        mark = next((m for m in marks if 0 <= m.line < len(lines) and lines[m.line].strip()), None)
-
-        def at(m: Any) -> str:
-            return f" (line {m.line + 1}, column {m.column + 1})" if m is not None else ""
-
-        before = f"{exc.context}{at(exc.context_mark)}: " if exc.context else ""
-        said = f"{before}{exc.problem or 'invalid YAML'}{at(exc.problem_mark)}"
-        for m in (exc.problem_mark, exc.context_mark):
-            said = _scrub_line_values(said, text, m)
-        return said + (_line_hint(text, mark.line) if mark is not None else "")
-    if isinstance(exc, yaml.YAMLError):
-        return f"invalid YAML ({type(exc).__name__})"
-    # A converter's error (``!!int secret`` -> ValueError quoting the value): only its type is safe.
-    return f"the YAML/JSON document cannot be built ({type(exc).__name__}); check explicit tags such as !!int"
-
-
-_LINE_KEY_RE = re.compile(r"""^\s*(?:-\s+)?["']?([A-Za-z_][A-Za-z0-9_\-]*)["']?\s*:""")
-
-
 def _known_keys() -> set[str]:
     return (
         _STORE_KEYS | _OBJECT_KEYS | _TOP_KEYS | set(SETTING_TYPES) | set(READ_OPTIONS) | set(WRITE_OPTIONS)
         | {"default_configs", "stores", "objects"}
     )
-
-
-def _line_hint(text: str, line: int) -> str:
-    lines = text.splitlines()
-    if not 0 <= line < len(lines):
-        return ""
-    match = _LINE_KEY_RE.match(lines[line])
-    if match and match.group(1) in _known_keys():
-        return f"; line {line + 1} sets {match.group(1)!r} (value not shown)"
-    return f"; line {line + 1} is not shown (it may hold a secret)"
-
-
-def _scrub_line_values(message: str, text: str, mark: Any) -> str:
-    """``message`` with any word of the offending line's value masked (defence in depth)."""
-    if mark is None:
-        return message
-    lines = text.splitlines()
-    if not 0 <= mark.line < len(lines):
-        return message
-    value = lines[mark.line].partition(":")[2]
-    for word in sorted(set(re.findall(r"[^\s'\"{}\[\],:]{4,}", value)), key=len, reverse=True):
-        message = message.replace(word, "***")
-    return message
-
-
-def _check_duplicates(value: Any, *, where: str, path: str) -> None:
-    if isinstance(value, _Duplicates):
-        key, line = value.duplicates[0]
-        at = f" (line {line})" if line is not None else ""
-        raise CatalogError(
-            f"{where}: {path or '<root>'}: duplicate name {key!r}{at}; each name may appear only once here"
-        )
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _check_duplicates(v, where=where, path=f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_duplicates(v, where=where, path=f"{path}[{i}]")
 
 
 def _stable(value: Any) -> Any:

@@ -242,6 +242,19 @@ def _is_http_url(value: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
+def parse_bool(value: Any) -> bool | None:
+    """The one reading of a boolean setting or option: ``True``/``False``, ``1``/``0`` and the strings
+    ``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0`` (any case); None for anything else,
+    so a typo (``"flase"``) is an error, never a silent false."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    return None
+
+
 def coerce(key: str, value: Any, setting: Setting) -> Any:
     """``value`` converted to ``setting``'s type; :class:`SettingTypeError` explaining the fix otherwise.
 
@@ -257,12 +270,7 @@ def coerce(key: str, value: Any, setting: Setting) -> Any:
     elif kind == "path":
         out = value if isinstance(value, str) and value else None
     elif kind == "bool":
-        if isinstance(value, bool):
-            out = value
-        elif isinstance(value, int) and value in (0, 1):
-            out = bool(value)
-        elif isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-            out = value.strip().lower() in _TRUE
+        out = parse_bool(value)
     elif kind in ("pos_int", "nonneg_int", "port"):
         number = _to_int(value)
         low, high = {"pos_int": (1, None), "nonneg_int": (0, None), "port": (1, 65535)}[kind]
@@ -304,20 +312,24 @@ def coerce(key: str, value: Any, setting: Setting) -> Any:
     return out
 
 
-def check_options(options: Mapping[Any, Any], valid: Mapping[str, str], *, as_written: bool = False) -> dict[str, Any]:
+def check_options(
+    options: Mapping[Any, Any], valid: Mapping[str, str], *, as_written: bool = False,
+    types: Mapping[str, Setting] | None = None,
+) -> dict[str, Any]:
     """Options with lower-cased keys and typed values (call options and catalog options alike).
 
     Raises :class:`KeyError` (unknown key, ``args[0]`` the lower-cased key) or :class:`SettingTypeError`
     (``args[0]`` the explanation, the option's name in ``.key``); callers turn them into their own
     errors. Messages name the option as written (``as_written``: a catalog's key path) or, for keys
-    that may have been lower-cased on the way (Spark does), by its documented spelling.
+    that may have been lower-cased on the way (Spark does), by its documented spelling. ``types``
+    (a backend's own options) are looked up before :data:`OPTION_TYPES`.
     """
     out: dict[str, Any] = {}
     for raw_key, value in options.items():
         key = str(raw_key).lower()
         if key not in valid:
             raise KeyError(key)
-        setting = OPTION_TYPES.get(key)
+        setting = (types or {}).get(key) or OPTION_TYPES.get(key)
         if setting is not None and value is not None:
             name = str(raw_key) if as_written else spelled(str(raw_key))
             try:

@@ -4,25 +4,23 @@ location (local, S3 with the store's settings), which library errors become :cla
 
 from __future__ import annotations
 
-import functools
 import os
 from functools import lru_cache
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ..catalog.model import DataObject, DataStore
+from ..catalog.settings import parse_bool
 from ..errors import DaoError
 from ._s3settings import S3Settings, is_s3_location
+from .base import describe_error, error_boundary, library_errors
 
 
 def _bool(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+    """A boolean option (already typed by the option check), or ``default`` when unset."""
+    parsed = parse_bool(value) if value is not None else None
+    return default if parsed is None else parsed
 
 
 # --------------------------------------------------------------------------- filesystems
@@ -53,48 +51,14 @@ def filesystem_for(store: DataStore, location: str) -> tuple[pafs.FileSystem, st
     return _filesystem("file"), os.path.abspath(location)
 
 
-@lru_cache(maxsize=1)
-def io_errors() -> tuple[type[BaseException], ...]:
-    """What a storage or parsing library raises at the I/O boundary: turned into :class:`DaoError`.
-
-    ``OSError`` (local files, pyarrow's filesystems), pyarrow's ``ArrowException`` family (corrupt
-    parquet, csv/json parse and conversion errors), ``ValueError`` (json decoding, text decoding,
-    bad values) and, when installed, botocore's errors.
-    """
-    errors: list[type[BaseException]] = [OSError, pa.ArrowException, ValueError, EOFError]
-    try:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        errors += [BotoCoreError, ClientError]
-    except ImportError:
-        pass
-    return tuple(errors)
+#: the I/O error boundary is the base class's (one for every backend): re-exported for this package
+io_errors = library_errors
+_describe = describe_error
 
 
 def _wrap_io(action: str) -> Any:
-    """Turn a library error at the I/O boundary (see :func:`io_errors`) into a :class:`DaoError`
-    naming the object, store and location (the file, when the library's message names it)."""
-
-    def deco(fn: Any) -> Any:
-        @functools.wraps(fn)
-        def wrapper(self: Any, obj: DataObject, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(self, obj, *args, **kwargs)
-            except DaoError:
-                raise
-            except io_errors() as exc:
-                raise DaoError(
-                    f"{action} {obj.full_name!r} (store {obj.store_name!r}) at {obj.location} failed: "
-                    f"{_describe(exc)}"
-                ) from exc
-
-        return wrapper
-
-    return deco
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)
+    """:func:`~spark_dao.interfaces.base.error_boundary` for the non-contract methods (``cleanup``, ``put``...)."""
+    return error_boundary(action)
 
 
 def _file_error(obj: DataObject, path: str, fmt: str, exc: BaseException, *, action: str) -> DaoError:

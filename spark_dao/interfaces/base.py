@@ -10,22 +10,25 @@ Clients (filesystems, boto3, database connections) are created inside the calls,
 
 from __future__ import annotations
 
+import abc
+import functools
 import importlib
+import inspect
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from ..catalog.builtins import BUILTINS, entry_point_names
 from ..catalog.model import DataObject, DataStore, InterfaceSpec
-from ..errors import BackendNotInstalled, DaoError, did_you_mean
+from ..errors import BackendNotInstalled, DaoError, SchemaMismatch, did_you_mean
 from . import filters
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ._s3 import PendingUpload
+    from .upsert import UpsertOptions
 
 log = logging.getLogger("spark_dao")
 
@@ -104,7 +107,8 @@ class StagedFile:
     path: str  # e.g. "country=DE/part-ab12-0.parquet"
     rows: int
     size: int = 0
-    upload: PendingUpload | None = None
+    #: the backend's handle on an upload left uncompleted (e.g. ``_s3.PendingUpload``), or None
+    upload: Any = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ class WriteResult:
 
 @runtime_checkable
 class Interface(Protocol):
-    """The contract every backend implements (see module docstring)."""
+    """The contract every backend implements, as a structural type (see :class:`BaseInterface`)."""
 
     def plan_read(
         self, obj: DataObject, options: Mapping[str, Any], filters: Iterable[PartitionFilter] = ()
@@ -174,6 +178,331 @@ class Interface(Protocol):
     def exists(self, obj: DataObject) -> bool: ...
 
     def delete(self, obj: DataObject) -> bool: ...
+
+
+# --------------------------------------------------------------------------- the error boundary
+@lru_cache(maxsize=1)
+def library_errors() -> tuple[type[BaseException], ...]:
+    """What storage and parsing libraries raise at the I/O boundary: turned into :class:`DaoError`.
+
+    ``OSError`` (local files, pyarrow's filesystems), pyarrow's ``ArrowException`` family (corrupt
+    parquet, csv/json parse and conversion errors), ``ValueError`` (json and text decoding, bad
+    values), ``EOFError`` and, when installed, botocore's errors. A backend adds its own library's
+    errors with :attr:`BaseInterface.extra_errors`.
+    """
+    import pyarrow as pa
+
+    errors: list[type[BaseException]] = [OSError, pa.ArrowException, ValueError, EOFError]
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors += [BotoCoreError, ClientError]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A library error in one line: ``OSError`` messages as they are, others with their type."""
+    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)
+
+
+def _where_of(obj: Any) -> str:
+    try:
+        return f" at {obj.location}"
+    except DaoError:  # a store without a location (a database)
+        return ""
+
+
+def error_boundary(action: str, *, extra: tuple[type[BaseException], ...] = ()) -> Any:
+    """Decorator: a library error (see :func:`library_errors`) raised by the method becomes a
+    :class:`DaoError` naming the object, the store and the location, chained to the original.
+
+    The method's first argument is the :class:`DataObject`, or a :class:`ReadTask` (``read``).
+    Generators are wrapped too: errors raised while the caller iterates are converted as well.
+    :class:`DaoError` passes unchanged; programming errors (``TypeError``, ``KeyError``...) are not
+    library errors and pass unchanged too.
+    """
+
+    def deco(fn: Any) -> Any:
+        if getattr(fn, "__dao_boundary__", False):
+            return fn
+
+        def convert(target: Any, exc: BaseException) -> DaoError:
+            obj = target.obj if isinstance(target, ReadTask) else target
+            name = getattr(obj, "full_name", repr(obj))
+            store = getattr(obj, "store_name", "?")
+            return DaoError(f"{action} {name!r} (store {store!r}){_where_of(obj)} failed: {describe_error(exc)}")
+
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen_wrapper(self: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    yield from fn(self, target, *args, **kwargs)
+                except DaoError:
+                    raise
+                except library_errors() + extra + tuple(getattr(self, "extra_errors", ())) as exc:
+                    raise convert(target, exc) from exc
+
+            gen_wrapper.__dao_boundary__ = True  # type: ignore[attr-defined]
+            return gen_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(self: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, target, *args, **kwargs)
+            except DaoError:
+                raise
+            except library_errors() + extra + tuple(getattr(self, "extra_errors", ())) as exc:
+                raise convert(target, exc) from exc
+
+        wrapper.__dao_boundary__ = True  # type: ignore[attr-defined]
+        return wrapper
+
+    return deco
+
+
+#: the contract methods every subclass gets wrapped in :func:`error_boundary`, with the action
+#: its messages start with
+BOUNDARY_ACTIONS: dict[str, str] = {
+    "plan_read": "reading",
+    "read": "reading",
+    "prepare_write": "writing",
+    "stage": "writing",
+    "commit": "committing the write to",
+    "abort": "aborting the write to",
+    "exists": "checking",
+    "delete": "deleting",
+}
+
+
+# --------------------------------------------------------------------------- the shared start of a write
+@dataclass(frozen=True)
+class WriteRequest:
+    """The backend-independent part of a write, parsed once on the driver by
+    :meth:`BaseInterface.start_write`; a backend's ``prepare_write`` continues from it."""
+
+    obj: DataObject
+    #: append | overwrite | dynamic | errorifexists | ignore (an upsert is "append")
+    mode: str
+    #: the incoming schema, normalised; cast to the catalog's declared ``schema`` when it has one
+    schema: pa.Schema
+    #: the object's catalog ``options`` overridden by the call's, lower-cased, typed and checked
+    #: against the backend's :attr:`~BaseInterface.write_options`
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: the parsed upsert options (keys, order_by, strategy...) for an upsert, else None
+    upsert: UpsertOptions | None = None
+
+    @property
+    def operation(self) -> str:
+        return "upsert" if self.upsert is not None else "write"
+
+
+class BaseInterface(abc.ABC):
+    """The base class of every backend: subclass it, implement the eight contract methods, pass
+    ``tests/contract`` (see ``docs/contributing.md``).
+
+    What each method runs where, and what it promises:
+
+    ================  ========  =================================================================
+    method            runs on   contract
+    ================  ========  =================================================================
+    plan_read         driver    the exact Arrow schema of the result and picklable ``ReadTask`` s;
+                                pins what is read (a snapshot) where the store can
+    read(task)        executor  RecordBatches with exactly the plan's schema
+    prepare_write     driver    every check that can fail before data moves (mode, options, schema,
+                                existing data for errorifexists): nothing is written when it raises.
+                                Start with :meth:`start_write`.
+    start_job         driver    optional (Spark only): mark the job live before tasks run
+    stage             executor  write the task's batches *invisibly*; return a picklable ``StagedPart``
+    commit            driver    make every staged part visible at once and apply the mode
+    abort             driver    remove what was staged; the target stays as it was
+    exists / delete   driver    whether the object has data; remove it
+    ================  ========  =================================================================
+
+    An instance holds only its (picklable) :class:`DataStore`: it is pickled to Spark executors.
+    Clients (filesystems, boto3, database connections) are made inside the calls, never stored.
+
+    Every contract method a subclass defines is wrapped in :func:`error_boundary` (a library error
+    becomes a :class:`DaoError` naming object, store and location), so a backend raises plain
+    library errors and gets clear ones; list its library's exception types in :attr:`extra_errors`.
+    """
+
+    #: read and write options (lower-case name -> what it does) the backend accepts in calls and in
+    #: the catalog's ``options``; anything else is refused by name, with the close match
+    read_options: ClassVar[Mapping[str, str]] = {}
+    write_options: ClassVar[Mapping[str, str]] = {
+        "mode": "append | overwrite | dynamic | errorifexists | ignore",
+        "partitionoverwritemode": "'dynamic' replaces only the partitions present in the data",
+    }
+    #: the types of the backend's own options (name -> ``settings.Setting``); the built-in ones
+    #: (``mode``, ``compression``...) are typed by :data:`spark_dao.catalog.settings.OPTION_TYPES`
+    option_types: ClassVar[Mapping[str, Any]] = {}
+    #: what the backend supports; ``start_write`` refuses the rest with a clear error
+    supports_partitions: ClassVar[bool] = True
+    supports_upsert: ClassVar[bool] = True
+    #: the backend's own library errors that become :class:`DaoError` (e.g. ``(sqlite3.Error,)``)
+    extra_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    store: DataStore
+
+    def __init__(self, store: DataStore) -> None:
+        self.store = store
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, action in BOUNDARY_ACTIONS.items():
+            fn = getattr(cls, name, None)
+            if fn is not None and not getattr(fn, "__isabstractmethod__", False):
+                setattr(cls, name, error_boundary(action)(fn))
+
+    @classmethod
+    def from_store(cls, store: DataStore) -> BaseInterface:
+        """The interface of ``store`` (what :func:`get_interface` calls)."""
+        return cls(store)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(store={self.store.name!r}, location={self.store.location!r})"
+
+    # ------------------------------------------------------------------ the contract
+    @abc.abstractmethod
+    def plan_read(
+        self, obj: DataObject, options: Mapping[str, Any], filters: Iterable[PartitionFilter] = ()
+    ) -> ReadPlan:
+        """Driver: the result's schema and the tasks. ``filters`` may prune; report the ones applied
+        exactly in ``ReadPlan.applied_filters`` (the engine re-checks the others on the rows)."""
+
+    @abc.abstractmethod
+    def read(self, task: ReadTask) -> Iterator[pa.RecordBatch]:
+        """Executor: the task's rows, with exactly the plan's schema."""
+
+    @abc.abstractmethod
+    def prepare_write(self, obj: DataObject, schema: pa.Schema, options: Mapping[str, Any]) -> WriteSpec:
+        """Driver, before any task: validate everything, return the spec shipped to every task."""
+
+    @abc.abstractmethod
+    def stage(
+        self, obj: DataObject, batches: Iterable[pa.RecordBatch], spec: WriteSpec, job_id: str
+    ) -> StagedPart:
+        """Executor: write the batches where readers cannot see them; may run more than once per
+        task (Spark retries), so stage under names unique to the attempt."""
+
+    @abc.abstractmethod
+    def commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> WriteResult:
+        """Driver: publish every part at once and apply the mode; on failure leave the target as it was."""
+
+    @abc.abstractmethod
+    def abort(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> None:
+        """Driver: remove what the parts (and the job) staged; never touch the target's data."""
+
+    @abc.abstractmethod
+    def exists(self, obj: DataObject) -> bool:
+        """Driver: whether the object has data."""
+
+    @abc.abstractmethod
+    def delete(self, obj: DataObject) -> bool:
+        """Driver: remove the object's data; False when there was none."""
+
+    def start_job(self, obj: DataObject, spec: WriteSpec, job_id: str) -> WriteSpec:
+        """Driver, Spark only, after ``prepare_write`` and before any task: returns the spec to ship."""
+        return spec
+
+    # ------------------------------------------------------------------ shared helpers
+    def check_options(
+        self, obj: DataObject, options: Mapping[str, Any], valid: Mapping[str, str], *, action: str
+    ) -> dict[str, Any]:
+        """The object's catalog ``options`` overridden by ``options``: lower-cased keys, typed values;
+        a :class:`DaoError` naming the option (with a close match) otherwise."""
+        from ..catalog import settings
+
+        what = f"{action} {obj.full_name!r}"
+        merged = settings.merge_options(obj.options, options, valid)
+        try:
+            return settings.check_options(merged, valid, types=self.option_types)
+        except KeyError as exc:
+            key = str(exc.args[0])
+            raise DaoError(
+                f"{what} (store {obj.store_name!r}): unknown option {key!r}.{did_you_mean(key, valid)} "
+                f"Valid options: {', '.join(sorted(valid))}"
+            ) from None
+        except settings.SettingTypeError as exc:
+            key = getattr(exc, "key", "?")
+            value = {str(k).lower(): v for k, v in merged.items()}.get(str(key).lower())
+            raise DaoError(
+                f"{what} (store {obj.store_name!r}): option {key}={settings.shown(key, value)} is not valid: {exc}"
+            ) from None
+
+    def check_write_target(self, obj: DataObject, options: Mapping[str, Any]) -> None:  # noqa: B027
+        """Backend-specific checks of the object before the schema checks (format, names); a hook."""
+
+    def start_write(self, obj: DataObject, schema: pa.Schema, options: Mapping[str, Any]) -> WriteRequest:
+        """The shared start of ``prepare_write``: upsert options, the object's and the call's options,
+        the mode (``partitionOverwriteMode=dynamic`` included), partition columns, and the catalog's
+        declared schema. Raises :class:`DaoError` / :class:`SchemaMismatch` before anything is written.
+
+        >>> req = self.start_write(obj, schema, {"mode": "overwrite"})   # doctest: +SKIP
+        >>> req.mode, req.upsert
+        ('overwrite', None)
+        """
+        import pyarrow as pa
+
+        from . import _arrow
+        from .upsert import UpsertOptions, is_upsert, split_upsert_options
+
+        kind = f"{obj.full_name!r} (store {obj.store_name!r})"
+        upsert_opts, rest = split_upsert_options(options)
+        upsert = None
+        if is_upsert(upsert_opts):
+            if not self.supports_upsert:
+                raise DaoError(
+                    f"upsert into {kind}: the store's interface {type(self).__name__} does not support "
+                    "upserts; write with mode='append' or 'overwrite', or keep the object in a store that does"
+                )
+            upsert = UpsertOptions.from_options(upsert_opts, obj)
+        elif set(upsert_opts) - {"operation"}:
+            raise DaoError(
+                f"writing {obj.full_name!r}: options {sorted(set(upsert_opts) - {'operation'})} only apply to "
+                "upserts; add operation='upsert' (Spark: .option('operation', 'upsert')) or use dao.upsert()"
+            )
+        opts = self.check_options(obj, rest, self.write_options, action="writing")
+        mode = parse_mode(opts.get("mode", "append"), obj=repr(obj.full_name))
+        if str(opts.get("partitionoverwritemode", "")).lower() == "dynamic" and mode == "overwrite":
+            mode = "dynamic"
+        if upsert is not None:
+            if mode != "append":
+                raise DaoError(
+                    f"upsert into {obj.full_name!r}: an upsert runs as mode 'append' (it merges into the "
+                    f"existing data), not {mode!r}"
+                )
+            upsert.check_schema(schema, what=f"upsert into {kind}")
+        self.check_write_target(obj, opts)
+        if obj.partition_by and not self.supports_partitions:
+            raise DaoError(
+                f"writing {kind}: the store's interface {type(self).__name__} does not support partitions; "
+                f"remove partition_by {list(obj.partition_by)} from {obj.full_name!r} in the catalog"
+            )
+        incoming = _arrow.normalize_schema(schema)
+        missing = [c for c in obj.partition_by if c not in incoming.names]
+        if missing:
+            raise SchemaMismatch(
+                f"writing {kind}: partition columns {missing} "
+                f"(from the catalog's partition_by) are not in the data; columns: {', '.join(incoming.names)}"
+            )
+        if mode == "dynamic" and not obj.partition_by:
+            raise DaoError(
+                f"writing {obj.full_name!r}: dynamic partition overwrite needs partition_by on the object "
+                "in the catalog; use mode='overwrite' to replace everything"
+            )
+        target = incoming
+        if obj.schema:
+            declared = _arrow.schema_from_catalog(obj.schema)
+            target = _arrow.compatible_schema(
+                incoming, declared, what=f"writing {obj.full_name!r}", against="the schema declared in the catalog",
+                fix=f"change the 'schema' of {obj.full_name!r} in the catalog ({obj.store.source})",
+            )
+            target = pa.schema([pa.field(f.name, declared.field(f.name).type) for f in target])
+        return WriteRequest(obj=obj, mode=mode, schema=target, options=opts, upsert=upsert)
 
 
 def _import_target(target: str) -> type:
@@ -228,7 +557,7 @@ def interface_class(spec: InterfaceSpec, store_name: str = "?") -> type:
     raise DaoError(f"store {store_name!r}: unknown interface {spec.label!r}")
 
 
-def get_interface(store: DataStore, spec: InterfaceSpec | None = None) -> Any:
+def get_interface(store: DataStore, spec: InterfaceSpec | None = None) -> BaseInterface:
     """An interface instance for ``store`` (its primary interface unless ``spec`` is given).
 
     Built-ins take the store (``FilesInterface.from_store(store)``); a custom class without
@@ -238,5 +567,5 @@ def get_interface(store: DataStore, spec: InterfaceSpec | None = None) -> Any:
     spec = spec or store.interface
     cls = interface_class(spec, store.name)
     if hasattr(cls, "from_store"):
-        return cls.from_store(store)
-    return cls(**store.configs)
+        return cls.from_store(store)  # type: ignore[no-any-return]
+    return cls(**store.configs)  # type: ignore[no-any-return]

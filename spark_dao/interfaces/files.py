@@ -56,10 +56,10 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ..catalog import settings as _settings
-from ..catalog.model import DataObject, DataStore
-from ..errors import DaoError, ObjectNotFound, SchemaMismatch, did_you_mean
+from ..catalog.model import DataObject
+from ..errors import DaoError, ObjectNotFound, did_you_mean
 from . import _arrow
-from ._fs import _bool, _describe, _file_error, _is_object_store, _wrap_io, filesystem_for, io_errors
+from ._fs import _bool, _describe, _file_error, _is_object_store, filesystem_for, io_errors
 from ._layout import (
     FORMATS,
     HIVE_NULL,
@@ -90,18 +90,17 @@ from ._read import (
 from ._schema import MB, _read_sidecar, _sample_schema, _stored_schema, _text_compatible
 from ._staging import _stage_dataset, _stage_json, _stage_parquet
 from .base import (
+    BaseInterface,
     PartitionFilter,
     ReadPlan,
     ReadTask,
     StagedPart,
     WriteResult,
     WriteSpec,
-    parse_mode,
 )
 from .filters import coerce as _coerce_filter
 from .filters import matches as _matches
 from .filters import validate as _validate_filters
-from .upsert import UpsertOptions, is_upsert, split_upsert_options
 
 #: names other modules and tests import from here (the layout's constants, the listing, filters)
 __all__ = [
@@ -119,37 +118,18 @@ WRITE_OPTIONS = _settings.WRITE_OPTIONS
 S3_COMMITS = _settings.S3_COMMITS
 
 
-def _check_options(options: Mapping[str, Any], valid: dict[str, str], *, what: str) -> dict[str, Any]:
-    """Lower-cased keys, typed values; a :class:`DaoError` naming the option otherwise."""
-    try:
-        return _settings.check_options(options, valid)
-    except KeyError as exc:
-        key = str(exc.args[0])
-        raise DaoError(
-            f"{what}: unknown option {key!r}.{did_you_mean(key, valid)} "
-            f"Valid options: {', '.join(sorted(valid))}"
-        ) from None
-    except _settings.SettingTypeError as exc:
-        key = getattr(exc, "key", "?")
-        value = {str(k).lower(): v for k, v in options.items()}.get(str(key).lower())
-        raise DaoError(f"{what}: option {key}={_settings.shown(key, value)} is not valid: {exc}") from None
-
-
-class FilesInterface(CommitProtocol):
+class FilesInterface(CommitProtocol, BaseInterface):
     """Parquet / CSV / JSON datasets in a store's folder or bucket prefix.
 
     >>> dao.read("silver.users_clean")               # doctest: +SKIP  (through this interface)
+
+    The contract methods are wrapped in :func:`~spark_dao.interfaces.base.error_boundary` by
+    :class:`~spark_dao.interfaces.base.BaseInterface`; the commit side comes from
+    :class:`~spark_dao.interfaces._publish.CommitProtocol`.
     """
 
-    def __init__(self, store: DataStore) -> None:
-        self.store = store
-
-    @classmethod
-    def from_store(cls, store: DataStore) -> FilesInterface:
-        return cls(store)
-
-    def __repr__(self) -> str:
-        return f"FilesInterface(store={self.store.name!r}, location={self.store.location!r})"
+    read_options = READ_OPTIONS
+    write_options = WRITE_OPTIONS
 
     # ------------------------------------------------------------------ helpers
     def _where(self, obj: DataObject) -> tuple[pafs.FileSystem, str]:
@@ -204,14 +184,12 @@ class FilesInterface(CommitProtocol):
         check_inside_store(self.store, sorted(paths), what=f"{action} {obj.full_name!r}")
 
     # ------------------------------------------------------------------ reading
-    @_wrap_io("reading")
     def plan_read(
         self, obj: DataObject, options: Mapping[str, Any], filters: Iterable[PartitionFilter] = ()
     ) -> ReadPlan:
         """Plan a read: the exact output schema and tasks split by file (and row groups of big files)."""
         # the object's catalog options, overridden by the call's
-        opts = _check_options(_settings.merge_options(obj.options, options, READ_OPTIONS), READ_OPTIONS,
-                              what=f"reading {obj.full_name!r}")
+        opts = self.check_options(obj, options, READ_OPTIONS, action="reading")
         fmt = self._format(obj, opts)
         check_partition_columns(obj, obj.partition_by, action="reading")
         fs, base = self._where(obj)
@@ -323,55 +301,18 @@ class FilesInterface(CommitProtocol):
 
 
     # ------------------------------------------------------------------ writing
-    @_wrap_io("writing")
-    def prepare_write(self, obj: DataObject, schema: pa.Schema, options: Mapping[str, Any]) -> WriteSpec:
-        """Driver-side checks before any task runs: options, mode, partition columns, schema."""
-        upsert_opts, rest = split_upsert_options(options)
-        upsert = None
-        if is_upsert(upsert_opts):
-            upsert = UpsertOptions.from_options(upsert_opts, obj)
-        elif set(upsert_opts) - {"operation"}:
-            raise DaoError(
-                f"writing {obj.full_name!r}: options {sorted(set(upsert_opts) - {'operation'})} only apply to "
-                "upserts; add operation='upsert' (Spark: .option('operation', 'upsert')) or use dao.upsert()"
-            )
-        # the object's catalog options, overridden by the call's
-        opts = _check_options(_settings.merge_options(obj.options, rest, WRITE_OPTIONS), WRITE_OPTIONS,
-                              what=f"writing {obj.full_name!r}")
-        mode = parse_mode(opts.get("mode", "append"), obj=repr(obj.full_name))
-        if str(opts.get("partitionoverwritemode", "")).lower() == "dynamic" and mode == "overwrite":
-            mode = "dynamic"
-        if upsert is not None:
-            if mode != "append":
-                raise DaoError(
-                    f"upsert into {obj.full_name!r}: an upsert runs as mode 'append' (it merges into the "
-                    f"existing data), not {mode!r}"
-                )
-            upsert.check_schema(schema, what=f"upsert into {obj.full_name!r} (store {obj.store_name!r})")
-        fmt = self._format(obj, opts)
-        incoming = _arrow.normalize_schema(schema)
+    def check_write_target(self, obj: DataObject, options: Mapping[str, Any]) -> None:
+        """The format is one the files interface writes; partition names survive hive folder names."""
+        self._format(obj, options)
         check_partition_columns(obj, obj.partition_by, action="writing")
-        missing = [c for c in obj.partition_by if c not in incoming.names]
-        if missing:
-            raise SchemaMismatch(
-                f"writing {obj.full_name!r} (store {obj.store_name!r}): partition columns {missing} "
-                f"(from the catalog's partition_by) are not in the data; columns: {', '.join(incoming.names)}"
-            )
-        if mode == "dynamic" and not obj.partition_by:
-            raise DaoError(
-                f"writing {obj.full_name!r}: dynamic partition overwrite needs partition_by on the object "
-                "in the catalog; use mode='overwrite' to replace everything"
-            )
-        if obj.schema:
-            target = _arrow.schema_from_catalog(obj.schema)
-            target = _arrow.compatible_schema(
-                incoming, target, what=f"writing {obj.full_name!r}", against="the schema declared in the catalog",
-                fix=f"change the 'schema' of {obj.full_name!r} in the catalog ({obj.store.source})",
-            )
-            target = pa.schema([pa.field(f.name, _arrow.schema_from_catalog(obj.schema).field(f.name).type)
-                                for f in target])
-        else:
-            target = incoming
+
+    def prepare_write(self, obj: DataObject, schema: pa.Schema, options: Mapping[str, Any]) -> WriteSpec:
+        """Driver-side checks before any task runs: options, mode, partition columns, schema
+        (:meth:`~spark_dao.interfaces.base.BaseInterface.start_write`), then the format, the folder
+        and the stored data's schema."""
+        request = self.start_write(obj, schema, options)
+        opts, mode, upsert, target = request.options, request.mode, request.upsert, request.schema
+        fmt = self._format(obj, opts)
         fs, base = self._where(obj)
         if not _is_object_store(fs):
             blocked = not_a_folder_error(self.store, base, what=f"writing {obj.full_name!r}")
@@ -501,7 +442,6 @@ class FilesInterface(CommitProtocol):
         )
 
 
-    @_wrap_io("committing the write to")
     def commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> WriteResult:
         """Make the staged files visible and apply the mode (see the module docstring).
 
@@ -528,7 +468,6 @@ class FilesInterface(CommitProtocol):
 
 
     # ------------------------------------------------------------------ management
-    @_wrap_io("checking")
     def exists(self, obj: DataObject) -> bool:
         fs, base = self._where(obj)
         if _list_files(fs, base):
@@ -539,7 +478,6 @@ class FilesInterface(CommitProtocol):
                 raise blocked
         return False
 
-    @_wrap_io("deleting")
     def delete(self, obj: DataObject) -> bool:
         """Remove the object's folder and everything in it; False when there was nothing."""
         fs, base = self._where(obj)

@@ -39,7 +39,7 @@ from ._layout import STAGING, _partition_values, _remove_empty_dirs, _typed
 from ._read import FileSlice, FilesReadPayload
 from ._schema import _parquet_fragment
 from .base import ReadTask, StagedFile, StagedPart, WriteResult, WriteSpec
-from .upsert import UpsertOptions, _membership, plan_merge, prepare_incoming
+from .upsert import UpsertOptions, affected_rows, plan_merge, prepare_incoming, split_stored
 
 if TYPE_CHECKING:
     from ._lock import ObjectLock
@@ -305,11 +305,7 @@ def commit_upsert(
     )
     plan = plan_merge(incoming, stored_keys.drop_columns([_FILE]), opts)
 
-    hit = pa.array([False] * stored_keys.num_rows, pa.bool_())
-    if plan.replace_keys.num_rows and stored_keys.num_rows:
-        hit = _membership(stored_keys, plan.replace_keys, list(opts.keys))
-    if plan.keep_keys is not None and stored_keys.num_rows:
-        hit = pc.or_(hit, pc.invert(_membership(stored_keys, plan.keep_keys, list(opts.keys))))
+    hit = affected_rows(stored_keys, plan, opts)
     affected = sorted(set(pc.filter(stored_keys[_FILE], hit).to_pylist())) if stored_keys.num_rows else []
     rewritten = [scan[i] for i in affected]
 
@@ -322,13 +318,8 @@ def commit_upsert(
         check_no_conflict(exc)
         raise
     for stored in stored_tables:
-        kept = stored
-        if plan.replace_keys.num_rows:
-            kept = kept.filter(pc.invert(_membership(kept, plan.replace_keys, list(opts.keys))))
-        if plan.keep_keys is not None:
-            before = kept.num_rows
-            kept = kept.filter(_membership(kept, plan.keep_keys, list(opts.keys)))
-            deleted += before - kept.num_rows
+        kept, unmatched = split_stored(stored, plan, opts)
+        deleted += unmatched
         survivors.append(kept)
     new_rows = pa.concat_tables(survivors + [plan.incoming.select(spec.schema.names).cast(spec.schema)])
     write_spec = WriteSpec(mode="append", format=spec.format, schema=spec.schema,

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..catalog.model import DataObject
+from ..catalog.settings import parse_bool
 from ..errors import DaoError, DuplicateKeys, SchemaMismatch, did_you_mean
 
 STRATEGIES = ("merge", "insert_only", "delete_insert")
@@ -62,8 +63,6 @@ UPSERT_OPTIONS = {
 _IDX = "__dao_row__"
 
 
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
 #: canonical name of each upsert option an alias stands for
 UPSERT_ALIASES = {"upsert_method": "strategy", "id_columns": "keys", "modification_column": "order_by"}
 #: the upsert options a caller sets (keyword arguments of ``dao.upsert``, or options)
@@ -73,12 +72,11 @@ UPSERT_SETTINGS = ("keys", "order_by", "strategy", "on_duplicates", "delete_unma
 def _bool(value: Any, *, name: str = "delete_unmatched", what: str = "upsert") -> bool:
     """``True``/``False``, or the strings and integers meaning them; anything else is a :class:`DaoError`
     (a typo such as ``"flase"`` must not silently mean false, nor ``"false"`` mean true)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE + ("",):  # "": unset, the default
-        return value.strip().lower() in _TRUE
+    if isinstance(value, str) and not value.strip():  # "": unset, the default
+        return False
+    parsed = parse_bool(value)
+    if parsed is not None:
+        return parsed
     raise DaoError(
         f"{what}: {name}={value!r} is not valid. Valid: true, false (also 'yes'/'no', 'on'/'off', 1/0)"
     )
@@ -297,15 +295,37 @@ def plan_merge(incoming: pa.Table, target_keys: pa.Table, opts: UpsertOptions) -
     return MergePlan(incoming=effective, replace_keys=replace, keep_keys=keep, inserted=inserted, updated=updated)
 
 
-def surviving_rows(stored: pa.Table, plan: MergePlan, opts: UpsertOptions) -> pa.Table:
-    """The stored rows an upsert keeps (before the plan's incoming rows are added)."""
+def split_stored(stored: pa.Table, plan: MergePlan, opts: UpsertOptions) -> tuple[pa.Table, int]:
+    """(the stored rows an upsert keeps, how many of the others it deletes as unmatched rather than
+    replaces): stored rows whose key the plan replaces go; with ``delete_unmatched``, so do rows whose
+    key is not in the batch. Rows keep their order. The files interface runs this per rewritten file."""
     keys = list(opts.keys)
     out = stored
     if plan.replace_keys.num_rows and out.num_rows:
         out = _anti(out, plan.replace_keys, keys)
+    deleted = 0
     if plan.keep_keys is not None and out.num_rows:
+        before = out.num_rows
         out = _semi(out, plan.keep_keys, keys)
-    return out
+        deleted = before - out.num_rows
+    return out, deleted
+
+
+def surviving_rows(stored: pa.Table, plan: MergePlan, opts: UpsertOptions) -> pa.Table:
+    """The stored rows an upsert keeps (before the plan's incoming rows are added)."""
+    return split_stored(stored, plan, opts)[0]
+
+
+def affected_rows(stored: pa.Table, plan: MergePlan, opts: UpsertOptions) -> pa.Array:
+    """Boolean mask over ``stored`` (which needs only the key columns): the rows the upsert replaces or
+    deletes, i.e. exactly those :func:`surviving_rows` drops. A file with none is left untouched."""
+    keys = list(opts.keys)
+    hit = pa.array([False] * stored.num_rows, pa.bool_())
+    if plan.replace_keys.num_rows and stored.num_rows:
+        hit = _membership(stored, plan.replace_keys, keys)
+    if plan.keep_keys is not None and stored.num_rows:
+        hit = pc.or_(hit, pc.invert(_membership(stored, plan.keep_keys, keys)))
+    return hit
 
 
 def _anti(table: pa.Table, keys_table: pa.Table, keys: list[str]) -> pa.Table:
