@@ -37,8 +37,10 @@ from typing import Any
 import pyarrow as pa
 
 from spark_dao.catalog.model import DataObject, DataStore
+from spark_dao.catalog.settings import Setting
 from spark_dao.errors import DaoError, ObjectNotFound, SchemaMismatch, did_you_mean
 from spark_dao.interfaces.base import (
+    BaseInterface,
     PartitionFilter,
     ReadPlan,
     ReadTask,
@@ -46,13 +48,10 @@ from spark_dao.interfaces.base import (
     StagedPart,
     WriteResult,
     WriteSpec,
-    parse_mode,
 )
 from spark_dao.interfaces.filters import validate as validate_filters
-from spark_dao.interfaces.upsert import UpsertOptions, is_upsert, merge_tables, split_upsert_options
+from spark_dao.interfaces.upsert import merge_tables
 
-READ_OPTIONS = {"columns", "parallelism", "batch_size"}
-WRITE_OPTIONS = {"mode", "batch_size"}
 SCHEMAS = "_dao_schemas"  # object table -> its serialized Arrow schema
 _SQL_TYPES = {"int64": "INTEGER", "double": "REAL", "bool": "INTEGER", "string": "TEXT", "binary": "BLOB"}
 
@@ -77,31 +76,34 @@ def _column_type(field: pa.Field) -> pa.DataType:
                          "(int, float, bool, string, binary)")
 
 
-class SQLiteInterface:
-    """The Arrow contract on SQLite: ``get_interface(catalog.store("lite"))``."""
+class SQLiteInterface(BaseInterface):
+    """The Arrow contract on SQLite: ``get_interface(catalog.store("lite"))``.
+
+    ``BaseInterface`` wraps every contract method in its error boundary (``sqlite3.Error``, listed
+    in ``extra_errors``, and ``OSError`` become a ``DaoError`` naming object and store), checks
+    options against ``read_options``/``write_options``, and ``start_write`` does the shared start
+    of ``prepare_write`` (mode, upsert options, partitions refused: ``supports_partitions``).
+    """
+
+    read_options = {"columns": "comma-separated columns to read", "parallelism": "number of read tasks",
+                    "batch_size": "rows per Arrow batch (default 10000)"}
+    write_options = {"mode": BaseInterface.write_options["mode"]}
+    option_types = {"batch_size": Setting("pos_int", "10000")}
+    supports_partitions = False
+    extra_errors = (sqlite3.Error,)
 
     def __init__(self, store: DataStore) -> None:
-        self.store = store  # plain data: pickles to executors; connections are opened per call
+        super().__init__(store)  # plain data: pickles to executors; connections are opened per call
         self.database = str(store.configs.get("database") or store.configs.get("path") or "")
         if not self.database:
             raise DaoError(f"store {store.name!r}: the sqlite interface needs 'path' (the database file)")
 
-    @classmethod
-    def from_store(cls, store: DataStore) -> SQLiteInterface:
-        return cls(store)
-
     # ------------------------------------------------------------------ helpers
     @contextmanager
-    def _db(self, obj: DataObject, action: str) -> Iterator[sqlite3.Connection]:
-        """A connection in autocommit mode (transactions are explicit); sqlite errors become DaoError."""
-        what = f"{action} {obj.full_name!r} (store {obj.store_name!r}, database {self.database})"
-        try:
-            with closing(sqlite3.connect(self.database, timeout=60, isolation_level=None)) as conn:
-                yield conn
-        except DaoError:
-            raise
-        except (sqlite3.Error, OSError) as exc:
-            raise DaoError(f"{what} failed: {exc}") from exc
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection in autocommit mode: transactions are explicit (BEGIN ... COMMIT)."""
+        with closing(sqlite3.connect(self.database, timeout=60, isolation_level=None)) as conn:
+            yield conn
 
     @staticmethod
     def _table(obj: DataObject) -> str:
@@ -114,23 +116,21 @@ class SQLiteInterface:
         row = conn.execute(f"SELECT schema FROM {SCHEMAS} WHERE name = ?", (self._table(obj),)).fetchone()
         return pa.ipc.read_schema(pa.py_buffer(row[0])) if row else None
 
-    def _options(self, obj: DataObject, options: Mapping[str, Any], valid: set[str], action: str) -> dict:
-        opts = {str(k).lower(): v for k, v in {**obj.options, **options}.items() if v is not None}
-        for key in opts:
-            if key not in valid:
-                raise DaoError(f"{action} {obj.full_name!r} (store {obj.store_name!r}): unknown option {key!r}."
-                               f"{did_you_mean(key, valid)} Valid options: {', '.join(sorted(valid))}")
-        return opts
+    def _stored(self, obj: DataObject) -> pa.Schema | None:
+        if not os.path.exists(self.database):  # connecting would create it
+            return None
+        with self._db() as conn:
+            return self._schema(conn, obj)
 
     # ------------------------------------------------------------------ reading
     def plan_read(self, obj: DataObject, options: Mapping[str, Any],
                   filters: Iterable[PartitionFilter] = ()) -> ReadPlan:
-        opts = self._options(obj, options, READ_OPTIONS, "reading")
+        opts = self.check_options(obj, options, self.read_options, action="reading")
         validate_filters(tuple(filters), what=f"reading {obj.full_name!r}")  # engines apply them to rows
         if not os.path.exists(self.database):
             raise ObjectNotFound(f"object {obj.full_name!r} has no data: database {self.database} does not "
                                  f"exist (store {obj.store_name!r}). Write it first.")
-        with self._db(obj, "reading") as conn:
+        with self._db() as conn:
             schema = self._schema(conn, obj)
             if schema is None:
                 raise ObjectNotFound(f"object {obj.full_name!r} has no data in {self.database} "
@@ -138,7 +138,7 @@ class SQLiteInterface:
             lo, hi = conn.execute(f"SELECT min(rowid), max(rowid) FROM {_q(self._table(obj))}").fetchone()
         columns = opts.get("columns")
         if columns is not None:
-            names = [c.strip() for c in columns.split(",")] if isinstance(columns, str) else list(columns)
+            names = [c.strip() for c in columns.split(",") if c.strip()] if isinstance(columns, str) else columns
             unknown = [c for c in names if c not in schema.names]
             if unknown:
                 raise DaoError(f"reading {obj.full_name!r} (store {obj.store_name!r}): unknown columns {unknown}."
@@ -156,7 +156,7 @@ class SQLiteInterface:
     def read(self, task: ReadTask) -> Iterator[pa.RecordBatch]:
         database, table, schema, lo, hi, batch = task.payload
         cols = ", ".join(_q(c) for c in schema.names) or "1"
-        with self._db(task.obj, "reading") as conn:
+        with self._db() as conn:
             cur = conn.execute(f"SELECT {cols} FROM {_q(table)} WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
                                (lo, hi))
             while rows := cur.fetchmany(batch):
@@ -166,26 +166,13 @@ class SQLiteInterface:
 
     # ------------------------------------------------------------------ writing
     def prepare_write(self, obj: DataObject, schema: pa.Schema, options: Mapping[str, Any]) -> WriteSpec:
-        upsert_opts, rest = split_upsert_options(options)
-        upsert = UpsertOptions.from_options(upsert_opts, obj) if is_upsert(upsert_opts) else None
-        what = f"writing {obj.full_name!r} (store {obj.store_name!r})"
-        if upsert is None and set(upsert_opts) - {"operation"}:
-            raise DaoError(f"{what}: options {sorted(set(upsert_opts) - {'operation'})} only apply to upserts")
-        opts = self._options(obj, rest, WRITE_OPTIONS, "writing")
-        mode = parse_mode(opts.get("mode", "append"), obj=repr(obj.full_name))
-        if mode == "dynamic" or obj.partition_by:
-            raise DaoError(f"{what}: the sqlite example has no partitions (mode {mode!r}, "
-                           f"partition_by {list(obj.partition_by)}); use append or overwrite")
-        if upsert is not None:
-            if mode != "append":
-                raise DaoError(f"{what}: an upsert runs as mode 'append', not {mode!r}")
-            upsert.check_schema(schema, what=what)
+        req = self.start_write(obj, schema, options)  # mode, options, upsert options, no partitions
+        mode, upsert, what = req.mode, req.upsert, f"writing {obj.full_name!r} (store {obj.store_name!r})"
         try:
-            target = pa.schema([pa.field(f.name, _column_type(f)) for f in schema])
+            target = pa.schema([pa.field(f.name, _column_type(f)) for f in req.schema])
         except SchemaMismatch as exc:
             raise SchemaMismatch(f"{what}: {exc}") from None
-        with self._db(obj, "writing") as conn:
-            stored = self._schema(conn, obj)
+        stored = self._stored(obj)
         if stored is not None and mode == "errorifexists":
             raise DaoError(f"object {obj.full_name!r} already has data in {self.database} (store "
                            f"{obj.store_name!r}); use mode='append', 'overwrite' or 'ignore'")
@@ -209,7 +196,7 @@ class SQLiteInterface:
         part_id, rows = uuid.uuid4().hex, 0
         cols = ", ".join(_q(f.name) for f in spec.schema)
         defs = ", ".join(f"{_q(f.name)} {_SQL_TYPES[str(f.type)]}" for f in spec.schema)
-        with self._db(obj, "writing") as conn:
+        with self._db() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(f"CREATE TABLE IF NOT EXISTS _dao_stage_{job_id} (_dao_part TEXT, {defs})")
@@ -233,7 +220,7 @@ class SQLiteInterface:
         staged = f"SELECT {cols or 'NULL'} FROM _dao_stage_{{}} WHERE _dao_part IN ({', '.join('?' * len(part_ids))})"
         mode = "upsert" if spec.operation == "upsert" else spec.mode
         result: dict[str, Any] = {"object": obj.full_name, "mode": mode, "location": self.database}
-        with self._db(obj, "committing the write to") as conn:
+        with self._db() as conn:
             conn.execute("BEGIN IMMEDIATE")  # one transaction: all of the write or nothing
             try:
                 stored = self._schema(conn, obj)
@@ -290,27 +277,28 @@ class SQLiteInterface:
         return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (f"_dao_stage_{job_id}",)).fetchone() is not None
 
     def abort(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> None:
-        with self._db(obj, "aborting the write to") as conn:
+        if not os.path.exists(self.database):
+            return
+        with self._db() as conn:
             for job_id in sorted({p.job_id for p in parts if re.fullmatch(r"\w+", p.job_id)}):
                 conn.execute(f"DROP TABLE IF EXISTS _dao_stage_{job_id}")
 
     # ------------------------------------------------------------------ management
     def exists(self, obj: DataObject) -> bool:
-        if not os.path.exists(self.database):
-            return False
-        with self._db(obj, "checking") as conn:
-            return self._schema(conn, obj) is not None
+        return self._stored(obj) is not None
 
     def delete(self, obj: DataObject) -> bool:
         if not os.path.exists(self.database):
             return False
-        with self._db(obj, "deleting") as conn:
+        with self._db() as conn:
             conn.execute("BEGIN IMMEDIATE")
-            found = self._schema(conn, obj) is not None
-            conn.execute(f"DROP TABLE IF EXISTS {_q(self._table(obj))}")
+            if self._schema(conn, obj) is None:
+                conn.execute("ROLLBACK")
+                return False
+            conn.execute(f"DROP TABLE {_q(self._table(obj))}")
             conn.execute(f"DELETE FROM {SCHEMAS} WHERE name = ?", (self._table(obj),))
             conn.execute("COMMIT")
-        return found
+        return True
 
     def list_objects(self) -> list[str]:
         if not os.path.exists(self.database):

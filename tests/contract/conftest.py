@@ -46,7 +46,8 @@ def _sqlite_store(request: pytest.FixtureRequest) -> dict[str, Any]:
             "default_configs": {"path": str(db)}}
 
 
-#: kind -> (the store's catalog entry, built from the test's fixtures; its capabilities)
+#: kind -> (the store's catalog entry, built from the test's fixtures; its capabilities, less those its
+#: class turns off with ``supports_partitions``/``supports_upsert = False``)
 KINDS: dict[str, tuple[Callable[[pytest.FixtureRequest], dict[str, Any]], frozenset[str]]] = {
     "files-local": (lambda r: {"interface": "files", "path": str(r.getfixturevalue("tmp_path") / "lake")},
                     frozenset(CAPABILITIES)),
@@ -54,7 +55,7 @@ KINDS: dict[str, tuple[Callable[[pytest.FixtureRequest], dict[str, Any]], frozen
     "objects-local": (lambda r: {"interface": "objects", "path": str(r.getfixturevalue("tmp_path") / "lake")},
                       frozenset(CAPABILITIES)),
     "objects-s3": (lambda r: _s3_store("objects", r), frozenset(CAPABILITIES)),
-    "example-sqlite": (_sqlite_store, frozenset({"upsert", "spark"})),
+    "example-sqlite": (_sqlite_store, frozenset(CAPABILITIES)),  # its class says: no partitions
 }
 
 
@@ -143,4 +144,9 @@ def store_kind(request: pytest.FixtureRequest) -> Kind:
     """Each store kind in turn: a :class:`Kind` with a fresh, empty store ``lake``."""
     make, capabilities = KINDS[request.param]
     catalog = {"stores": {"lake": make(request)}, "objects": {k: dict(v) for k, v in OBJECTS.items()}}
-    return Kind(request.param, capabilities, catalog, DataAccessObject(catalog), request)
+    dao = DataAccessObject(catalog)
+    # a BaseInterface subclass declares what it cannot do: those capabilities are off whatever KINDS says
+    cls = type(get_interface(dao.catalog.store("lake")))
+    flags = {"partitions": "supports_partitions", "upsert": "supports_upsert"}
+    capabilities = frozenset(c for c in capabilities if getattr(cls, flags.get(c, ""), True))
+    return Kind(request.param, capabilities, catalog, dao, request)
