@@ -7,8 +7,17 @@ import pyarrow as pa
 import pytest
 
 from spark_dao import DaoError, ObjectNotFound
+from spark_dao.interfaces import BaseInterface, Interface, get_interface
 
-from ._contract import SCHEMA, A, B, canon, read, table, types, write
+from ._contract import SCHEMA, A, B, canon, read, roundtrip, table, types, write
+
+
+def test_the_interface_subclasses_the_base_and_pickles(store_kind):
+    """Spark pickles the interface's store to executors, which rebuild the interface from it."""
+    itf = store_kind.itf
+    assert isinstance(itf, BaseInterface) and isinstance(itf, Interface)
+    assert type(get_interface(roundtrip(store_kind.store))) is type(itf)
+    assert roundtrip(store_kind.obj("lake.t")) == store_kind.obj("lake.t")
 
 
 def test_overwrite_then_append_reads_back_what_was_written(store_kind):

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 import spark_dao
-from spark_dao import DaoError
+from spark_dao import DaoError, SchemaMismatch
 
 from ._contract import A, B, canon
 
@@ -49,6 +49,13 @@ def test_a_failing_spark_task_leaves_the_target_unchanged(spark, store_kind):
         if x == 5:
             raise ValueError("task boom")
         return x
+
+    # a schema that does not fit is refused on the driver (prepare_write), before any task
+    other = spark.createDataFrame([("7", "x")], "id string, p string")
+    with pytest.raises(SchemaMismatch, match="lake.t"):
+        store_kind.dao.write(other, "lake.t", mode="append", engine="spark")
+    assert canon(store_kind.dao.read("lake.t", engine="arrow")) == canon(A)
+    assert store_kind.leftovers() == []
 
     df = spark.createDataFrame(pa.concat_tables([B, B]).to_pandas()).repartition(3)
     with pytest.raises(PySparkException, match="task boom"):
