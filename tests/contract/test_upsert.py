@@ -137,3 +137,28 @@ def test_dao_upsert_equals_the_reference_model(store_kind, stored_draw, incoming
     metrics = expected[1]
     assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (
         metrics["inserted"], metrics["updated"], metrics["deleted"])
+
+
+@settings(max_examples=15, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(row, max_size=5, unique_by=lambda r: r[0]), st.lists(row, max_size=5), options)
+def test_staged_upsert_equals_the_reference_model(store_kind, stored_draw, incoming_draw, opt):
+    """The same model through the interface as Spark drives it: the batch staged by two tasks (to
+    storage, not in memory), the commit reads it back and merges."""
+    store_kind.require("upsert")
+    obj = store_kind.obj("lake.t")
+    stored = [{"id": i, "v": f"s{n}", "ts": ts} for n, (i, ts) in enumerate(stored_draw)]
+    incoming = [{"id": i, "v": f"i{n}", "ts": ts} for n, (i, ts) in enumerate(incoming_draw)]
+    expected = model(stored, incoming, ("id",), **opt)
+    assume(expected is None or expected[0] or not stored)  # see test_upsert_that_deletes_every_row_...
+    write(store_kind, obj, arrow(stored), "overwrite")
+    if expected is None:
+        with pytest.raises(DuplicateKeys):
+            upsert(store_kind, incoming, **opt)
+        assert canon(read(store_kind, obj)) == canon(stored)
+    else:
+        result = upsert(store_kind, incoming, **opt)
+        assert canon(read(store_kind, obj)) == canon(expected[0])
+        assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (
+            expected[1]["inserted"], expected[1]["updated"], expected[1]["deleted"])
+    assert store_kind.leftovers() == []
