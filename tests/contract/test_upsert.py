@@ -93,9 +93,10 @@ def test_upsert_that_deletes_every_row_keeps_an_empty_object(store_kind, request
     store_kind.require("upsert")
     if store_kind.name.startswith(("files-", "objects-")):
         request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "bug: a files upsert (files_upsert.py) whose result has no rows removes every data file and "
-            "writes none, so the object no longer exists: exists() is False and a read raises "
-            "ObjectNotFound 'Write it first' (its schema is lost; an empty write keeps it)")))
+            "bug: a files upsert whose result has no rows retires every rewritten file and publishes "
+            "none: files_upsert.py calls _publish(..., write_empty=not staged and not existing and not "
+            "rewritten), so with rewritten files no empty file is written; the object then no longer "
+            "exists (exists() False, read: ObjectNotFound 'Write it first') and its schema is lost")))
     dao = store_kind.dao
     dao.write(arrow(STORED), "lake.t", mode="overwrite", engine="pandas")
     result = dao.upsert(arrow([]), "lake.t", engine="pandas", delete_unmatched=True)
