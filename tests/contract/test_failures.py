@@ -45,9 +45,10 @@ def test_stage_then_abort_leaves_the_target_unchanged(store_kind, mode, existing
 def test_staged_data_is_invisible_to_exists_before_commit(store_kind, request):
     if store_kind.name.startswith("objects-"):
         request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "bug: ObjectsInterface.exists (objects.py) counts every file under the object, hidden "
-            "ones too, so a write staging into a new object (_dao_staging/<job>/..., its .live marker) "
-            "makes exists() True before commit; FilesInterface.exists ignores hidden names")))
+            "bug: ObjectsInterface.exists (objects.py) is backend.has(''), which counts every file under "
+            "the object, hidden ones too, so a write staging into a new object (_dao_staging/<job>/..., "
+            "its .live marker) makes exists() True before commit (and dao.write(engine='spark') in mode "
+            "ignore/errorifexists then skips/refuses); FilesInterface.exists ignores hidden names")))
     itf, obj = store_kind.itf, store_kind.obj("lake.t")
     spec = itf.prepare_write(obj, B.schema, {"mode": "overwrite"})
     job_id = uuid.uuid4().hex
