@@ -161,6 +161,8 @@ class DataAccessObject:
         filters: Iterable[PartitionFilter] | None = None,
         options: Mapping[str, Any] | None = None,
         spark_options: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        timestamp: Any = None,
     ) -> Any:
         """Read a data object as a Spark DataFrame, a pandas DataFrame or an Arrow table.
 
@@ -169,12 +171,18 @@ class DataAccessObject:
 
         ``engine="auto"`` uses Spark when a SparkSession is active, else pandas. ``filters`` are
         partition filters such as ``[("country", "=", "DE")]`` (only matching partitions are read).
+        ``version`` / ``timestamp`` read a Delta table as it was (time travel; Spark's
+        ``versionAsOf`` / ``timestampAsOf``): ``dao.read("lake.users", version=3)``.
         """
         if engine not in _ENGINES:
             raise DaoError(f"unknown engine {engine!r}.{did_you_mean(str(engine), _ENGINES)} Valid: {', '.join(_ENGINES)}")
         obj = self.resolve(name, data_object=data_object, path=path, format=format)
         opts = {**(options or {}), **(spark_options or {})}
         opts.pop("mode", None)
+        if version is not None:
+            opts["versionAsOf"] = version
+        if timestamp is not None:
+            opts["timestampAsOf"] = timestamp.isoformat(sep=" ") if hasattr(timestamp, "isoformat") else timestamp
         if columns is not None:
             if not isinstance(columns, str):
                 columns = list(columns)

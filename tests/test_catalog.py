@@ -722,7 +722,6 @@ def test_builtin_packages_map_seed_class_names(location: str | None) -> None:
 @pytest.mark.parametrize(
     ("interface", "settings", "extra"),
     [
-        ("delta", {"bucket": "b"}, "delta"),
         ("redshift", {"host": "h", "s3_temp_dir": "s3://t/"}, "redshift"),
     ],
 )

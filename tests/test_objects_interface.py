@@ -23,7 +23,7 @@ import pytest
 
 from spark_dao.catalog import Catalog, DataObject
 from spark_dao.errors import CatalogError, DaoError, ObjectNotFound
-from spark_dao.interfaces import get_interface
+from spark_dao.interfaces import _objects_backend, _objects_s3, get_interface
 from spark_dao.interfaces import objects as objects_mod
 from spark_dao.interfaces.objects import ObjectInfo, ObjectsInterface
 
@@ -444,8 +444,8 @@ def test_many_files_list_and_delete_in_pages(
     bronze: Bronze, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # small pages and batches stand in for S3's 1000-key limits (thousands of files are slow on moto)
-    monkeypatch.setattr(objects_mod, "LIST_PAGE_SIZE", 7)
-    monkeypatch.setattr(objects_mod, "DELETE_BATCH", 7)
+    monkeypatch.setattr(_objects_s3, "LIST_PAGE_SIZE", 7)
+    monkeypatch.setattr(_objects_s3, "DELETE_BATCH", 7)
     src = tmp_path / "many"
     for i in range(40):
         (src / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
@@ -569,16 +569,16 @@ def test_transfer_settings_from_store_configs(tmp_path: Path) -> None:
 def test_progress_line_only_on_a_terminal(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(objects_mod, "PROGRESS_MIN_BYTES", 10)
-    monkeypatch.setattr(objects_mod, "PROGRESS_INTERVAL", 0.0)
-    monkeypatch.setattr(objects_mod, "_stderr_is_tty", lambda: False)
+    monkeypatch.setattr(_objects_backend, "PROGRESS_MIN_BYTES", 10)
+    monkeypatch.setattr(_objects_backend, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(_objects_backend, "_stderr_is_tty", lambda: False)
     quiet = objects_mod._Progress("uploading x", 100)
     quiet(60)
     quiet(40)
     quiet.close()
     assert quiet.done == 100 and capsys.readouterr().err == ""
 
-    monkeypatch.setattr(objects_mod, "_stderr_is_tty", lambda: True)
+    monkeypatch.setattr(_objects_backend, "_stderr_is_tty", lambda: True)
     shown = objects_mod._Progress("uploading x", 100)
     shown(50)
     shown(50)
@@ -805,7 +805,10 @@ def test_interface_and_infos_pickle(bronze: Bronze) -> None:
     assert itf2.get(obj, "2025-01-07/a.csv") == b"abc"
     assert pickle.loads(pickle.dumps(info)) == info
     assert pickle.loads(pickle.dumps(bronze.itf.list(obj))) == bronze.itf.list(obj)
-    assert vars(bronze.itf).keys() == {"store"}
+    # plain data only: the store, and the files interface of the same store (which holds only it)
+    assert vars(bronze.itf).keys() == {"store", "files"}
+    assert vars(bronze.itf.files).keys() == {"store"} and bronze.itf.files.store is bronze.itf.store
+    assert itf2.files.store is itf2.store
 
 
 def test_raw_csv_reads_back_as_a_table(bronze: Bronze, users_csv: Path) -> None:
@@ -817,3 +820,58 @@ def test_raw_csv_reads_back_as_a_table(bronze: Bronze, users_csv: Path) -> None:
     bronze.itf.put(obj, b"id,name,email\n3,Grace,grace@example.com\n", "2025-01-08/users.csv")
     table = read_table(obj.with_(format="csv"))
     assert sorted(table.column("name").to_pylist()) == ["Ada", "Grace", "Linus"]
+
+
+# --------------------------------------------------------------------------- tables (held files interface)
+def test_objects_interface_holds_a_files_interface_instead_of_inheriting(bronze: Bronze) -> None:
+    from spark_dao.interfaces.files import FilesInterface
+
+    assert not issubclass(ObjectsInterface, FilesInterface)
+    assert not isinstance(bronze.itf, FilesInterface)
+    assert type(bronze.itf.files) is FilesInterface and bronze.itf.files.store is bronze.itf.store
+    # the raw-file meaning of exists/delete (an optional file or folder name), not the files one
+    obj = bronze.obj()
+    bronze.itf.put(obj, b"x", "2025-01-07/a.csv")
+    assert bronze.itf.exists(obj, "2025-01-07") and not bronze.itf.exists(obj, "2025-01-08")
+    assert bronze.itf.delete(obj, "2025-01-07/a.csv") and not bronze.itf.exists(obj)
+
+
+def test_tables_through_an_objects_store_are_handed_to_its_files_interface(
+    bronze: Bronze, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table written and read with the pandas engine through the DAO on an objects store: every
+    contract call reaches the held FilesInterface of that store, and the data round-trips."""
+    import pandas as pd
+
+    from spark_dao import DataAccessObject
+    from spark_dao.interfaces.files import FilesInterface
+
+    calls: list[tuple[str, str]] = []
+    for method in ("plan_read", "read", "prepare_write", "stage", "commit", "cleanup"):
+        real = getattr(FilesInterface, method)
+
+        def spy(self: FilesInterface, *args: Any, _real: Any = real, _name: str = method, **kwargs: Any) -> Any:
+            assert type(self) is FilesInterface
+            calls.append((_name, self.store.name))
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(FilesInterface, method, spy)
+
+    dao = DataAccessObject(bronze.catalog)
+    users = pd.DataFrame({"id": [1, 2, 3], "name": ["Ada", "Linus", "Grace"]})
+    result = dao.write(users, "bronze.users_table", mode="overwrite", engine="pandas", format="parquet")
+    assert result.rows_written == 3 and result.files_added >= 1
+    assert [c for c, _ in calls] == ["prepare_write", "stage", "commit"]
+    back = dao.read("bronze.users_table", engine="pandas", format="parquet")
+    assert back.sort_values("id").reset_index(drop=True).equals(users)
+    assert {c for c, _ in calls} >= {"plan_read", "read"} and {s for _, s in calls} == {"bronze"}
+    # the same files seen as raw objects, and the files interface's cleanup behind dao.cleanup
+    obj = bronze.obj("users_table")
+    assert [i.key for i in bronze.itf.list(obj)][0].endswith(".parquet") and dao.exists("bronze.users_table")
+    assert dao.cleanup("bronze.users_table") == [] and calls[-1] == ("cleanup", "bronze")
+
+    # a pickled round trip (what Spark ships to executors) still reads the table
+    itf2 = pickle.loads(pickle.dumps(bronze.itf))
+    plan = itf2.plan_read(obj.with_(format="parquet"), {})
+    rows = sorted(r for task in plan.tasks for batch in itf2.read(task) for r in batch.column("id").to_pylist())
+    assert rows == [1, 2, 3]

@@ -11,7 +11,7 @@ import pytest
 
 from spark_dao import DaoError
 from spark_dao.catalog.model import DataStore, InterfaceSpec
-from spark_dao.interfaces import _s3
+from spark_dao.interfaces import _objects_s3, _s3
 from spark_dao.interfaces import objects as objects_mod
 from spark_dao.interfaces._fs import filesystem_for
 from spark_dao.interfaces._s3settings import S3Settings, split_location
@@ -186,11 +186,11 @@ def test_one_batched_delete_for_files_and_objects(s3_server: str, s3_bucket: str
         s3_client.put_object(Bucket=s3_bucket, Key=f"f/{i}", Body=b"x")
         s3_client.put_object(Bucket=s3_bucket, Key=f"o/{i}", Body=b"x")
     monkeypatch.setattr(_s3, "delete_keys", spy)
-    monkeypatch.setattr(objects_mod, "delete_keys", spy)
+    monkeypatch.setattr(_objects_s3, "delete_keys", spy)
     monkeypatch.setattr(_s3, "DELETE_BATCH", 2)
     st = store(bucket=s3_bucket, endpoint_url=s3_server, region="us-east-1")
     _s3.delete_paths(st, [f"{s3_bucket}/f/{i}" for i in range(5)], what="t")
-    monkeypatch.setattr(objects_mod, "DELETE_BATCH", 2)
+    monkeypatch.setattr(_objects_s3, "DELETE_BATCH", 2)
     backend = objects_mod._backend(store("objects", bucket=s3_bucket, endpoint_url=s3_server),
                                    f"s3://{s3_bucket}/o", "t")
     assert backend.remove("") == 5

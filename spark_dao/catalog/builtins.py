@@ -72,7 +72,6 @@ BUILTINS: dict[str, BuiltinInterface] = {
         "delta",
         _LOCATION_KEYS | _S3_KEYS | {"format", "options"},
         formats=frozenset({"delta"}),
-        available=False,
     ),
     "redshift": BuiltinInterface(
         "redshift",

@@ -109,6 +109,8 @@ class StagedFile:
     size: int = 0
     #: the backend's handle on an upload left uncompleted (e.g. ``_s3.PendingUpload``), or None
     upload: Any = None
+    #: the file's statistics as the backend's commit records them (Delta: the ``stats`` JSON), or None
+    stats: str | None = None
 
 
 @dataclass(frozen=True)

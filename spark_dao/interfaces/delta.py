@@ -1,0 +1,522 @@
+"""Delta Lake tables: ACID writes (one Delta commit per write), pinned-snapshot reads, time travel.
+
+    >>> dao.write(users, "lake.users", mode="overwrite")             # doctest: +SKIP
+    >>> dao.read("lake.users", version=3)                            # doctest: +SKIP
+    >>> spark.read.format("dao").option("versionAsOf", 3).load("lake.users")   # doctest: +SKIP
+
+An object is the Delta table at ``<store root>/<object name>`` (``path:`` overrides, as for files).
+The data files are plain Parquet: the same staged writers and reader as the files interface, and
+the Delta log (through ``deltalake``, delta-rs) decides which files are the table.
+
+Write protocol (every engine):
+
+* ``prepare_write`` (driver) pins the table version it checked against (schema, partitioning,
+  existing data for errorifexists/ignore);
+* ``stage`` (executors) writes Parquet files into the table's folder under names unique to the job
+  and task (``part-<job>-<task>-<n>.parquet``, hive folders for partitions), with their statistics.
+  Files the log does not reference are not part of the table: nothing is visible yet;
+* ``commit`` (driver) makes ONE Delta commit with every staged file as an ``add`` action and, for
+  overwrites, ``remove`` actions for the files of the pinned version (dynamic: only those of the
+  partitions present in the data). Delta's conflict check runs against the pinned version: a
+  concurrent overwrite or delete of what this write read is a :class:`WriteConflict` and nothing
+  is committed;
+* ``abort``, and a commit that fails, delete the staged files: no new version, target unchanged.
+
+Reads plan from one snapshot (the version is pinned when the read is planned), prune files by
+partition values and by the min/max statistics in the log, and read the Parquet files directly.
+Tables using reader features this reader does not implement (deletion vectors, column mapping) are
+refused with an error naming the feature, never read wrongly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import posixpath
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+
+from ..catalog.model import DataObject
+from ..errors import BackendNotInstalled, DaoError, ObjectNotFound, SchemaMismatch, WriteConflict
+from . import _arrow
+from ._delta_log import (
+    _as_type,
+    _delta_schema,
+    _file_stats,
+    _is_conflict,
+    _partition_map,
+    _partition_string,
+    _relative,
+    _remove_quietly,
+    _stats_may_match,
+    _timestamp_option,
+    _version_option,
+)
+from ._fs import _is_object_store, filesystem_for
+from ._layout import _file_stem, check_partition_columns
+from ._read import OPEN_COST, FilesReadPayload, _columns_option, _make_tasks, _read_file
+from ._s3settings import S3Settings, is_s3_location, split_location
+from ._schema import MB
+from ._staging import _stage_dataset, _stage_parquet
+from .base import (
+    BaseInterface,
+    PartitionFilter,
+    ReadPlan,
+    ReadTask,
+    StagedFile,
+    StagedPart,
+    WriteResult,
+    WriteSpec,
+)
+from .filters import coerce as coerce_filter
+from .filters import matches as filter_matches
+from .filters import validate as validate_filters
+
+log = logging.getLogger("spark_dao.delta")
+
+READ_OPTIONS = {
+    "columns": "comma-separated columns to read",
+    "versionasof": "read the table as of this version (Spark's option name)",
+    "timestampasof": "read the table as of this time, e.g. '2026-01-01 00:00:00' (UTC unless an offset is given)",
+    "split_bytes": "target bytes per read task (default: total/cores, 4-128 MB)",
+    "parallelism": "number of cores to plan read tasks for",
+}
+WRITE_OPTIONS = {
+    "mode": "append | overwrite | dynamic | errorifexists | ignore",
+    "partitionoverwritemode": "'dynamic' replaces only the partitions present in the data",
+    "compression": "parquet: snappy (default), zstd, gzip, brotli, lz4, none",
+    "max_rows_per_file": "roll to a new file after this many rows",
+    "maxrecordsperfile": "alias of max_rows_per_file",
+    "row_group_size": "parquet: rows per row group (default 1,048,576)",
+}
+#: reader features whose meaning this reader does not implement: refused, never read wrongly
+UNSUPPORTED_READER_FEATURES = {
+    "deletionVectors": "deletion vectors (rows deleted without rewriting their files)",
+    "columnMapping": "column mapping (physical column names differ from the schema's)",
+    "v2Checkpoint": "v2 checkpoints",
+}
+
+
+def _deltalake() -> Any:
+    try:
+        import deltalake
+    except ImportError as exc:
+        raise BackendNotInstalled(
+            "the delta interface needs the deltalake package: pip install 'spark-dao[delta]'"
+        ) from exc
+    return deltalake
+
+
+def delta_errors() -> tuple[type[BaseException], ...]:
+    """deltalake's errors (``DeltaError`` and its family), for the error boundary."""
+    try:
+        from deltalake.exceptions import DeltaError, TableNotFoundError
+    except ImportError:
+        return ()
+    return (DeltaError, TableNotFoundError)
+
+
+class DeltaInterface(BaseInterface):
+    """Delta Lake tables in a store's folder or bucket prefix (see the module docstring).
+
+    >>> dao.read("lake.users", engine="pandas", version=0)          # doctest: +SKIP
+    """
+
+    read_options = READ_OPTIONS
+    write_options = WRITE_OPTIONS
+    supports_upsert = False  # MERGE upserts: not built yet (issue 9)
+
+    @property
+    def extra_errors(self) -> tuple[type[BaseException], ...]:  # type: ignore[override]
+        return delta_errors()
+
+    # ------------------------------------------------------------------ locations
+    def _uri(self, obj: DataObject) -> str:
+        """The table URI deltalake takes: an absolute local path, or ``s3://bucket/key``."""
+        location = obj.location
+        if is_s3_location(location):
+            bucket, key = split_location(location)
+            return f"s3://{bucket}/{key}"
+        if location.startswith("file://"):
+            return "/" + location[len("file://"):].lstrip("/")
+        return os.path.abspath(location)
+
+    def _storage_options(self, obj: DataObject) -> dict[str, str] | None:
+        if not is_s3_location(obj.location):
+            return None
+        s3 = S3Settings.from_store(self.store)
+        opts: dict[str, str] = {"AWS_S3_ALLOW_UNSAFE_RENAME": "true", "conditional_put": "etag"}
+        if s3.endpoint_url:
+            opts["AWS_ENDPOINT_URL"] = s3.endpoint_url
+            if s3.endpoint_url.startswith("http://"):
+                opts["AWS_ALLOW_HTTP"] = "true"
+        if s3.region:
+            opts["AWS_REGION"] = s3.region
+        if s3.access_key:
+            opts["AWS_ACCESS_KEY_ID"] = s3.access_key
+        if s3.secret_key:
+            opts["AWS_SECRET_ACCESS_KEY"] = s3.secret_key
+        if s3.session_token:
+            opts["AWS_SESSION_TOKEN"] = s3.session_token
+        if s3.profile:
+            opts["AWS_PROFILE"] = s3.profile
+        opts["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false" if s3.path_style else "true"
+        return opts
+
+    def _table(self, obj: DataObject, version: int | None = None) -> Any:
+        """The table at ``version`` (latest when None); None when there is no table yet."""
+        deltalake = _deltalake()
+        uri, storage = self._uri(obj), self._storage_options(obj)
+        if not deltalake.DeltaTable.is_deltatable(uri, storage_options=storage):
+            self._refuse_non_delta(obj)
+            return None
+        if version is None:
+            return deltalake.DeltaTable(uri, storage_options=storage)
+        latest = deltalake.DeltaTable(uri, storage_options=storage)
+        if not 0 <= version <= latest.version():
+            raise DaoError(
+                f"reading {obj.full_name!r} (store {obj.store_name!r}): version {version} does not exist; "
+                f"the table's versions are 0 to {latest.version()} (its latest)"
+            )
+        return deltalake.DeltaTable(uri, version=version, storage_options=storage)
+
+    def _version_at(self, obj: DataObject, when: dt.datetime) -> int:
+        """The latest version committed at or before ``when`` (Delta's ``timestampAsOf``)."""
+        table = self._table(obj)
+        if table is None:
+            raise self._missing(obj)
+        stamp = when.timestamp() * 1000
+        commits = sorted((int(h["version"]), int(h["timestamp"])) for h in table.history())
+        before = [v for v, ts in commits if ts <= stamp]
+        if not before:
+            first = dt.datetime.fromtimestamp(commits[0][1] / 1000, dt.UTC) if commits else None
+            raise DaoError(
+                f"reading {obj.full_name!r} (store {obj.store_name!r}): no version of the table exists at "
+                f"{when.isoformat()}; its first commit is at {first.isoformat() if first else '?'}"
+            )
+        return before[-1]
+
+    def _refuse_non_delta(self, obj: DataObject) -> None:
+        """A folder with data files but no ``_delta_log`` is not a Delta table: say so, do not overwrite it."""
+        fs, base = filesystem_for(self.store, obj.location)
+        import pyarrow.fs as pafs
+
+        info = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True, recursive=False))
+        visible = [i for i in info if not posixpath.basename(i.path).startswith(("_", "."))]
+        if visible:
+            raise DaoError(
+                f"object {obj.full_name!r} (store {obj.store_name!r}): {obj.location} holds files but no "
+                "_delta_log, so it is not a Delta table. Point the object's 'path' elsewhere, move the files, "
+                "or keep the object in a 'files' store"
+            )
+
+    def _missing(self, obj: DataObject) -> ObjectNotFound:
+        return ObjectNotFound(
+            f"object {obj.full_name!r} has no Delta table at {obj.location} (store {obj.store_name!r}). "
+            "Write it first, or check the name in the catalog."
+        )
+
+    @staticmethod
+    def _check_features(obj: DataObject, table: Any) -> None:
+        protocol = table.protocol()
+        features = set(protocol.reader_features or ())
+        if protocol.min_reader_version == 2:
+            features.add("columnMapping")
+        unsupported = sorted(f for f in features if f in UNSUPPORTED_READER_FEATURES)
+        if protocol.min_reader_version > 3:
+            raise DaoError(
+                f"reading {obj.full_name!r} (store {obj.store_name!r}): the table needs Delta reader version "
+                f"{protocol.min_reader_version}; this reader supports up to 3"
+            )
+        if unsupported:
+            said = "; ".join(f"{f}: {UNSUPPORTED_READER_FEATURES[f]}" for f in unsupported)
+            raise DaoError(
+                f"reading {obj.full_name!r} (store {obj.store_name!r}): the table uses Delta reader features "
+                f"this reader does not implement ({said}). Read it with Spark's own Delta reader "
+                "(spark.read.format('delta')), or rewrite the table without them"
+            )
+
+    # ------------------------------------------------------------------ reading
+    def plan_read(
+        self, obj: DataObject, options: Mapping[str, Any], filters: Iterable[PartitionFilter] = ()
+    ) -> ReadPlan:
+        """One snapshot (``versionAsOf`` / ``timestampAsOf``, else the latest), pruned by partition
+        values and file statistics; tasks read its Parquet files."""
+        opts = self.check_options(obj, options, READ_OPTIONS, action="reading")
+        if opts.get("versionasof") is not None and opts.get("timestampasof") is not None:
+            raise DaoError(
+                f"reading {obj.full_name!r}: give versionAsOf or timestampAsOf, not both"
+            )
+        version = _version_option(obj, opts.get("versionasof"))
+        if opts.get("timestampasof") is not None:
+            version = self._version_at(obj, _timestamp_option(obj, opts["timestampasof"]))
+        table = self._table(obj, version)
+        if table is None:
+            raise self._missing(obj)
+        self._check_features(obj, table)
+        full = _arrow.normalize_schema(pa.schema(table.schema().to_arrow()))
+        part_cols = [c for c in table.metadata().partition_columns]
+        part_types = {c: full.field(c).type for c in part_cols}
+        data_schema = pa.schema([f for f in full if f.name not in part_types])
+
+        columns = _columns_option(opts.get("columns"))
+        if columns is not None:
+            unknown = [c for c in columns if c not in full.names]
+            if unknown:
+                from ..errors import did_you_mean
+
+                raise DaoError(
+                    f"reading {obj.full_name!r} (store {obj.store_name!r}): unknown columns {unknown}."
+                    f"{did_you_mean(unknown[0], full.names)} Columns: {', '.join(full.names)}"
+                )
+            out_schema = pa.schema([full.field(c) for c in columns])
+        else:
+            out_schema = full
+
+        filters = tuple(filters)
+        validate_filters(filters, what=f"reading {obj.full_name!r}")
+        typed_pairs = [(f, coerce_filter(f, full.field(f[0]).type)) for f in filters if f[0] in full.names]
+        part_filters = tuple((f, t) for f, t in typed_pairs if t is not None and f[0] in part_types)
+        stat_filters = tuple(t for f, t in typed_pairs if t is not None and f[0] not in part_types)
+
+        actions = pa.table(table.get_add_actions(flatten=True))
+        slices_in: list[tuple[str, int, tuple[tuple[str, Any], ...]]] = []
+        names = set(actions.column_names)
+        for row in actions.to_pylist():
+            values = {c: row.get(f"partition.{c}") for c in part_cols}
+            typed = {c: _as_type(values[c], part_types[c]) for c in part_cols}
+            if part_filters and not filter_matches(typed, tuple(t for _, t in part_filters)):
+                continue
+            if stat_filters and not _stats_may_match(row, names, stat_filters):
+                continue
+            rel = _relative(obj, row["path"])
+            slices_in.append((rel, int(row["size_bytes"]), tuple(typed.items())))
+
+        fs, base = filesystem_for(self.store, obj.location)
+        parallelism = int(opts.get("parallelism") or os.cpu_count() or 2)
+        total = sum(s + OPEN_COST for _, s, _ in slices_in)
+        split = int(opts.get("split_bytes") or min(128 * MB, max(4 * MB, -(-total // max(1, parallelism)))))
+        tasks = _make_tasks(obj, fs, base, "parquet", slices_in, split, out_schema, data_schema,
+                            True, ",", columns)
+        log.debug("planned %d read tasks for %s at version %d (%d of %d files)", len(tasks), obj.full_name,
+                  table.version(), len(slices_in), actions.num_rows)
+        return ReadPlan(schema=out_schema, tasks=tasks, partition_columns=tuple(part_cols),
+                        applied_filters=tuple(f for f, _ in part_filters))
+
+    def read(self, task: ReadTask) -> Iterator[pa.RecordBatch]:
+        """The task's Parquet files with exactly the plan's schema (partition values from the log)."""
+        p: FilesReadPayload = task.payload
+        fs, _ = filesystem_for(self.store, task.obj.location)
+        wanted = [f.name for f in p.schema if f.name in p.data_schema.names]
+        for sl in p.slices:
+            path = posixpath.join(p.base, sl.rel)
+            constants = {k: v for k, v in sl.partition if k in p.schema.names}
+            for batch in _read_file(fs, path, p, sl, wanted):
+                yield _arrow.conform(batch, p.schema, constants=constants)
+
+    # ------------------------------------------------------------------ writing
+    def check_write_target(self, obj: DataObject, options: Mapping[str, Any]) -> None:
+        check_partition_columns(obj, obj.partition_by, action="writing")
+
+    def prepare_write(self, obj: DataObject, schema: pa.Schema, options: Mapping[str, Any]) -> WriteSpec:
+        """Mode, options and schema checked against the table's latest version, which is pinned:
+        the commit's conflict check runs against it."""
+        request = self.start_write(obj, schema, options)
+        mode, target, opts = request.mode, request.schema, request.options
+        table = self._table(obj)
+        version = None
+        if table is not None:
+            version = table.version()
+            self._check_features(obj, table)
+            stored = _arrow.normalize_schema(pa.schema(table.schema().to_arrow()))
+            parts = tuple(table.metadata().partition_columns)
+            if obj.partition_by and tuple(obj.partition_by) != parts:
+                raise SchemaMismatch(
+                    f"writing {obj.full_name!r} (store {obj.store_name!r}): the catalog partitions it by "
+                    f"{list(obj.partition_by)} but the Delta table at {obj.location} is partitioned by "
+                    f"{list(parts)}; fix partition_by in the catalog, or overwrite into a new table"
+                )
+            if mode == "errorifexists":
+                raise DaoError(
+                    f"object {obj.full_name!r} already has a Delta table at {obj.location} (store "
+                    f"{obj.store_name!r}, version {version}); use mode='append', 'overwrite' or 'ignore'"
+                )
+            if mode == "dynamic" and not parts:
+                raise DaoError(
+                    f"writing {obj.full_name!r}: dynamic partition overwrite needs a partitioned table; "
+                    "use mode='overwrite' to replace everything"
+                )
+            what = f"writing {obj.full_name!r} (store {obj.store_name!r}, Delta version {version})"
+            target = _arrow.compatible_schema(target, stored, what=what)
+            partition_by = parts
+        else:
+            partition_by = tuple(obj.partition_by)
+        write_opts = {
+            "max_rows_per_file": int(opts.get("max_rows_per_file") or opts.get("maxrecordsperfile") or 0),
+            "compression": str(opts.get("compression") or "snappy").lower(),
+            "row_group_size": int(opts.get("row_group_size") or 1 << 20),
+            "read_version": version,
+        }
+        return WriteSpec(mode=mode, format="parquet", schema=_delta_schema(target), partition_by=partition_by,
+                         options=write_opts)
+
+    def stage(self, obj: DataObject, batches: Iterable[pa.RecordBatch], spec: WriteSpec, job_id: str) -> StagedPart:
+        """Parquet files in the table's folder, not referenced by the log yet (invisible)."""
+        fs, base = filesystem_for(self.store, obj.location)
+        it = (_arrow.conform(b, spec.schema) for b in batches if b.num_rows)
+        first = next(it, None)
+        if first is None:
+            return StagedPart(job_id=job_id)
+        from itertools import chain
+
+        rows = 0
+
+        def counted() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            for b in chain([first], it):
+                rows += b.num_rows
+                yield b
+
+        stem = _file_stem(job_id, uuid.uuid4().hex[:10])
+        if not _is_object_store(fs):
+            fs.create_dir(base, recursive=True)
+        stage = _stage_parquet if not spec.partition_by else _stage_dataset
+        try:
+            files = stage(fs, base, counted(), spec, stem)
+        except BaseException:
+            _remove_quietly(fs, base, [f"{stem}-"], spec)
+            raise
+        data_cols = [f for f in spec.schema if f.name not in spec.partition_by]
+        staged = tuple(
+            StagedFile(f.path, f.rows, f.size, stats=_file_stats(fs, f"{base}/{f.path}", data_cols, f.rows))
+            for f in files
+        )
+        return StagedPart(job_id=job_id, files=staged, rows=rows)
+
+    def commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> WriteResult:
+        """One Delta commit: every staged file added; for overwrites, the pinned version's files
+        (dynamic: of the partitions written) removed. On any failure the staged files are deleted."""
+        deltalake = _deltalake()
+        from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+
+        parts = [p for p in parts if p is not None]
+        files = [f for p in parts for f in p.files]
+        uri, storage = self._uri(obj), self._storage_options(obj)
+        now = int(time.time() * 1000)
+        try:
+            adds = [
+                AddAction(
+                    quote(f.path, safe="/="),
+                    int(f.size),
+                    _partition_map(f.path, spec),
+                    now,
+                    True,
+                    f.stats or json.dumps({"numRecords": f.rows}),
+                )
+                for f in files
+            ]
+            version = spec.options.get("read_version")
+            schema = deltalake.Schema.from_arrow(spec.schema)
+            partition_by = list(spec.partition_by) or None
+            removed = 0
+            if version is None:
+                if deltalake.DeltaTable.is_deltatable(uri, storage_options=storage):
+                    raise WriteConflict(
+                        f"writing {obj.full_name!r} (store {obj.store_name!r}): another writer created the Delta "
+                        f"table at {obj.location} while this write ran; nothing was committed. Retry the write"
+                    )
+                create_table_with_add_actions(uri, schema, adds, mode="error", partition_by=partition_by,
+                                              storage_options=storage)
+                new_version = 0
+            else:
+                table = deltalake.DeltaTable(uri, version=version, storage_options=storage)
+                if spec.mode == "ignore":
+                    self._delete_files(obj, files)
+                    return WriteResult(object=obj.full_name, mode=spec.mode, location=obj.location, skipped=True)
+                actions: list[Any] = list(adds)
+                if spec.mode in ("overwrite", "dynamic"):
+                    written = {tuple(sorted(_partition_map(f.path, spec).items())) for f in files}
+                    stored = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+                    for row in stored:
+                        values = {c: row.get(f"partition.{c}") for c in spec.partition_by}
+                        values = {c: _partition_string(v) for c, v in values.items()}
+                        if spec.mode == "dynamic" and tuple(sorted(values.items())) not in written:
+                            continue
+                        actions.append(RemoveAction(row["path"], True, now, int(row["size_bytes"]),
+                                                    values or None))
+                        removed += 1
+                table.create_write_transaction(actions, mode="append", schema=schema, partition_by=partition_by)
+                new_version = deltalake.DeltaTable(uri, storage_options=storage).version()
+        except BaseException as exc:
+            self._delete_files(obj, files)
+            if _is_conflict(exc):
+                raise WriteConflict(
+                    f"writing {obj.full_name!r} (store {obj.store_name!r}): a concurrent commit to the Delta "
+                    f"table changed what this write read (version {spec.options.get('read_version')}); "
+                    f"nothing was committed and the staged files were removed. Retry the write. ({exc})"
+                ) from exc
+            raise
+        rows = sum(f.rows for f in files)
+        partitions = tuple(sorted({posixpath.dirname(f.path) for f in files if spec.partition_by}))
+        log.info("%s: committed Delta version %d (%d files, %d rows)", obj.full_name, new_version, len(files), rows)
+        return WriteResult(object=obj.full_name, mode=spec.mode, location=f"{obj.location} (version {new_version})",
+                           rows_written=rows, files_added=len(files), files_removed=removed, partitions=partitions)
+
+    def abort(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec | None = None) -> None:
+        """Delete the staged files (never referenced by the log): the table is unchanged."""
+        self._delete_files(obj, [f for p in parts if p is not None for f in p.files])
+        log.info("aborted write to %s; staged files removed", obj.full_name)
+
+    def _delete_files(self, obj: DataObject, files: list[StagedFile]) -> None:
+        if not files:
+            return
+        fs, base = filesystem_for(self.store, obj.location)
+        for f in files:
+            try:
+                fs.delete_file(f"{base}/{f.path}")
+            except OSError as exc:  # best effort: unreferenced files are invisible; VACUUM removes them
+                log.warning("could not remove staged file %s/%s of %s: %s", base, f.path, obj.full_name, exc)
+
+    # ------------------------------------------------------------------ management
+    def exists(self, obj: DataObject) -> bool:
+        deltalake = _deltalake()
+        return bool(deltalake.DeltaTable.is_deltatable(self._uri(obj), storage_options=self._storage_options(obj)))
+
+    def delete(self, obj: DataObject) -> bool:
+        """Remove the table's folder (log and data); False when there was no table."""
+        if not self.exists(obj):
+            return False
+        fs, base = filesystem_for(self.store, obj.location)
+        fs.delete_dir(base)
+        log.info("deleted Delta table %s at %s", obj.full_name, obj.location)
+        return True
+
+    def history(self, obj: DataObject, limit: int | None = None) -> list[dict[str, Any]]:
+        """The table's commits, newest first (version, timestamp, operation, parameters)."""
+        table = self._table(obj)
+        if table is None:
+            raise self._missing(obj)
+        return list(table.history(limit))
+
+    def list_objects(self) -> list[str]:
+        """Names of the Delta tables directly under the store's location."""
+        root = self.store.location
+        if root is None:
+            return []
+        import pyarrow.fs as pafs
+
+        fs, base = filesystem_for(self.store, root)
+        out = []
+        for info in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+            name = posixpath.basename(info.path)
+            if info.type == pafs.FileType.Directory and not name.startswith(("_", ".")):
+                if fs.get_file_info(f"{info.path}/_delta_log").type == pafs.FileType.Directory:
+                    out.append(name)
+        return sorted(out)

@@ -1,0 +1,399 @@
+"""The Delta store on local folders: one Delta commit per write in every mode, pinned-snapshot reads,
+time travel, pruning by partitions and file statistics, refusal of unsupported reader features,
+failed writes leaving no version, and the tables readable by delta-rs itself (interop)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from spark_dao import DaoError, DataAccessObject, SchemaMismatch, WriteConflict
+from spark_dao.catalog import Catalog
+from spark_dao.interfaces import StagedPart, get_interface
+from spark_dao.interfaces.delta import DeltaInterface
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    return tmp_path / "lake"
+
+
+@pytest.fixture
+def catalog(lake: Path) -> Catalog:
+    return Catalog.load(
+        {
+            "stores": {"lake": {"interface": "delta", "path": str(lake)}},
+            "objects": {
+                "lake.users": {"keys": ["id"]},
+                "lake.events": {"partition_by": ["country"]},
+                "lake.typed": {"schema": {"id": "long", "name": "string"}},
+            },
+        }
+    )
+
+
+@pytest.fixture
+def dao(catalog: Catalog) -> DataAccessObject:
+    return DataAccessObject(catalog)
+
+
+def users(*ids: int, name: str = "u") -> pd.DataFrame:
+    return pd.DataFrame({"id": list(ids), "name": [f"{name}{i}" for i in ids]})
+
+
+def events(rows: list[tuple[int, str]]) -> pd.DataFrame:
+    return pd.DataFrame({"id": [r[0] for r in rows], "country": [r[1] for r in rows]})
+
+
+def table_rows(path: Path, version: int | None = None) -> list[dict[str, Any]]:
+    """What delta-rs itself reads: the ground truth for our writes."""
+    t = DeltaTable(str(path), version=version)
+    return sorted(pa.table(t.to_pyarrow_table()).to_pylist(), key=lambda r: json.dumps(r, default=str, sort_keys=True))
+
+
+def ids(df: pd.DataFrame) -> list[int]:
+    return sorted(int(i) for i in df["id"])
+
+
+def data_files(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*.parquet"))
+
+
+# --------------------------------------------------------------------------- writes, every mode
+def test_first_write_creates_the_table_and_each_write_is_one_version(dao: DataAccessObject, lake: Path) -> None:
+    result = dao.write(users(1, 2), "lake.users", engine="pandas")
+    assert result.rows_written == 2 and "version 0" in result.location
+    assert DeltaTable(str(lake / "users")).version() == 0
+    assert table_rows(lake / "users") == [{"id": 1, "name": "u1"}, {"id": 2, "name": "u2"}]
+
+    dao.write(users(3), "lake.users", engine="pandas", mode="append")
+    assert DeltaTable(str(lake / "users")).version() == 1
+    assert ids(dao.read("lake.users", engine="pandas")) == [1, 2, 3]
+
+    dao.write(users(7, 8), "lake.users", engine="pandas", mode="overwrite")
+    table = DeltaTable(str(lake / "users"))
+    assert table.version() == 2
+    assert ids(dao.read("lake.users", engine="pandas")) == [7, 8]
+    assert table_rows(lake / "users") == [{"id": 7, "name": "u7"}, {"id": 8, "name": "u8"}]
+    assert [h["operation"] for h in table.history()] == ["WRITE", "WRITE", "CREATE TABLE"]
+
+
+def test_errorifexists_and_ignore(dao: DataAccessObject, lake: Path) -> None:
+    dao.write(users(1), "lake.users", engine="pandas")
+    with pytest.raises(DaoError, match=r"object 'lake.users' already has a Delta table at .*version 0.*mode='append'"):
+        dao.write(users(2), "lake.users", engine="pandas", mode="errorifexists")
+    before = data_files(lake / "users")
+    result = dao.write(users(2), "lake.users", engine="pandas", mode="ignore")
+    assert result.skipped
+    assert DeltaTable(str(lake / "users")).version() == 0
+    assert data_files(lake / "users") == before  # the ignored write's files were removed
+    assert ids(dao.read("lake.users", engine="pandas")) == [1]
+
+
+def test_partitioned_table_and_dynamic_overwrite_replace_only_written_partitions(dao: DataAccessObject, lake: Path) -> None:
+    dao.write(events([(1, "DE"), (2, "US"), (3, "FR")]), "lake.events", engine="pandas")
+    assert DeltaTable(str(lake / "events")).metadata().partition_columns == ["country"]
+    assert all("country=" in f for f in data_files(lake / "events"))
+    dao.write(events([(20, "US"), (21, "US")]), "lake.events", engine="pandas", mode="dynamic")
+    rows = table_rows(lake / "events")
+    assert sorted((r["country"], r["id"]) for r in rows) == [("DE", 1), ("FR", 3), ("US", 20), ("US", 21)]
+    # static overwrite replaces everything
+    dao.write(events([(9, "DE")]), "lake.events", engine="pandas", mode="overwrite")
+    assert [(r["country"], r["id"]) for r in table_rows(lake / "events")] == [("DE", 9)]
+
+
+def test_empty_writes_keep_the_schema(dao: DataAccessObject, lake: Path) -> None:
+    empty = pa.table({"id": pa.array([], pa.int64()), "name": pa.array([], pa.string())})
+    dao.write(empty, "lake.users", engine="pandas")
+    table = DeltaTable(str(lake / "users"))
+    assert table.version() == 0 and pa.schema(table.schema().to_arrow()).names == ["id", "name"]
+    got = dao.read("lake.users", engine="arrow")
+    assert got.num_rows == 0 and got.schema.names == ["id", "name"] and got.schema.field("id").type == pa.int64()
+    dao.write(users(1), "lake.users", engine="pandas", mode="append")
+    dao.write(empty, "lake.users", engine="pandas", mode="overwrite")  # empties the table, new version
+    assert DeltaTable(str(lake / "users")).version() == 2 and dao.read("lake.users", engine="arrow").num_rows == 0
+
+
+# --------------------------------------------------------------------------- bad input, nothing written
+def test_schema_mismatch_is_refused_before_anything_is_written(dao: DataAccessObject, lake: Path) -> None:
+    dao.write(users(1), "lake.users", engine="pandas")
+    before = data_files(lake / "users")
+    bad = pd.DataFrame({"id": ["not a number"], "name": ["x"]})
+    with pytest.raises(SchemaMismatch, match=r"lake.users.*Delta version 0"):
+        dao.write(bad, "lake.users", engine="pandas", mode="append")
+    assert DeltaTable(str(lake / "users")).version() == 0 and data_files(lake / "users") == before
+
+
+def test_catalog_partitioning_must_match_the_table(catalog: Catalog, lake: Path) -> None:
+    write_deltalake(str(lake / "events"), pa.table({"id": [1], "country": ["DE"]}))  # unpartitioned
+    with pytest.raises(SchemaMismatch, match=r"partitions it by \['country'\] but the Delta table .* is partitioned by \[\]"):
+        DataAccessObject(catalog).write(events([(2, "US")]), "lake.events", engine="pandas", mode="append")
+
+
+def test_bad_options_name_the_option_and_the_store(dao: DataAccessObject) -> None:
+    with pytest.raises(DaoError, match=r"writing 'lake.users' \(store 'lake'\): unknown option 'compresion'. Did you mean 'compression'"):
+        dao.write(users(1), "lake.users", engine="pandas", options={"compresion": "zstd"})
+    dao.write(users(1), "lake.users", engine="pandas")
+    with pytest.raises(DaoError, match=r"versionAsOf='three' is not a version number"):
+        dao.read("lake.users", engine="pandas", options={"versionAsOf": "three"})
+    with pytest.raises(DaoError, match=r"give versionAsOf or timestampAsOf, not both"):
+        dao.read("lake.users", engine="pandas", version=0, timestamp="2026-01-01 00:00:00")
+
+
+def test_upserts_are_refused_clearly_until_merge_exists(dao: DataAccessObject, lake: Path) -> None:
+    with pytest.raises(DaoError, match=r"DeltaInterface does not support upserts"):
+        dao.upsert(users(1), "lake.users", engine="pandas")
+    assert not (lake / "users").exists()
+
+
+def test_a_folder_of_plain_files_is_not_taken_for_a_table(dao: DataAccessObject, lake: Path) -> None:
+    (lake / "users").mkdir(parents=True)
+    pa.parquet = __import__("pyarrow.parquet").parquet
+    pa.parquet.write_table(pa.table({"id": [1]}), lake / "users" / "old.parquet")
+    with pytest.raises(DaoError, match=r"holds files but no _delta_log, so it is not a Delta table"):
+        dao.write(users(1), "lake.users", engine="pandas", mode="overwrite")
+    assert data_files(lake / "users") == ["old.parquet"]
+
+
+def test_reading_a_missing_table_says_so(dao: DataAccessObject) -> None:
+    with pytest.raises(DaoError, match=r"object 'lake.users' has no Delta table at .* \(store 'lake'\)"):
+        dao.read("lake.users", engine="pandas")
+    assert not dao.exists("lake.users")
+
+
+# --------------------------------------------------------------------------- failures leave no version
+def test_a_failed_commit_removes_the_staged_files_and_makes_no_version(catalog: Catalog, lake: Path, monkeypatch) -> None:
+    dao = DataAccessObject(catalog)
+    dao.write(users(1), "lake.users", engine="pandas")
+    obj = catalog.get("lake.users")
+    itf = get_interface(obj.store)
+    spec = itf.prepare_write(obj, pa.schema([("id", pa.int64()), ("name", pa.string())]), {"mode": "append"})
+    part = itf.stage(obj, pa.table({"id": [5], "name": ["x"]}).to_batches(), spec, "job-fail")
+    staged = [f.path for f in part.files]
+    assert staged and all((lake / "users" / p).exists() for p in staged)  # something was staged
+    import deltalake
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full while writing the log")
+
+    monkeypatch.setattr(deltalake.DeltaTable, "create_write_transaction", boom)
+    with pytest.raises(DaoError, match=r"committing the write to 'lake.users' \(store 'lake'\).*disk full"):
+        itf.commit(obj, [part], spec)
+    assert not any((lake / "users" / p).exists() for p in staged)
+    assert DeltaTable(str(lake / "users")).version() == 0
+
+
+def test_abort_removes_what_was_staged(catalog: Catalog, lake: Path) -> None:
+    DataAccessObject(catalog).write(users(1), "lake.users", engine="pandas")
+    obj = catalog.get("lake.users")
+    itf = get_interface(obj.store)
+    spec = itf.prepare_write(obj, pa.schema([("id", pa.int64()), ("name", pa.string())]), {"mode": "overwrite"})
+    part = itf.stage(obj, pa.table({"id": [5, 6], "name": ["x", "y"]}).to_batches(), spec, "job-abort")
+    assert len(data_files(lake / "users")) == 2  # staged, invisible
+    assert ids(DataAccessObject(catalog).read("lake.users", engine="pandas")) == [1]
+    itf.abort(obj, [part, StagedPart(job_id="job-abort")], spec)
+    assert len(data_files(lake / "users")) == 1
+    assert DeltaTable(str(lake / "users")).version() == 0 and table_rows(lake / "users") == [{"id": 1, "name": "u1"}]
+
+
+def test_a_concurrent_overwrite_is_a_write_conflict_and_nothing_is_committed(catalog: Catalog, lake: Path) -> None:
+    dao = DataAccessObject(catalog)
+    dao.write(users(1, 2), "lake.users", engine="pandas")
+    obj = catalog.get("lake.users")
+    itf = get_interface(obj.store)
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    spec = itf.prepare_write(obj, schema, {"mode": "overwrite"})  # pins version 0
+    part = itf.stage(obj, pa.table({"id": [5], "name": ["x"]}).to_batches(), spec, "job-slow")
+    dao.write(users(9), "lake.users", engine="pandas", mode="overwrite")  # version 1 meanwhile
+    with pytest.raises(WriteConflict, match=r"a concurrent commit to the Delta table changed what this write read \(version 0\)"):
+        itf.commit(obj, [part], spec)
+    assert DeltaTable(str(lake / "users")).version() == 1
+    assert table_rows(lake / "users") == [{"id": 9, "name": "u9"}]
+    assert not any((lake / "users" / f.path).exists() for f in part.files)
+
+
+def test_concurrent_appends_both_land(catalog: Catalog, lake: Path) -> None:
+    dao = DataAccessObject(catalog)
+    dao.write(users(1), "lake.users", engine="pandas")
+    obj = catalog.get("lake.users")
+    itf = get_interface(obj.store)
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    a = itf.prepare_write(obj, schema, {"mode": "append"})
+    b = itf.prepare_write(obj, schema, {"mode": "append"})
+    pa_ = itf.stage(obj, pa.table({"id": [2], "name": ["a"]}).to_batches(), a, "job-a")
+    pb = itf.stage(obj, pa.table({"id": [3], "name": ["b"]}).to_batches(), b, "job-b")
+    itf.commit(obj, [pa_], a)
+    itf.commit(obj, [pb], b)
+    assert ids(dao.read("lake.users", engine="pandas")) == [1, 2, 3]
+    assert DeltaTable(str(lake / "users")).version() == 2
+
+
+# --------------------------------------------------------------------------- reads
+def test_time_travel_by_version_and_timestamp(dao: DataAccessObject, lake: Path) -> None:
+    dao.write(users(1), "lake.users", engine="pandas")
+    time.sleep(0.05)
+    between = dt.datetime.now(dt.UTC)
+    time.sleep(0.05)
+    dao.write(users(2), "lake.users", engine="pandas", mode="append")
+    dao.write(users(3), "lake.users", engine="pandas", mode="overwrite")
+    assert ids(dao.read("lake.users", engine="pandas", version=0)) == [1]
+    assert ids(dao.read("lake.users", engine="pandas", version=1)) == [1, 2]
+    assert ids(dao.read("lake.users", engine="pandas")) == [3]
+    assert ids(dao.read("lake.users", engine="pandas", timestamp=between)) == [1]
+    assert ids(dao.read("lake.users", engine="pandas", options={"timestampAsOf": between.strftime("%Y-%m-%d %H:%M:%S.%f")})) == [1]
+    with pytest.raises(DaoError, match=r"version 7 does not exist; the table's versions are 0 to 2 \(its latest\)"):
+        dao.read("lake.users", engine="pandas", version=7)
+    with pytest.raises(DaoError, match=r"no version of the table exists at 2001-01-01"):
+        dao.read("lake.users", engine="pandas", timestamp="2001-01-01 00:00:00")
+
+
+def test_the_snapshot_is_pinned_when_the_read_is_planned(catalog: Catalog) -> None:
+    dao = DataAccessObject(catalog)
+    dao.write(users(1, 2), "lake.users", engine="pandas")
+    obj = catalog.get("lake.users")
+    itf = get_interface(obj.store)
+    plan = itf.plan_read(obj, {})
+    dao.write(users(5), "lake.users", engine="pandas", mode="overwrite")  # commits while the "job" runs
+    rows = [r for t in plan.tasks for b in itf.read(t) for r in b.to_pylist()]
+    assert sorted(r["id"] for r in rows) == [1, 2]  # the old files are still there (no VACUUM)
+
+
+def test_partition_and_statistics_pruning(catalog: Catalog) -> None:
+    dao = DataAccessObject(catalog)
+    for rows in ([(1, "DE"), (2, "DE")], [(10, "US"), (11, "US")], [(20, "FR")]):
+        dao.write(events(rows), "lake.events", engine="pandas", mode="append")
+    obj = catalog.get("lake.events")
+    itf = get_interface(obj.store)
+
+    def files_read(filters: list[tuple[str, str, Any]]) -> int:
+        plan = itf.plan_read(obj, {}, filters)
+        return sum(len(t.payload.slices) for t in plan.tasks)
+
+    assert files_read([]) == 3
+    assert files_read([("country", "=", "US")]) == 1
+    assert files_read([("id", ">=", 11)]) == 2  # min/max stats: the DE file (ids 1-2) is skipped
+    assert files_read([("id", ">", 11)]) == 1
+    assert files_read([("id", "<=", 2)]) == 1  # boundary: max 2 <= 2 keeps the DE file only
+    assert files_read([("id", "<", 2)]) == 1
+    assert files_read([("id", "<", 1)]) == 0
+    assert files_read([("id", "=", 10)]) == 1
+    # every operator at its boundary (files: DE ids 1-2, US 10-11, FR 20)
+    assert files_read([("id", "<=", 1)]) == 1 and files_read([("id", "<=", 0)]) == 0
+    assert files_read([("id", "<", 10)]) == 1 and files_read([("id", "<", 11)]) == 2
+    assert files_read([("id", ">=", 20)]) == 1 and files_read([("id", ">=", 21)]) == 0
+    assert files_read([("id", ">", 19)]) == 1 and files_read([("id", ">", 20)]) == 0
+    assert files_read([("id", "=", 11)]) == 1 and files_read([("id", "=", 12)]) == 0
+    assert files_read([("id", "in", [3, 12])]) == 0
+    assert files_read([("id", "in", [2, 20])]) == 2
+    plan = itf.plan_read(obj, {}, [("country", "=", "US"), ("id", ">", 0)])
+    assert plan.applied_filters == (("country", "=", "US"),)  # stats prune; the engine re-checks rows
+    got = dao.read("lake.events", engine="pandas", filters=[("id", ">", 10)])
+    assert sorted(got["id"]) == [11, 20]
+    got = dao.read("lake.events", engine="pandas", columns=["id"], filters=[("country", "=", "DE")])
+    assert list(got.columns) == ["id"] and sorted(got["id"]) == [1, 2]
+
+
+def test_tables_written_by_delta_rs_are_read_with_types_and_partitions(catalog: Catalog, lake: Path) -> None:
+    data = pa.table({
+        "id": pa.array([1, 2, 3], pa.int64()),
+        "country": ["DE", None, "US"],
+        "born": pa.array([dt.date(2000, 1, 1), None, dt.date(2001, 2, 3)], pa.date32()),
+        "seen": pa.array([dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)] * 3, pa.timestamp("us", "UTC")),
+    })
+    write_deltalake(str(lake / "events"), data, partition_by=["country"])
+    got = DataAccessObject(catalog).read("lake.events", engine="arrow")
+    assert sorted(got.to_pylist(), key=lambda r: r["id"]) == data.to_pylist()
+    assert got.schema.field("born").type == pa.date32()
+
+
+def test_unsupported_reader_features_are_refused_by_name(catalog: Catalog, lake: Path) -> None:
+    write_deltalake(str(lake / "users"), pa.table({"id": [1, 2], "name": ["a", "b"]}),
+                    configuration={"delta.enableDeletionVectors": "true"})
+    protocol = DeltaTable(str(lake / "users")).protocol()
+    assert "deletionVectors" in (protocol.reader_features or [])
+    with pytest.raises(DaoError, match=r"reader features this reader does not implement \(deletionVectors: deletion vectors"):
+        DataAccessObject(catalog).read("lake.users", engine="pandas")
+    with pytest.raises(DaoError, match=r"deletionVectors"):
+        DataAccessObject(catalog).write(users(3), "lake.users", engine="pandas", mode="append")
+
+
+# --------------------------------------------------------------------------- the interface itself
+def test_interface_basics(catalog: Catalog, lake: Path) -> None:
+    itf = get_interface(catalog.store("lake"))
+    assert isinstance(itf, DeltaInterface)
+    dao = DataAccessObject(catalog)
+    dao.write(users(1), "lake.users", engine="pandas")
+    dao.write(events([(1, "DE")]), "lake.events", engine="pandas")
+    assert dao.list("lake") == ["lake.events", "lake.typed", "lake.users"] or "lake.users" in dao.list("lake")
+    assert itf.list_objects() == ["events", "users"]
+    assert [h["version"] for h in itf.history(catalog.get("lake.users"))] == [0]
+    assert dao.exists("lake.users") and dao.delete("lake.users")
+    assert not dao.exists("lake.users") and not os.path.exists(lake / "users")
+    assert dao.delete("lake.users") is False
+
+
+def test_declared_schema_types_are_the_tables(dao: DataAccessObject, lake: Path) -> None:
+    dao.write(pa.table({"id": pa.array([1], pa.int32()), "name": ["a"]}), "lake.typed", engine="pandas")
+    assert pa.schema(DeltaTable(str(lake / "typed")).schema().to_arrow()).field("id").type == pa.int64()
+
+
+# --------------------------------------------------------------------------- Spark
+def test_spark_writes_one_version_and_reads_with_time_travel(spark: Any, catalog: Catalog, lake: Path) -> None:
+    dao = DataAccessObject(catalog, spark=spark)
+    df = spark.createDataFrame([(i, "DE" if i % 2 else "US") for i in range(40)], "id long, country string")
+    dao.write(df.repartition(4), "lake.events", mode="overwrite")
+    table = DeltaTable(str(lake / "events"))
+    assert table.version() == 0 and len(table_rows(lake / "events")) == 40
+    dao.write(spark.createDataFrame([(100, "FR")], "id long, country string"), "lake.events", mode="append")
+    fmt = dao._format_name(spark)
+    v0 = spark.read.format(fmt).option("versionAsOf", 0).load("lake.events")
+    assert v0.count() == 40
+    latest = spark.read.format(fmt).load("lake.events")
+    assert latest.count() == 41 and latest.filter("country = 'FR'").count() == 1
+
+
+def test_a_failed_spark_task_leaves_no_version_and_no_files(spark: Any, catalog: Catalog, lake: Path) -> None:
+    from pyspark.sql import functions as F
+
+    dao = DataAccessObject(catalog, spark=spark)
+    dao.write(spark.createDataFrame([(1, "a")], "id long, name string"), "lake.users", mode="overwrite")
+    before = data_files(lake / "users")
+    bad = spark.range(0, 200, numPartitions=4).select(
+        F.col("id"),
+        F.when(F.col("id") == 150, F.raise_error("task failed on purpose")).otherwise(F.lit("x")).alias("name"),
+    )
+    with pytest.raises(Exception, match="task failed on purpose"):
+        dao.write(bad, "lake.users", mode="overwrite")
+    assert DeltaTable(str(lake / "users")).version() == 0
+    assert table_rows(lake / "users") == [{"id": 1, "name": "a"}]
+    assert data_files(lake / "users") == before  # the other tasks' staged files were removed
+
+
+def test_a_task_failing_mid_stage_removes_its_own_partial_files(catalog: Catalog, lake: Path) -> None:
+    DataAccessObject(catalog).write(users(1), "lake.users", engine="pandas")
+    obj = catalog.get("lake.users")
+    itf = get_interface(obj.store)
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    spec = itf.prepare_write(obj, schema, {"mode": "append", "max_rows_per_file": 1})
+    written: list[int] = []
+
+    def batches():
+        for i in range(3):
+            if i == 2:
+                written.append(len(data_files(lake / "users")))
+                raise OSError("the source went away")
+            yield pa.record_batch({"id": [10 + i], "name": ["x"]}, schema=schema)
+
+    with pytest.raises(DaoError, match=r"writing 'lake.users' \(store 'lake'\).*the source went away"):
+        itf.stage(obj, batches(), spec, "job-partial")
+    assert written and written[0] > 1  # this task had written files before it failed
+    assert len(data_files(lake / "users")) == 1  # only the committed one is left
