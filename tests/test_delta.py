@@ -143,16 +143,10 @@ def test_bad_options_name_the_option_and_the_store(dao: DataAccessObject) -> Non
     with pytest.raises(DaoError, match=r"writing 'lake.users' \(store 'lake'\): unknown option 'compresion'. Did you mean 'compression'"):
         dao.write(users(1), "lake.users", engine="pandas", options={"compresion": "zstd"})
     dao.write(users(1), "lake.users", engine="pandas")
-    with pytest.raises(DaoError, match=r"versionAsOf='three' is not a version number"):
+    with pytest.raises(DaoError, match=r"reading 'lake.users' \(store 'lake'\): option versionAsOf='three' is not valid: expected a non-negative integer"):
         dao.read("lake.users", engine="pandas", options={"versionAsOf": "three"})
     with pytest.raises(DaoError, match=r"give versionAsOf or timestampAsOf, not both"):
         dao.read("lake.users", engine="pandas", version=0, timestamp="2026-01-01 00:00:00")
-
-
-def test_upserts_are_refused_clearly_until_merge_exists(dao: DataAccessObject, lake: Path) -> None:
-    with pytest.raises(DaoError, match=r"DeltaInterface does not support upserts"):
-        dao.upsert(users(1), "lake.users", engine="pandas")
-    assert not (lake / "users").exists()
 
 
 def test_a_folder_of_plain_files_is_not_taken_for_a_table(dao: DataAccessObject, lake: Path) -> None:
@@ -205,20 +199,35 @@ def test_abort_removes_what_was_staged(catalog: Catalog, lake: Path) -> None:
     assert DeltaTable(str(lake / "users")).version() == 0 and table_rows(lake / "users") == [{"id": 1, "name": "u1"}]
 
 
-def test_a_concurrent_overwrite_is_a_write_conflict_and_nothing_is_committed(catalog: Catalog, lake: Path) -> None:
+def test_a_concurrent_overwrite_is_retried_on_the_new_version_or_a_write_conflict(catalog: Catalog, lake: Path) -> None:
     dao = DataAccessObject(catalog)
     dao.write(users(1, 2), "lake.users", engine="pandas")
     obj = catalog.get("lake.users")
     itf = get_interface(obj.store)
     schema = pa.schema([("id", pa.int64()), ("name", pa.string())])
-    spec = itf.prepare_write(obj, schema, {"mode": "overwrite"})  # pins version 0
+    # max_retries=0: the conflict is a WriteConflict naming the commit that won; nothing committed
+    spec = itf.prepare_write(obj, schema, {"mode": "overwrite", "max_retries": 0})  # reads version 0
     part = itf.stage(obj, pa.table({"id": [5], "name": ["x"]}).to_batches(), spec, "job-slow")
     dao.write(users(9), "lake.users", engine="pandas", mode="overwrite")  # version 1 meanwhile
-    with pytest.raises(WriteConflict, match=r"a concurrent commit to the Delta table changed what this write read \(version 0\)"):
+    with pytest.raises(WriteConflict, match=r"a concurrent commit to the Delta table \(version 1, WRITE\) conflicts "
+                                            r"with this overwrite after 0 retries \(max_retries=0\)"):
         itf.commit(obj, [part], spec)
     assert DeltaTable(str(lake / "users")).version() == 1
     assert table_rows(lake / "users") == [{"id": 9, "name": "u9"}]
     assert not any((lake / "users" / f.path).exists() for f in part.files)
+    # by default the overwrite is retried against the new version: it replaces that version's data
+    spec = itf.prepare_write(obj, schema, {"mode": "overwrite"})  # reads version 1
+    part = itf.stage(obj, pa.table({"id": [6], "name": ["y"]}).to_batches(), spec, "job-retry")
+    dao.write(users(10, 11), "lake.users", engine="pandas", mode="overwrite")  # version 2 meanwhile
+    result = itf.commit(obj, [part], spec)
+    assert "version 3" in result.location and result.files_removed == 1  # version 2's file, not version 1's
+    assert table_rows(lake / "users") == [{"id": 6, "name": "y"}]
+    # a blind append meanwhile does not conflict (Delta's WriteSerializable): it lands after the overwrite
+    spec = itf.prepare_write(obj, schema, {"mode": "overwrite"})
+    part = itf.stage(obj, pa.table({"id": [7], "name": ["z"]}).to_batches(), spec, "job-append")
+    dao.write(users(12), "lake.users", engine="pandas", mode="append")
+    itf.commit(obj, [part], spec)
+    assert table_rows(lake / "users") == [{"id": 12, "name": "u12"}, {"id": 7, "name": "z"}]
 
 
 def test_concurrent_appends_both_land(catalog: Catalog, lake: Path) -> None:
@@ -397,3 +406,58 @@ def test_a_task_failing_mid_stage_removes_its_own_partial_files(catalog: Catalog
         itf.stage(obj, batches(), spec, "job-partial")
     assert written and written[0] > 1  # this task had written files before it failed
     assert len(data_files(lake / "users")) == 1  # only the committed one is left
+
+
+@pytest.mark.parametrize("value", ["a b", "a/b", "100%", "x=y", "ü&?#", None])
+def test_partition_values_that_need_escaping_round_trip_with_delta_rs(catalog: Catalog, lake: Path, value) -> None:
+    dao = DataAccessObject(catalog)
+    dao.write(events([(1, value), (2, "plain")]), "lake.events", engine="pandas")
+    assert sorted(table_rows(lake / "events"), key=lambda r: r["id"]) == [
+        {"id": 1, "country": value}, {"id": 2, "country": "plain"}]
+    # a dynamic overwrite of that partition removes exactly its file (the remove names the same path)
+    dao.write(events([(3, value)]), "lake.events", engine="pandas", mode="dynamic")
+    assert sorted(table_rows(lake / "events"), key=lambda r: r["id"]) == [
+        {"id": 2, "country": "plain"}, {"id": 3, "country": value}]
+    got = dao.read("lake.events", engine="arrow")
+    assert sorted(got.to_pylist(), key=lambda r: r["id"]) == [{"id": 2, "country": "plain"}, {"id": 3, "country": value}]
+    # and delta-rs's own writes of such values read back through the DAO
+    write_deltalake(str(lake / "events"), pa.table({"id": [4], "country": [value]}), mode="append")
+    assert sorted(r["id"] for r in dao.read("lake.events", engine="arrow").to_pylist()) == [2, 3, 4]
+
+
+# --------------------------------------------------------------------------- late tasks (the staging protocol)
+@pytest.mark.parametrize("operation", ["write", "upsert"])
+def test_a_task_of_an_aborted_job_removes_its_own_files(catalog: Catalog, lake: Path, operation: str) -> None:
+    DataAccessObject(catalog).write(users(1), "lake.users", engine="pandas")
+    obj = catalog.get("lake.users")
+    itf = get_interface(obj.store)
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    options = {"mode": "append"} if operation == "write" else {"operation": "upsert", "keys": ["id"]}
+    before = sorted(p for p in (lake / "users").rglob("*") if p.is_file() and "_delta_log" not in p.parts)
+    spec = itf.start_job(obj, itf.prepare_write(obj, schema, options), "job-late")
+    assert spec.options["lease"]
+
+    def batches():
+        yield pa.record_batch({"id": [2], "name": ["x"]}, schema=schema)
+        itf.abort(obj, [], spec, job_id="job-late")  # the driver aborts while this task stages
+        yield pa.record_batch({"id": [3], "name": ["y"]}, schema=schema)
+
+    with pytest.raises(DaoError, match=r"job job-late ended \(aborted or committed\) while this task was staging"):
+        itf.stage(obj, batches(), spec, "job-late")
+    after = sorted(p for p in (lake / "users").rglob("*") if p.is_file() and "_delta_log" not in p.parts)
+    assert after == before
+    # a task that starts after the abort writes nothing at all
+    with pytest.raises(DaoError, match=r"ended \(aborted or committed\) before this task staged anything"):
+        itf.stage(obj, pa.table({"id": [4], "name": ["z"]}).to_batches(), spec, "job-late")
+    assert DeltaTable(str(lake / "users")).version() == 0
+
+
+def test_without_deltalake_the_error_names_the_extra(monkeypatch) -> None:
+    import sys
+
+    from spark_dao.errors import BackendNotInstalled
+    from spark_dao.interfaces._delta_commit import _deltalake
+
+    monkeypatch.setitem(sys.modules, "deltalake", None)
+    with pytest.raises(BackendNotInstalled, match=r"pip install 'spark-dao\[delta\]'"):
+        _deltalake()

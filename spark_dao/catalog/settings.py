@@ -152,6 +152,10 @@ OPTION_ALIASES = {"sep": "delimiter", "maxrecordsperfile": "max_rows_per_file"}
 #: the documented spelling of options Spark lower-cases before a data source sees them
 OPTION_SPELLINGS = {
     "inferschema": "inferSchema",
+    "versionasof": "versionAsOf",
+    "timestampasof": "timestampAsOf",
+    "overwriteschema": "overwriteSchema",
+    "usermetadata": "userMetadata",
     "partitionoverwritemode": "partitionOverwriteMode",
     "maxrecordsperfile": "maxRecordsPerFile",
 }

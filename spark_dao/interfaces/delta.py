@@ -31,28 +31,25 @@ refused with an error naming the feature, never read wrongly.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import posixpath
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import pyarrow as pa
 
 from ..catalog.model import DataObject
-from ..errors import BackendNotInstalled, DaoError, ObjectNotFound, SchemaMismatch, WriteConflict
+from ..catalog.settings import Setting
+from ..errors import DaoError, ObjectNotFound, SchemaMismatch
 from . import _arrow
+from ._delta_commit import MAX_RETRIES, DeltaCommit, _deltalake, delta_errors
 from ._delta_log import (
     _as_type,
     _delta_schema,
     _file_stats,
-    _is_conflict,
-    _partition_map,
-    _partition_string,
     _relative,
     _remove_quietly,
     _stats_may_match,
@@ -60,7 +57,7 @@ from ._delta_log import (
     _version_option,
 )
 from ._fs import _is_object_store, filesystem_for
-from ._layout import _file_stem, check_partition_columns
+from ._layout import STAGING, _file_stem, _job_tag, check_partition_columns
 from ._read import OPEN_COST, FilesReadPayload, _columns_option, _make_tasks, _read_file
 from ._s3settings import S3Settings, is_s3_location, split_location
 from ._schema import MB
@@ -72,7 +69,6 @@ from .base import (
     ReadTask,
     StagedFile,
     StagedPart,
-    WriteResult,
     WriteSpec,
 )
 from .filters import coerce as coerce_filter
@@ -95,6 +91,16 @@ WRITE_OPTIONS = {
     "max_rows_per_file": "roll to a new file after this many rows",
     "maxrecordsperfile": "alias of max_rows_per_file",
     "row_group_size": "parquet: rows per row group (default 1,048,576)",
+    "max_retries": "times a commit that conflicts with a concurrent one is retried (default 3)",
+    "usermetadata": "text recorded in the commit (Delta's userMetadata, shown by history)",
+    "overwriteschema": "overwrite only: replace the table's schema with the data's (default false)",
+}
+#: the types of the options above that the catalog's tables do not know
+OPTION_TYPES = {
+    "max_retries": Setting("nonneg_int", "3"),
+    "usermetadata": Setting("str", "nightly load"),
+    "overwriteschema": Setting("bool", "true"),
+    "versionasof": Setting("nonneg_int", "3"),
 }
 #: reader features whose meaning this reader does not implement: refused, never read wrongly
 UNSUPPORTED_READER_FEATURES = {
@@ -104,26 +110,17 @@ UNSUPPORTED_READER_FEATURES = {
 }
 
 
-def _deltalake() -> Any:
-    try:
-        import deltalake
-    except ImportError as exc:
-        raise BackendNotInstalled(
-            "the delta interface needs the deltalake package: pip install 'spark-dao[delta]'"
-        ) from exc
-    return deltalake
+@dataclass(frozen=True)
+class _TaskOutput:
+    """What one task staged, before the live check: its task id (file names), files, rows, table."""
+
+    task: str
+    files: tuple[StagedFile, ...]
+    rows: int
+    table: pa.Table | None = None
 
 
-def delta_errors() -> tuple[type[BaseException], ...]:
-    """deltalake's errors (``DeltaError`` and its family), for the error boundary."""
-    try:
-        from deltalake.exceptions import DeltaError, TableNotFoundError
-    except ImportError:
-        return ()
-    return (DeltaError, TableNotFoundError)
-
-
-class DeltaInterface(BaseInterface):
+class DeltaInterface(DeltaCommit, BaseInterface):
     """Delta Lake tables in a store's folder or bucket prefix (see the module docstring).
 
     >>> dao.read("lake.users", engine="pandas", version=0)          # doctest: +SKIP
@@ -131,7 +128,7 @@ class DeltaInterface(BaseInterface):
 
     read_options = READ_OPTIONS
     write_options = WRITE_OPTIONS
-    supports_upsert = False  # MERGE upserts: not built yet (issue 9)
+    option_types = OPTION_TYPES
 
     @property
     def extra_errors(self) -> tuple[type[BaseException], ...]:  # type: ignore[override]
@@ -152,7 +149,9 @@ class DeltaInterface(BaseInterface):
         if not is_s3_location(obj.location):
             return None
         s3 = S3Settings.from_store(self.store)
-        opts: dict[str, str] = {"AWS_S3_ALLOW_UNSAFE_RENAME": "true", "conditional_put": "etag"}
+        # commits use S3's conditional PUT (no lock service); every key is passed explicitly so the
+        # catalog, not the environment, decides
+        opts: dict[str, str] = {}
         if s3.endpoint_url:
             opts["AWS_ENDPOINT_URL"] = s3.endpoint_url
             if s3.endpoint_url.startswith("http://"):
@@ -354,7 +353,10 @@ class DeltaInterface(BaseInterface):
                     "use mode='overwrite' to replace everything"
                 )
             what = f"writing {obj.full_name!r} (store {obj.store_name!r}, Delta version {version})"
-            target = _arrow.compatible_schema(target, stored, what=what)
+            if opts.get("overwriteschema") and mode != "overwrite":
+                raise DaoError(f"{what}: overwriteSchema=true only applies to mode='overwrite', not {mode!r}")
+            if not (opts.get("overwriteschema") and mode == "overwrite"):
+                target = _arrow.compatible_schema(target, stored, what=what)
             partition_by = parts
         else:
             partition_by = tuple(obj.partition_by)
@@ -363,9 +365,14 @@ class DeltaInterface(BaseInterface):
             "compression": str(opts.get("compression") or "snappy").lower(),
             "row_group_size": int(opts.get("row_group_size") or 1 << 20),
             "read_version": version,
+            "max_retries": int(opts["max_retries"]) if opts.get("max_retries") is not None else MAX_RETRIES,
+            "usermetadata": opts.get("usermetadata"),
+            "overwrite_schema": bool(opts.get("overwriteschema")) and mode == "overwrite",
         }
+        if request.upsert is not None:
+            write_opts["upsert"] = request.upsert
         return WriteSpec(mode=mode, format="parquet", schema=_delta_schema(target), partition_by=partition_by,
-                         options=write_opts)
+                         options=write_opts, operation=request.operation)
 
     def stage(self, obj: DataObject, batches: Iterable[pa.RecordBatch], spec: WriteSpec, job_id: str) -> StagedPart:
         """Parquet files in the table's folder, not referenced by the log yet (invisible)."""
@@ -376,15 +383,46 @@ class DeltaInterface(BaseInterface):
             return StagedPart(job_id=job_id)
         from itertools import chain
 
+        lease = bool(spec.options.get("lease"))  # a Spark job: its driver marked it live (start_job)
+        if lease and not self._is_live(obj, fs, base, job_id):
+            raise self._ended(obj, job_id, before=True)
+        root = f"{base}/{STAGING}/{job_id}" if spec.operation == "upsert" else base
+        try:
+            if spec.operation == "upsert":
+                part = self._stage_upsert(obj, fs, base, chain([first], it), spec, job_id)
+            else:
+                part = self._stage_files(obj, fs, base, chain([first], it), spec, job_id)
+        except (OSError, pa.ArrowException) as exc:
+            if lease and not self._is_live(obj, fs, base, job_id):  # the abort removed the staging folder
+                self._remove_own(obj, fs, root, _job_tag(job_id), None)
+                raise self._ended(obj, job_id) from exc
+            raise
+        if lease and not self._is_live(obj, fs, base, job_id):
+            # the driver ended the job (an abort: another task failed) while this task staged; its
+            # abort may have listed before these files existed, so this task removes its own
+            self._remove_own(obj, fs, root, _file_stem(job_id, part.task), None)
+            raise self._ended(obj, job_id)
+        return StagedPart(job_id=job_id, files=part.files, rows=part.rows, table=part.table)
+
+    @staticmethod
+    def _ended(obj: DataObject, job_id: str, *, before: bool = False) -> DaoError:
+        when = "before this task staged anything; nothing was written" if before else \
+            "while this task was staging; the task's staged files were removed"
+        return DaoError(f"writing {obj.full_name!r} (store {obj.store_name!r}): job {job_id} ended "
+                        f"(aborted or committed) {when}")
+
+    def _stage_files(self, obj: DataObject, fs: Any, base: str, batches: Iterator[pa.RecordBatch],
+                     spec: WriteSpec, job_id: str) -> _TaskOutput:
         rows = 0
 
         def counted() -> Iterator[pa.RecordBatch]:
             nonlocal rows
-            for b in chain([first], it):
+            for b in batches:
                 rows += b.num_rows
                 yield b
 
-        stem = _file_stem(job_id, uuid.uuid4().hex[:10])
+        task = uuid.uuid4().hex[:10]
+        stem = _file_stem(job_id, task)
         if not _is_object_store(fs):
             fs.create_dir(base, recursive=True)
         stage = _stage_parquet if not spec.partition_by else _stage_dataset
@@ -398,91 +436,30 @@ class DeltaInterface(BaseInterface):
             StagedFile(f.path, f.rows, f.size, stats=_file_stats(fs, f"{base}/{f.path}", data_cols, f.rows))
             for f in files
         )
-        return StagedPart(job_id=job_id, files=staged, rows=rows)
+        return _TaskOutput(task, staged, rows)
 
-    def commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> WriteResult:
-        """One Delta commit: every staged file added; for overwrites, the pinned version's files
-        (dynamic: of the partitions written) removed. On any failure the staged files are deleted."""
-        deltalake = _deltalake()
-        from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+    def _stage_upsert(self, obj: DataObject, fs: Any, base: str, batches: Iterator[pa.RecordBatch],
+                      spec: WriteSpec, job_id: str) -> _TaskOutput:
+        """An upsert's batch: in memory (pandas engine), or Parquet files under ``_dao_staging/<job>/``
+        (Spark tasks), which the commit's MERGE reads back."""
+        task = uuid.uuid4().hex[:10]
+        if spec.in_process:
+            table = pa.Table.from_batches(list(batches), schema=spec.schema)
+            return _TaskOutput(task, (), table.num_rows, table)
+        from dataclasses import replace
 
-        parts = [p for p in parts if p is not None]
-        files = [f for p in parts for f in p.files]
-        uri, storage = self._uri(obj), self._storage_options(obj)
-        now = int(time.time() * 1000)
+        staging = f"{base}/{STAGING}/{job_id}"
+        if not _is_object_store(fs):
+            fs.create_dir(staging, recursive=True)
+        stem = _file_stem(job_id, task)
+        flat = replace(spec, partition_by=())
         try:
-            adds = [
-                AddAction(
-                    quote(f.path, safe="/="),
-                    int(f.size),
-                    _partition_map(f.path, spec),
-                    now,
-                    True,
-                    f.stats or json.dumps({"numRecords": f.rows}),
-                )
-                for f in files
-            ]
-            version = spec.options.get("read_version")
-            schema = deltalake.Schema.from_arrow(spec.schema)
-            partition_by = list(spec.partition_by) or None
-            removed = 0
-            if version is None:
-                if deltalake.DeltaTable.is_deltatable(uri, storage_options=storage):
-                    raise WriteConflict(
-                        f"writing {obj.full_name!r} (store {obj.store_name!r}): another writer created the Delta "
-                        f"table at {obj.location} while this write ran; nothing was committed. Retry the write"
-                    )
-                create_table_with_add_actions(uri, schema, adds, mode="error", partition_by=partition_by,
-                                              storage_options=storage)
-                new_version = 0
-            else:
-                table = deltalake.DeltaTable(uri, version=version, storage_options=storage)
-                if spec.mode == "ignore":
-                    self._delete_files(obj, files)
-                    return WriteResult(object=obj.full_name, mode=spec.mode, location=obj.location, skipped=True)
-                actions: list[Any] = list(adds)
-                if spec.mode in ("overwrite", "dynamic"):
-                    written = {tuple(sorted(_partition_map(f.path, spec).items())) for f in files}
-                    stored = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-                    for row in stored:
-                        values = {c: row.get(f"partition.{c}") for c in spec.partition_by}
-                        values = {c: _partition_string(v) for c, v in values.items()}
-                        if spec.mode == "dynamic" and tuple(sorted(values.items())) not in written:
-                            continue
-                        actions.append(RemoveAction(row["path"], True, now, int(row["size_bytes"]),
-                                                    values or None))
-                        removed += 1
-                table.create_write_transaction(actions, mode="append", schema=schema, partition_by=partition_by)
-                new_version = deltalake.DeltaTable(uri, storage_options=storage).version()
-        except BaseException as exc:
-            self._delete_files(obj, files)
-            if _is_conflict(exc):
-                raise WriteConflict(
-                    f"writing {obj.full_name!r} (store {obj.store_name!r}): a concurrent commit to the Delta "
-                    f"table changed what this write read (version {spec.options.get('read_version')}); "
-                    f"nothing was committed and the staged files were removed. Retry the write. ({exc})"
-                ) from exc
+            files = _stage_parquet(fs, staging, batches, flat, stem)
+        except BaseException:
+            _remove_quietly(fs, staging, [f"{stem}-"], spec)
             raise
-        rows = sum(f.rows for f in files)
-        partitions = tuple(sorted({posixpath.dirname(f.path) for f in files if spec.partition_by}))
-        log.info("%s: committed Delta version %d (%d files, %d rows)", obj.full_name, new_version, len(files), rows)
-        return WriteResult(object=obj.full_name, mode=spec.mode, location=f"{obj.location} (version {new_version})",
-                           rows_written=rows, files_added=len(files), files_removed=removed, partitions=partitions)
-
-    def abort(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec | None = None) -> None:
-        """Delete the staged files (never referenced by the log): the table is unchanged."""
-        self._delete_files(obj, [f for p in parts if p is not None for f in p.files])
-        log.info("aborted write to %s; staged files removed", obj.full_name)
-
-    def _delete_files(self, obj: DataObject, files: list[StagedFile]) -> None:
-        if not files:
-            return
-        fs, base = filesystem_for(self.store, obj.location)
-        for f in files:
-            try:
-                fs.delete_file(f"{base}/{f.path}")
-            except OSError as exc:  # best effort: unreferenced files are invisible; VACUUM removes them
-                log.warning("could not remove staged file %s/%s of %s: %s", base, f.path, obj.full_name, exc)
+        staged = tuple(replace(f, path=f"{job_id}/{f.path}") for f in files)
+        return _TaskOutput(task, staged, sum(f.rows for f in files))
 
     # ------------------------------------------------------------------ management
     def exists(self, obj: DataObject) -> bool:

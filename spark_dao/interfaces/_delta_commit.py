@@ -1,0 +1,293 @@
+"""The commit side of the Delta interface: one Delta commit per write (adds, and the removes of an
+overwrite), retried against the new version on a conflict; the MERGE of an upsert; ``abort``.
+
+A mixin of :class:`~spark_dao.interfaces.delta.DeltaInterface`, on the files interface's staging
+protocol (:class:`~spark_dao.interfaces._publish.CommitProtocol`: live markers, late tasks, the sweep
+of dead jobs' staging). Uses the interface's ``store``, ``_table``, ``_uri``, ``_storage_options``,
+``_check_features``, ``exists`` and ``stage``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+import pyarrow as pa
+
+from ..catalog.model import DataObject
+from ..errors import BackendNotInstalled, DaoError, WriteConflict
+from . import _arrow
+from ._delta_log import _is_conflict, _partition_map, _partition_string
+from ._fs import filesystem_for
+from ._layout import STAGING, _job_tag
+from ._publish import CommitProtocol
+from .base import StagedFile, StagedPart, WriteResult, WriteSpec
+
+log = logging.getLogger("spark_dao.delta")
+
+#: conflicting commits retried before WriteConflict
+MAX_RETRIES = 3
+
+
+def _deltalake() -> Any:
+    try:
+        import deltalake
+    except ImportError as exc:
+        raise BackendNotInstalled(
+            "the delta interface needs the deltalake package: pip install 'spark-dao[delta]'"
+        ) from exc
+    return deltalake
+
+
+def delta_errors() -> tuple[type[BaseException], ...]:
+    """deltalake's errors (``DeltaError`` and its family), for the error boundary."""
+    try:
+        from deltalake.exceptions import DeltaError, TableNotFoundError
+    except ImportError:
+        return ()
+    return (DeltaError, TableNotFoundError)
+
+
+
+class DeltaCommit(CommitProtocol):
+    """``commit`` and ``abort`` of the Delta interface (see the module docstring)."""
+
+    def commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> WriteResult:
+        """One Delta commit: every staged file added; for overwrites, the read version's files
+        (dynamic: of the partitions written) removed; upserts: one MERGE. A conflicting concurrent
+        commit is retried against the new version (``max_retries``), then :class:`WriteConflict`.
+        On any failure the staged files are deleted: no new version, no files left behind."""
+        parts = [p for p in parts if p is not None]
+        files = [f for p in parts for f in p.files]
+        fs, base = self._where(obj)
+        try:
+            if spec.operation == "upsert":
+                return self._commit_upsert(obj, parts, spec)
+            return self._commit_files(obj, files, spec)
+        except BaseException:
+            self._delete_files(obj, files, staging=spec.operation == "upsert")
+            raise
+        finally:
+            # end the job: a late (speculative) task finds its marker gone and removes its output
+            self._end_jobs(obj, fs, base, sorted({p.job_id for p in parts}), spec)
+
+    def _commit_files(self, obj: DataObject, files: list[StagedFile], spec: WriteSpec) -> WriteResult:
+        deltalake = _deltalake()
+        from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+
+        uri, storage = self._uri(obj), self._storage_options(obj)
+        now = int(time.time() * 1000)
+        adds = [
+            AddAction(f.path,  # the path as on disk: deltalake encodes it for the log
+                      int(f.size), _partition_map(f.path, spec), now, True,
+                      f.stats or json.dumps({"numRecords": f.rows}))
+            for f in files
+        ]
+        rows = sum(f.rows for f in files)
+        schema = deltalake.Schema.from_arrow(spec.schema)
+        partition_by = list(spec.partition_by) or None
+        version = spec.options.get("read_version")
+        retries = int(spec.options.get("max_retries", MAX_RETRIES))
+        removed = 0
+        for attempt in range(retries + 1):
+            metrics = {"numFiles": str(len(files)), "numOutputRows": str(rows)}
+            if version is None:
+                if not deltalake.DeltaTable.is_deltatable(uri, storage_options=storage):
+                    create_table_with_add_actions(
+                        uri, schema, adds, mode="error", partition_by=partition_by, storage_options=storage,
+                        commit_properties=self._commit_properties(spec, metrics))
+                    new_version = 0
+                    break
+                # another writer created the table since this write was prepared: commit on top of it
+                version = self._rebase(obj, spec, None, attempt, retries)
+            table = deltalake.DeltaTable(uri, version=version, storage_options=storage)
+            if spec.mode == "errorifexists":
+                raise DaoError(
+                    f"object {obj.full_name!r} already has a Delta table at {obj.location} (store "
+                    f"{obj.store_name!r}, version {version}, created while this write ran); nothing was committed"
+                )
+            if spec.mode == "ignore":
+                self._delete_files(obj, files)
+                return WriteResult(object=obj.full_name, mode=spec.mode, location=obj.location, skipped=True)
+            actions: list[Any] = list(adds)
+            removed = 0
+            if spec.mode in ("overwrite", "dynamic"):
+                written = {tuple(sorted(_partition_map(f.path, spec).items())) for f in files}
+                for row in pa.table(table.get_add_actions(flatten=True)).to_pylist():
+                    values = {c: _partition_string(row.get(f"partition.{c}")) for c in spec.partition_by}
+                    if spec.mode == "dynamic" and tuple(sorted(values.items())) not in written:
+                        continue
+                    actions.append(RemoveAction(unquote(row["path"]), True, now, int(row["size_bytes"]),
+                                                values or None))
+                    removed += 1
+            metrics["numRemovedFiles"] = str(removed)
+            try:
+                table.create_write_transaction(actions, mode="append", schema=schema, partition_by=partition_by,
+                                               commit_properties=self._commit_properties(spec, metrics))
+            except BaseException as exc:
+                if not _is_conflict(exc):
+                    raise
+                version = self._rebase(obj, spec, exc, attempt, retries)
+                continue
+            new_version = deltalake.DeltaTable(uri, storage_options=storage).version()
+            break
+        partitions = tuple(sorted({posixpath.dirname(f.path) for f in files if spec.partition_by}))
+        log.info("%s: committed Delta version %d (%s, %d files, %d rows)", obj.full_name, new_version, spec.mode,
+                 len(files), rows)
+        return WriteResult(object=obj.full_name, mode=spec.mode, location=f"{obj.location} (version {new_version})",
+                           rows_written=rows, files_added=len(files), files_removed=removed, partitions=partitions)
+
+    def _rebase(self, obj: DataObject, spec: WriteSpec, exc: BaseException | None, attempt: int,
+                retries: int) -> int:
+        """After a conflict: the latest version to retry against (its schema and partitioning still
+        fit), or :class:`WriteConflict` naming the commit that won once the retries are spent."""
+        latest = self._table(obj)
+        if latest is None:
+            raise DaoError(f"writing {obj.full_name!r}: the Delta table at {obj.location} was deleted while "
+                           "this write ran; nothing was committed")
+        if exc is not None and attempt >= retries:
+            won = (latest.history(1) or [{}])[0]
+            raise WriteConflict(
+                f"writing {obj.full_name!r} (store {obj.store_name!r}): a concurrent commit to the Delta table "
+                f"(version {won.get('version', latest.version())}, {won.get('operation', '?')}) conflicts with "
+                f"this {spec.operation if spec.operation == 'upsert' else spec.mode} after {attempt} "
+                f"retr{'y' if attempt == 1 else 'ies'} (max_retries={retries}); nothing was committed and the "
+                f"staged files were removed. Retry the write. ({exc})"
+            ) from exc
+        self._check_features(obj, latest)
+        stored = _arrow.normalize_schema(pa.schema(latest.schema().to_arrow()))
+        if tuple(latest.metadata().partition_columns) != tuple(spec.partition_by):
+            raise WriteConflict(
+                f"writing {obj.full_name!r}: a concurrent commit changed the Delta table's partitioning to "
+                f"{latest.metadata().partition_columns}; nothing was committed"
+            )
+        if not spec.options.get("overwrite_schema"):
+            _arrow.compatible_schema(spec.schema, stored,
+                                     what=f"writing {obj.full_name!r} (store {obj.store_name!r}, Delta version "
+                                          f"{latest.version()}, after a concurrent commit)")
+        log.info("%s: Delta commit conflict (attempt %d); retrying against version %d", obj.full_name,
+                 attempt + 1, latest.version())
+        return int(latest.version())
+
+    @staticmethod
+    def _commit_properties(spec: WriteSpec, metrics: Mapping[str, str] | None = None) -> Any:
+        from deltalake import CommitProperties
+
+        meta: dict[str, Any] = {"engineInfo.dao": f"spark_dao {spec.operation} mode={spec.mode}"}
+        if spec.options.get("usermetadata") is not None:
+            meta["userMetadata"] = str(spec.options["usermetadata"])
+        if metrics:
+            meta["operationMetrics"] = dict(metrics)
+        if spec.options.get("read_version") is not None:
+            meta["readVersion"] = spec.options["read_version"]
+        return CommitProperties(custom_metadata=meta)
+
+    def _commit_upsert(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> WriteResult:
+        """One MERGE commit of the staged batch (see ``_delta_merge.py``)."""
+        from dataclasses import replace
+
+        from ._delta_merge import prepare_batch, run_merge
+
+        opts = spec.options["upsert"]
+        what = f"upsert into {obj.full_name!r} (store {obj.store_name!r})"
+        batch = self._staged_batch(obj, parts, spec)
+        batch, _ = prepare_batch(batch, opts, spec.schema, what=what)
+        version = spec.options.get("read_version")
+        if version is None and not self.exists(obj):
+            # no table yet: the batch creates it (one commit, every row inserted)
+            write_spec = replace(spec, operation="write", mode="append",
+                                 options={**spec.options, "upsert": None})
+            part = self.stage(obj, batch.to_batches(), write_spec, uuid.uuid4().hex)
+            try:
+                result = self._commit_files(obj, list(part.files), write_spec)
+            except BaseException:
+                self._delete_files(obj, list(part.files))
+                raise
+            self._delete_files(obj, [f for p in parts for f in p.files], staging=True)
+            return replace(result, mode="upsert", rows_inserted=batch.num_rows, rows_written=0)
+        retries = int(spec.options.get("max_retries", MAX_RETRIES))
+        for attempt in range(retries + 1):
+            table = self._table(obj)
+            if table is None:
+                raise DaoError(f"{what}: the Delta table at {obj.location} was deleted while this upsert ran")
+            try:
+                metrics = run_merge(table, batch, opts, tuple(spec.partition_by), what=what,
+                                    commit_properties=self._commit_properties(spec))
+                break
+            except BaseException as exc:
+                if not _is_conflict(exc):
+                    raise
+                self._rebase(obj, spec, exc, attempt, retries)
+        self._delete_files(obj, [f for p in parts for f in p.files], staging=True)
+        version = self._table(obj).version()
+        log.info("%s: MERGE committed Delta version %d: %s", obj.full_name, version, metrics)
+        return WriteResult(
+            object=obj.full_name, mode="upsert", location=f"{obj.location} (version {version})",
+            rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
+            rows_updated=int(metrics.get("num_target_rows_updated", 0)),
+            rows_deleted=int(metrics.get("num_target_rows_deleted", 0)),
+            files_added=int(metrics.get("num_target_files_added", 0)),
+            files_removed=int(metrics.get("num_target_files_removed", 0)),
+            files_rewritten=int(metrics.get("num_target_files_removed", 0)),
+        )
+
+    def _staged_batch(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> pa.Table:
+        """The upsert's incoming rows: kept in memory (pandas engine) or staged by the Spark tasks."""
+        tables = [p.table for p in parts if p.table is not None]
+        files = [f for p in parts for f in p.files]
+        if files:
+            import pyarrow.parquet as pq
+
+            fs, base = filesystem_for(self.store, obj.location)
+            for f in files:
+                with fs.open_input_file(f"{base}/{STAGING}/{f.path}") as handle:
+                    tables.append(pq.read_table(handle))
+        if not tables:
+            return spec.schema.empty_table()
+        return pa.concat_tables([t.select(spec.schema.names).cast(spec.schema) for t in tables])
+
+    def abort(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec | None = None, *,
+              job_id: str | None = None) -> None:
+        """End the job, then delete what it staged (files the log never referenced): the table is
+        unchanged. The job's live marker goes first, so a task still staging removes its own files;
+        files of the job's tasks that returned no message (a failed task) are found by their names."""
+        fs, base = self._where(obj)
+        parts = [p for p in parts if p is not None]
+        job_ids = sorted({p.job_id for p in parts} | ({job_id} if job_id else set()))
+        try:
+            self._unmark(obj, fs, base, job_ids)
+        except (OSError, DaoError) as exc:
+            log.warning("%s: could not remove the live marker of job(s) %s: %s", obj.full_name, job_ids, exc)
+        upsert = spec is not None and spec.operation == "upsert"
+        self._delete_files(obj, [f for p in parts for f in p.files], staging=upsert)
+        if not upsert:
+            for job in job_ids:  # tasks that failed after writing some files
+                self._remove_own(obj, fs, base, _job_tag(job), None)
+        self._end_jobs(obj, fs, base, job_ids, spec)
+        log.info("aborted write to %s; staged files removed", obj.full_name)
+
+    # ------------------------------------------------------------------ the staging protocol's hooks
+    def _where(self, obj: DataObject) -> tuple[Any, str]:
+        return filesystem_for(self.store, obj.location)
+
+    def _check_local(self, *args: Any, **kwargs: Any) -> None:
+        """Not used by the Delta interface (the files interface's symlink check)."""
+
+    def _delete_files(self, obj: DataObject, files: list[StagedFile], *, staging: bool = False) -> None:
+        """Delete staged data files (``staging``: an upsert's batch, under ``_dao_staging/``)."""
+        if not files:
+            return
+        fs, base = filesystem_for(self.store, obj.location)
+        root = f"{base}/{STAGING}" if staging else base
+        for f in files:
+            try:
+                fs.delete_file(f"{root}/{f.path}")
+            except OSError as exc:  # best effort: unreferenced files are invisible; VACUUM removes them
+                log.warning("could not remove staged file %s/%s of %s: %s", base, f.path, obj.full_name, exc)
+
