@@ -26,12 +26,9 @@ def test_stage_then_abort_leaves_the_target_unchanged(store_kind, mode, existing
     # something was staged (the parts say so, and it is on storage) ...
     assert sum(p.rows for p in parts) == B.num_rows
     assert store_kind.staged(obj, job_id) > 0
-    # ... invisible to readers ...
+    # ... invisible to readers (a new object: test_staged_data_of_a_new_object_is_invisible_before_commit) ...
     if existing:
         assert canon(read(store_kind, obj)) == canon(A)
-    else:
-        with pytest.raises(ObjectNotFound):
-            read(store_kind, obj)
     itf.abort(obj, parts, spec)
     # ... and gone after the abort, the target as it was
     assert store_kind.staged(obj, job_id) == 0
@@ -42,21 +39,34 @@ def test_stage_then_abort_leaves_the_target_unchanged(store_kind, mode, existing
         assert not itf.exists(obj)
 
 
-def test_staged_data_is_invisible_to_exists_before_commit(store_kind, request):
-    if store_kind.name.startswith("objects-"):
+@pytest.mark.parametrize("probe", ["exists", "read"])
+def test_staged_data_of_a_new_object_is_invisible_before_commit(store_kind, request, probe):
+    """While a first write stages, the object does not exist yet: exists() is False and a read is
+    ObjectNotFound (the error of an object never written)."""
+    if probe == "exists" and store_kind.name.startswith("objects-"):
         request.applymarker(pytest.mark.xfail(strict=True, reason=(
             "bug: ObjectsInterface.exists (objects.py) is backend.has(''), which counts every file under "
             "the object, hidden ones too, so a write staging into a new object (_dao_staging/<job>/..., "
             "its .live marker) makes exists() True before commit (and dao.write(engine='spark') in mode "
             "ignore/errorifexists then skips/refuses); FilesInterface.exists ignores hidden names")))
+    if probe == "read" and store_kind.name.startswith("delta-"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "bug: DeltaInterface._refuse_non_delta (delta.py) takes the staged part-*.parquet files of a "
+            "first write in flight for foreign files: a read of the new table while it stages raises "
+            "DaoError 'holds files but no _delta_log, so it is not a Delta table' instead of "
+            "ObjectNotFound (a concurrent first write's prepare_write is refused the same way)")))
     itf, obj = store_kind.itf, store_kind.obj("lake.t")
     spec = itf.prepare_write(obj, B.schema, {"mode": "overwrite"})
     job_id = uuid.uuid4().hex
     part = itf.stage(obj, iter(B.to_batches()), spec, job_id)
     assert store_kind.staged(obj, job_id) > 0
     try:
-        assert itf.exists(obj) is False
-        assert store_kind.dao.exists("lake.t") is False
+        if probe == "exists":
+            assert itf.exists(obj) is False
+            assert store_kind.dao.exists("lake.t") is False
+        else:
+            with pytest.raises(ObjectNotFound, match=r"'lake\.t'"):
+                read(store_kind, obj)
     finally:
         itf.abort(obj, [part], spec)
     assert itf.exists(obj) is False
@@ -96,6 +106,22 @@ def test_a_stage_that_fails_midway_then_abort_leaves_nothing(store_kind):
 def test_commit_uses_only_the_parts_it_is_given(store_kind):
     """A task attempt that staged but failed afterwards is not in the commit's parts: its rows must
     not appear (Spark retries tasks; only the successful attempts' messages reach the commit)."""
+    itf, obj = store_kind.itf, store_kind.obj("lake.t")
+    spec = itf.prepare_write(obj, A.schema, {"mode": "overwrite"})
+    job_id = uuid.uuid4().hex
+    itf.stage(obj, iter(B.to_batches()), spec, job_id)  # the failed attempt
+    part = itf.stage(obj, iter(A.to_batches()), spec, job_id)
+    itf.commit(obj, [part], spec)
+    assert canon(read(store_kind, obj)) == canon(A)
+
+
+def test_commit_removes_what_a_failed_attempt_of_the_job_staged(store_kind, request):
+    """The commit ends the job: files a failed attempt staged (not in the commit's parts) go too."""
+    if store_kind.name.startswith("delta-"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "gap: DeltaInterface.commit adds the files of its parts and removes nothing else of the job, "
+            "so files staged by an attempt whose part never reached the commit stay in the table folder, "
+            "unreferenced by the log (invisible; only a VACUUM removes them)")))
     itf, obj = store_kind.itf, store_kind.obj("lake.t")
     spec = itf.prepare_write(obj, A.schema, {"mode": "overwrite"})
     job_id = uuid.uuid4().hex

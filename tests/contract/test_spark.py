@@ -1,5 +1,5 @@
 """The contract through Spark's ``dao`` data source: executors stage, the driver commits or aborts.
-Few tests (Spark is slow here): read-your-writes with an upsert, and a failing task."""
+Few tests (Spark is slow here): read-your-writes, an upsert, and a failing task."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _spark_rows(df) -> list[dict]:
     return [r.asDict() for r in df.collect()]
 
 
-def test_spark_read_your_writes_and_upsert(spark, store_kind):
+def test_spark_read_your_writes(spark, store_kind):
     store_kind.require("spark")
     spark_dao.register(spark, store_kind.catalog)
     df = spark.createDataFrame(A.to_pandas()).repartition(2)
@@ -26,8 +26,16 @@ def test_spark_read_your_writes_and_upsert(spark, store_kind):
     assert canon(_spark_rows(back)) == canon(pa.concat_tables([A, B]))
     assert canon(store_kind.dao.read("lake.t", engine="arrow")) == canon(pa.concat_tables([A, B]))
     assert store_kind.dao.write(df, "lake.t", mode="ignore", engine="spark").skipped
-    with pytest.raises(DaoError, match=r"'lake\.t'.*already has data.*store 'lake'"):
+    with pytest.raises(DaoError, match=r"'lake\.t'.*already has .*store 'lake'"):
         store_kind.dao.write(df, "lake.t", mode="errorifexists", engine="spark")
+    assert store_kind.leftovers() == []
+
+
+def test_spark_upsert(spark, store_kind):
+    store_kind.require("spark")
+    store_kind.require("upsert")
+    spark_dao.register(spark, store_kind.catalog)
+    store_kind.dao.write(pa.concat_tables([A, B]), "lake.t", mode="overwrite", engine="pandas")
     changes = spark.createDataFrame([(1, "x", 10.5, "new", True), (9, "z", 9.5, "i", False)], A.schema.names)
     result = store_kind.dao.upsert(changes, "lake.t", engine="spark")
     assert (result.rows_inserted, result.rows_updated) == (1, 1)
