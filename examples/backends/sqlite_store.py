@@ -137,7 +137,7 @@ class SQLiteInterface(BaseInterface):
                                      f"(store {obj.store_name!r}). Write it first.")
             lo, hi = conn.execute(f"SELECT min(rowid), max(rowid) FROM {_q(self._table(obj))}").fetchone()
         columns = opts.get("columns")
-        if columns is not None:
+        if columns:  # "" or []: every column
             names = [c.strip() for c in columns.split(",") if c.strip()] if isinstance(columns, str) else columns
             unknown = [c for c in names if c not in schema.names]
             if unknown:
@@ -209,7 +209,8 @@ class SQLiteInterface(BaseInterface):
                     rows += batch.num_rows
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # sqlite may have rolled back already
+                    conn.execute("ROLLBACK")
                 raise
         return StagedPart(job_id=job_id, files=(StagedFile(path=part_id, rows=rows),), rows=rows)
 
@@ -248,7 +249,8 @@ class SQLiteInterface(BaseInterface):
                     conn.execute(f"DROP TABLE IF EXISTS _dao_stage_{j}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # sqlite may have rolled back already
+                    conn.execute("ROLLBACK")
                 raise
         return WriteResult(**result)
 
