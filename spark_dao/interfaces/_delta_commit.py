@@ -98,7 +98,7 @@ class DeltaCommit(CommitProtocol):
         for attempt in range(retries + 1):
             metrics = {"numFiles": str(len(files)), "numOutputRows": str(rows)}
             if version is None:
-                if not deltalake.DeltaTable.is_deltatable(uri, storage_options=storage):
+                if not self._has_log(obj):
                     create_table_with_add_actions(
                         uri, schema, adds, mode="error", partition_by=partition_by, storage_options=storage,
                         commit_properties=self._commit_properties(spec, metrics))

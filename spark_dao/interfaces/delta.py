@@ -173,7 +173,7 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         """The table at ``version`` (latest when None); None when there is no table yet."""
         deltalake = _deltalake()
         uri, storage = self._uri(obj), self._storage_options(obj)
-        if not deltalake.DeltaTable.is_deltatable(uri, storage_options=storage):
+        if not self._has_log(obj):
             self._refuse_non_delta(obj)
             return None
         if version is None:
@@ -463,8 +463,17 @@ class DeltaInterface(DeltaCommit, BaseInterface):
 
     # ------------------------------------------------------------------ management
     def exists(self, obj: DataObject) -> bool:
-        deltalake = _deltalake()
-        return bool(deltalake.DeltaTable.is_deltatable(self._uri(obj), storage_options=self._storage_options(obj)))
+        return self._has_log(obj)
+
+    def _has_log(self, obj: DataObject) -> bool:
+        """Whether the object's folder holds a Delta log (one listing; ``DeltaTable.is_deltatable``
+        holds the GIL while it waits on the network, which stalls every other Python thread)."""
+        import pyarrow.fs as pafs
+
+        fs, base = filesystem_for(self.store, obj.location)
+        selector = pafs.FileSelector(f"{base}/_delta_log", allow_not_found=True)
+        return any(posixpath.basename(i.path).endswith(".json") or ".checkpoint" in i.path
+                   for i in fs.get_file_info(selector))
 
     def delete(self, obj: DataObject) -> bool:
         """Remove the table's folder (log and data); False when there was no table."""
