@@ -59,8 +59,7 @@ KINDS: dict[str, tuple[Callable[[pytest.FixtureRequest], dict[str, Any]], frozen
     "objects-s3": (lambda r: _s3_store("objects", r), frozenset(CAPABILITIES)),
     "delta-local": (lambda r: {"interface": "delta", "path": str(r.getfixturevalue("tmp_path") / "lake")},
                     frozenset(CAPABILITIES)),
-    # "delta-s3" joins when Delta on S3 lands: on this main, deltalake's is_deltatable against the moto
-    # server hangs (virtual-hosted addressing), and with path_style a write fails after ~3 minutes
+    "delta-s3": (lambda r: _s3_store("delta", r), frozenset(CAPABILITIES)),
     "example-sqlite": (_sqlite_store, frozenset(CAPABILITIES)),  # its class says: no partitions
 }
 
