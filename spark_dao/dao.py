@@ -499,6 +499,51 @@ class DataAccessObject:
             )
         return list(itf.cleanup(obj, older_than=older_than))
 
+    # ------------------------------------------------------------------ table management (Delta)
+    def _table_op(self, name: str | DataObject, op: str) -> tuple[Any, DataObject]:
+        obj = self.resolve(name)
+        itf = self._interface(obj)
+        if not hasattr(itf, op):
+            raise DaoError(
+                f"object {obj.full_name!r} (store {obj.store_name!r}): {op} needs a table format with versions "
+                f"(interface: delta); the store's interface {type(itf).__name__} has none"
+            )
+        return itf, obj
+
+    def history(self, name: str | DataObject, limit: int | None = None) -> list[dict[str, Any]]:
+        """The commits of a Delta table, newest first: version, timestamp, operation, parameters, metrics.
+
+        >>> dao.history("lake.users", limit=1)[0]["operation"]          # doctest: +SKIP
+        'MERGE'
+        """
+        itf, obj = self._table_op(name, "history")
+        return itf.history(obj, limit)
+
+    def optimize(self, name: str | DataObject, *, zorder_by: list[str] | None = None,
+                 where: list[PartitionFilter] | None = None) -> dict[str, Any]:
+        """Compact a Delta table's small files (Z-order by ``zorder_by``), in one commit.
+
+        >>> dao.optimize("lake.events", where=[("day", "=", "2025-01-08")])   # doctest: +SKIP
+        """
+        itf, obj = self._table_op(name, "optimize")
+        return itf.optimize(obj, zorder_by=zorder_by, where=where)
+
+    def vacuum(self, name: str | DataObject, *, retention_hours: float = 168, dry_run: bool = True) -> list[str]:
+        """Files of a Delta table that no version within ``retention_hours`` needs; deleted unless ``dry_run``.
+
+        >>> dao.vacuum("lake.events", retention_hours=168, dry_run=False)    # doctest: +SKIP
+        """
+        itf, obj = self._table_op(name, "vacuum")
+        return itf.vacuum(obj, retention_hours=retention_hours, dry_run=dry_run)
+
+    def restore(self, name: str | DataObject, *, version: int) -> dict[str, Any]:
+        """Make a Delta table's data that of ``version`` again, as a new version.
+
+        >>> dao.restore("lake.users", version=3)                          # doctest: +SKIP
+        """
+        itf, obj = self._table_op(name, "restore")
+        return itf.restore(obj, version)
+
     def list(self, store: str | None = None) -> list[str]:
         """Full names of the objects in one store or all: declared ones and ones found on storage.
 

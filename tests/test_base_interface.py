@@ -261,3 +261,27 @@ def test_start_write_refuses_what_the_backend_does_not_support(catalog: Catalog)
         itf.start_write(catalog.get("silver.users"), SCHEMA, {"batch_rows": 0})
     with pytest.raises(DaoError, match=r"unknown option 'compression'.*Valid options: batch_rows, mode, partitionoverwritemode"):
         itf.start_write(catalog.get("silver.users"), SCHEMA, {"compression": "zstd"})
+
+
+def test_a_missing_optional_library_names_the_extra_but_a_bug_of_ours_is_not_hidden(catalog: Catalog, monkeypatch) -> None:
+    from spark_dao.errors import BackendNotInstalled
+    from spark_dao.interfaces import base
+
+    store = Catalog.load({"stores": {"lake": {"interface": "delta", "path": "/tmp/x"}}}).store("lake")
+
+    def missing(name: str):
+        def fail(target: str) -> type:
+            raise ImportError(f"No module named {name!r}", name=name)
+        return fail
+
+    base.interface_class.cache_clear()
+    monkeypatch.setattr(base, "_import_target", missing("deltalake"))
+    with pytest.raises(BackendNotInstalled, match=r"store 'lake': interface 'delta' needs a library that is not "
+                                                  r"installed \(deltalake\); install it with: pip install 'spark-dao\[delta\]'"):
+        get_interface(store)
+    base.interface_class.cache_clear()
+    monkeypatch.setattr(base, "_import_target", missing("spark_dao.interfaces._read"))
+    with pytest.raises(ImportError) as info:
+        get_interface(store)
+    assert not isinstance(info.value, BackendNotInstalled)  # a broken install is not "pip install an extra"
+    base.interface_class.cache_clear()

@@ -153,7 +153,7 @@ def test_a_folder_of_plain_files_is_not_taken_for_a_table(dao: DataAccessObject,
     (lake / "users").mkdir(parents=True)
     pa.parquet = __import__("pyarrow.parquet").parquet
     pa.parquet.write_table(pa.table({"id": [1]}), lake / "users" / "old.parquet")
-    with pytest.raises(DaoError, match=r"holds files but no _delta_log, so it is not a Delta table"):
+    with pytest.raises(DaoError, match=r"holds files but no _delta_log \(e.g. old.parquet\), so it is not a Delta table"):
         dao.write(users(1), "lake.users", engine="pandas", mode="overwrite")
     assert data_files(lake / "users") == ["old.parquet"]
 
@@ -461,3 +461,110 @@ def test_without_deltalake_the_error_names_the_extra(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "deltalake", None)
     with pytest.raises(BackendNotInstalled, match=r"pip install 'spark-dao\[delta\]'"):
         _deltalake()
+
+
+# --------------------------------------------------------------------------- management
+def test_history_optimize_vacuum_restore(dao: DataAccessObject, lake: Path) -> None:
+    for i in range(4):
+        dao.write(events([(i, "DE"), (10 + i, "US")]), "lake.events", engine="pandas", mode="append",
+                  options={"userMetadata": f"load {i}"})
+    history = dao.history("lake.events")
+    assert [h["version"] for h in history] == [3, 2, 1, 0]
+    assert history[0]["userMetadata"] == "load 3" and history[0]["operationMetrics"]["numOutputRows"] == "2"
+    assert len(dao.history("lake.events", limit=2)) == 2
+    files_before = len(DeltaTable(str(lake / "events")).file_uris())
+    assert files_before == 8
+    metrics = dao.optimize("lake.events", where=[("country", "=", "DE")])
+    assert metrics["numFilesRemoved"] == 4 and metrics["numFilesAdded"] == 1
+    assert len(DeltaTable(str(lake / "events")).file_uris()) == 5  # DE compacted, US untouched
+    assert sorted(dao.read("lake.events", engine="pandas")["id"]) == [0, 1, 2, 3, 10, 11, 12, 13]
+    dao.optimize("lake.events", zorder_by=["id"])
+    assert len(DeltaTable(str(lake / "events")).file_uris()) == 2
+    # vacuum: the compacted-away files are listed (dry run) then deleted; time travel to them stops
+    listed = dao.vacuum("lake.events", retention_hours=0)
+    # the 8 written files and the DE file the first optimize made (both optimizes rewrote them)
+    assert len(listed) == 9 and all((lake / "events" / p).exists() for p in listed)
+    assert sorted(dao.vacuum("lake.events", retention_hours=0, dry_run=False)) == sorted(listed)
+    assert not any((lake / "events" / p).exists() for p in listed)
+    assert sorted(dao.read("lake.events", engine="pandas")["id"]) == [0, 1, 2, 3, 10, 11, 12, 13]
+    # restore: version 1's data, as a new version
+    version = DeltaTable(str(lake / "events")).version()
+    dao.write(events([(99, "FR")]), "lake.events", engine="pandas", mode="overwrite")
+    dao.restore("lake.events", version=version)
+    assert sorted(dao.read("lake.events", engine="pandas")["id"]) == [0, 1, 2, 3, 10, 11, 12, 13]
+    assert DeltaTable(str(lake / "events")).version() == version + 2
+
+
+def test_management_errors_are_clear(dao: DataAccessObject, tmp_path: Path) -> None:
+    dao.write(events([(1, "DE")]), "lake.events", engine="pandas")
+    with pytest.raises(DaoError, match=r"where may name partition columns only \(\['country'\]\), not 'id'"):
+        dao.optimize("lake.events", where=[("id", "=", 1)])
+    with pytest.raises(DaoError, match=r"zorder_by columns \['nope'\] are not in the table"):
+        dao.optimize("lake.events", zorder_by=["nope"])
+    with pytest.raises(DaoError, match=r"version 5 does not exist; the table's versions are 0 to 0"):
+        dao.restore("lake.events", version=5)
+    with pytest.raises(DaoError, match=r"retention_hours=-1 must be 0 or more"):
+        dao.vacuum("lake.events", retention_hours=-1)
+    with pytest.raises(DaoError, match=r"object 'lake.users' has no Delta table"):
+        dao.history("lake.users")
+    files = DataAccessObject({"stores": {"f": {"interface": "files", "path": str(tmp_path / "f")}}})
+    with pytest.raises(DaoError, match=r"history needs a table format with versions \(interface: delta\); "
+                                       r"the store's interface FilesInterface has none"):
+        files.history("f.t")
+
+
+def test_a_first_write_in_progress_is_not_taken_for_a_foreign_folder(catalog: Catalog, lake: Path) -> None:
+    """While the first write of a table stages its files (no log yet), readers see no table and a
+    second writer may still create it; only files this interface did not stage mean 'not Delta'."""
+    obj = catalog.get("lake.events")
+    itf = get_interface(obj.store)
+    schema = pa.schema([("id", pa.int64()), ("country", pa.string())])
+    spec = itf.prepare_write(obj, schema, {"mode": "append"})
+    itf.stage(obj, pa.table({"id": [1], "country": ["DE"]}).to_batches(), spec, "0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+    assert data_files(lake / "events") and not (lake / "events" / "_delta_log").exists()
+    assert not itf.exists(obj)
+    with pytest.raises(DaoError, match=r"has no Delta table"):
+        DataAccessObject(catalog).read("lake.events", engine="pandas")
+    DataAccessObject(catalog).write(events([(2, "US")]), "lake.events", engine="pandas", mode="append")
+    assert table_rows(lake / "events") == [{"id": 2, "country": "US"}]
+
+
+def test_replace_where_overwrites_only_the_matching_partitions(dao: DataAccessObject, lake: Path) -> None:
+    dao.write(events([(1, "DE"), (2, "FR"), (3, "US"), (4, "IT")]), "lake.events", engine="pandas")
+    dao.write(events([(20, "FR"), (21, "DE")]), "lake.events", engine="pandas", mode="overwrite",
+              options={"replaceWhere": "country IN ('DE', 'FR', 'ES')"})
+    assert sorted((r["country"], r["id"]) for r in table_rows(lake / "events")) == [
+        ("DE", 21), ("FR", 20), ("IT", 4), ("US", 3)]
+    # boundaries: a comparison on the partition column, and nothing written when a row lies outside
+    dao.write(events([(30, "GB")]), "lake.events", engine="pandas", mode="overwrite",
+              options={"replaceWhere": "country >= 'FR' AND country < 'IT'"})
+    assert sorted((r["country"], r["id"]) for r in table_rows(lake / "events")) == [
+        ("DE", 21), ("GB", 30), ("IT", 4), ("US", 3)]  # FR (= lower bound) replaced, IT (= upper) kept
+    version = DeltaTable(str(lake / "events")).version()
+    with pytest.raises(DaoError, match=r"with replaceWhere: 1 row\(s\) do not match the predicate"):
+        dao.write(events([(40, "DE"), (41, "US")]), "lake.events", engine="pandas", mode="overwrite",
+                  options={"replaceWhere": "country = 'DE'"})
+    assert DeltaTable(str(lake / "events")).version() == version
+    with pytest.raises(DaoError, match=r"'id' is not a partition column \(\['country'\]\); replaceWhere on other "
+                                       r"columns is not supported yet"):
+        dao.write(events([(1, "DE")]), "lake.events", engine="pandas", mode="overwrite", options={"replaceWhere": "id > 3"})
+    with pytest.raises(DaoError, match=r"replaceWhere applies to mode='overwrite', not 'append'"):
+        dao.write(events([(1, "DE")]), "lake.events", engine="pandas", mode="append", options={"replaceWhere": "country = 'DE'"})
+    with pytest.raises(DaoError, match=r"cannot read \"country = 'DE' OR country = 'FR'\""):
+        dao.write(events([(1, "DE")]), "lake.events", engine="pandas", mode="overwrite",
+                  options={"replaceWhere": "country = 'DE' OR country = 'FR'"})
+    assert DeltaTable(str(lake / "events")).version() == version
+
+
+def test_parse_predicate() -> None:
+    from spark_dao.interfaces.filters import parse_predicate
+
+    assert parse_predicate("day >= '2025-01-01' AND country IN ('DE', 'O''Brien') and `a b` <> 2.5 AND x IS NOT NULL",
+                           what="t") == [("day", ">=", "2025-01-01"), ("country", "in", ["DE", "O'Brien"]),
+                                         ("a b", "!=", 2.5), ("x", "not_null", None)]
+    assert parse_predicate("name = 'x AND y'", what="t") == [("name", "=", "x AND y")]
+    assert parse_predicate("n == -3 and b = true AND c is null", what="t") == [
+        ("n", "=", -3), ("b", "=", True), ("c", "is_null", None)]
+    for bad in ("a = 1 OR b = 2", "f(a) = 1", "a = b", "", "a BETWEEN 1 AND 2"):
+        with pytest.raises(DaoError, match=r"t: "):
+            parse_predicate(bad, what="t")

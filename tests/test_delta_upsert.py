@@ -29,6 +29,7 @@ from test_upsert_properties import (
 
 from spark_dao import DaoError, DataAccessObject, DuplicateKeys, SchemaMismatch, WriteConflict
 from spark_dao.catalog import Catalog
+from spark_dao.interfaces import get_interface
 from spark_dao.interfaces._delta_merge import merge_predicate, sql_literal
 from spark_dao.interfaces.upsert import UpsertOptions
 
@@ -252,4 +253,45 @@ def test_a_failed_spark_task_in_an_upsert_leaves_no_version_and_no_staging(spark
     with pytest.raises(Exception, match="upsert task failed on purpose"):
         dao.upsert(bad, "lake.users")
     assert DeltaTable(str(lake / "users")).version() == 0
+    assert not staging_left(lake / "users")
+
+
+def test_staged_batches_are_checked_on_their_keys_and_streamed(catalog: Catalog, lake: Path) -> None:
+    """Batches staged by Spark tasks (not in-process) reach the MERGE as a stream: the driver reads
+    only the key (and order_by) columns to check them; keep_latest with duplicates is the exception."""
+    dao = DataAccessObject(catalog)
+    dao.write(users([(1, "a", 1)]), "lake.users", engine="pandas")
+    obj = catalog.get("lake.users")
+    itf = get_interface(obj.store)
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string()), ("ts", pa.int64())])
+
+    def staged(rows, **options):
+        spec = itf.prepare_write(obj, schema, {"operation": "upsert", **options})
+        assert not spec.in_process
+        table = pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in rows], schema=schema)
+        part = itf.stage(obj, table.to_batches(), spec, uuid.uuid4().hex)
+        assert part.files and part.table is None  # staged as files, as Spark tasks do
+        return spec, part
+
+    spec, part = staged([(1, "b", 2), (2, "c", 1)])
+    source, keys, rows = itf._merge_source(obj, [part], spec, what="t")
+    assert isinstance(source(), pa.RecordBatchReader) and keys.column_names == ["id", "ts"] and rows == 2
+    assert sorted(source().read_all().to_pylist(), key=lambda r: r["id"]) == [
+        {"id": 1, "name": "b", "ts": 2}, {"id": 2, "name": "c", "ts": 1}]  # a fresh stream per call (retries)
+    spec, part = staged([(3, "x", 1), (3, "y", 2)], on_duplicates="keep_latest")
+    source, keys, rows = itf._merge_source(obj, [part], spec, what="t")
+    assert isinstance(source(), pa.Table) and source().to_pylist() == [{"id": 3, "name": "y", "ts": 2}]
+    spec, part = staged([(3, "x", 1), (3, "y", 2)])
+    with pytest.raises(DuplicateKeys, match=r"1 key\(s\) appear more than once in the batch"):
+        itf._merge_source(obj, [part], spec, what="t")
+
+
+def test_spark_upsert_refuses_duplicates_and_keeps_the_latest(spark: Any, catalog: Catalog, lake: Path) -> None:
+    dao = DataAccessObject(catalog, spark=spark)
+    dao.write(users([(1, "a", 1)]), "lake.users", engine="pandas")
+    dup = spark.createDataFrame([(3, "x", 1), (3, "y", 2)], "id long, name string, ts long")
+    with pytest.raises(DuplicateKeys, match=r"1 key\(s\) appear more than once in the batch"):
+        dao.upsert(dup, "lake.users")
+    dao.upsert(dup, "lake.users", on_duplicates="keep_latest")
+    assert rows_of(lake / "users") == [(1, "a", 1), (3, "y", 2)]
     assert not staging_left(lake / "users")

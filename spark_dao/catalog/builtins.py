@@ -71,7 +71,7 @@ BUILTINS: dict[str, BuiltinInterface] = {
         "spark_dao.interfaces.delta:DeltaInterface",
         "delta",
         _LOCATION_KEYS | _S3_KEYS | {"format", "options"},
-        formats=frozenset({"delta"}),
+        formats=frozenset({"delta", "parquet"}),  # parquet: the data files (a one-line switch from files)
     ),
     "redshift": BuiltinInterface(
         "redshift",

@@ -156,6 +156,7 @@ OPTION_SPELLINGS = {
     "timestampasof": "timestampAsOf",
     "overwriteschema": "overwriteSchema",
     "usermetadata": "userMetadata",
+    "replacewhere": "replaceWhere",
     "partitionoverwritemode": "partitionOverwriteMode",
     "maxrecordsperfile": "maxRecordsPerFile",
 }

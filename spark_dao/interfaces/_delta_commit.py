@@ -14,7 +14,7 @@ import logging
 import posixpath
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -119,9 +119,12 @@ class DeltaCommit(CommitProtocol):
             removed = 0
             if spec.mode in ("overwrite", "dynamic"):
                 written = {tuple(sorted(_partition_map(f.path, spec).items())) for f in files}
+                where = spec.options.get("replace_where")
                 for row in pa.table(table.get_add_actions(flatten=True)).to_pylist():
                     values = {c: _partition_string(row.get(f"partition.{c}")) for c in spec.partition_by}
                     if spec.mode == "dynamic" and tuple(sorted(values.items())) not in written:
+                        continue
+                    if where and not _matches_where(row, spec, where):
                         continue
                     actions.append(RemoveAction(unquote(row["path"]), True, now, int(row["size_bytes"]),
                                                 values or None))
@@ -192,32 +195,33 @@ class DeltaCommit(CommitProtocol):
         """One MERGE commit of the staged batch (see ``_delta_merge.py``)."""
         from dataclasses import replace
 
-        from ._delta_merge import prepare_batch, run_merge
+        from ._delta_merge import run_merge
 
         opts = spec.options["upsert"]
         what = f"upsert into {obj.full_name!r} (store {obj.store_name!r})"
-        batch = self._staged_batch(obj, parts, spec)
-        batch, _ = prepare_batch(batch, opts, spec.schema, what=what)
+        source, keys, rows = self._merge_source(obj, parts, spec, what=what)
         version = spec.options.get("read_version")
         if version is None and not self.exists(obj):
             # no table yet: the batch creates it (one commit, every row inserted)
             write_spec = replace(spec, operation="write", mode="append",
                                  options={**spec.options, "upsert": None})
-            part = self.stage(obj, batch.to_batches(), write_spec, uuid.uuid4().hex)
+            rows_in = source()
+            batches = rows_in.to_batches() if isinstance(rows_in, pa.Table) else rows_in
+            part = self.stage(obj, batches, write_spec, uuid.uuid4().hex)
             try:
                 result = self._commit_files(obj, list(part.files), write_spec)
             except BaseException:
                 self._delete_files(obj, list(part.files))
                 raise
             self._delete_files(obj, [f for p in parts for f in p.files], staging=True)
-            return replace(result, mode="upsert", rows_inserted=batch.num_rows, rows_written=0)
+            return replace(result, mode="upsert", rows_inserted=rows, rows_written=0)
         retries = int(spec.options.get("max_retries", MAX_RETRIES))
         for attempt in range(retries + 1):
             table = self._table(obj)
             if table is None:
                 raise DaoError(f"{what}: the Delta table at {obj.location} was deleted while this upsert ran")
             try:
-                metrics = run_merge(table, batch, opts, tuple(spec.partition_by), what=what,
+                metrics = run_merge(table, source(), keys, opts, tuple(spec.partition_by), what=what,
                                     commit_properties=self._commit_properties(spec))
                 break
             except BaseException as exc:
@@ -237,20 +241,36 @@ class DeltaCommit(CommitProtocol):
             files_rewritten=int(metrics.get("num_target_files_removed", 0)),
         )
 
-    def _staged_batch(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> pa.Table:
-        """The upsert's incoming rows: kept in memory (pandas engine) or staged by the Spark tasks."""
-        tables = [p.table for p in parts if p.table is not None]
-        files = [f for p in parts for f in p.files]
-        if files:
-            import pyarrow.parquet as pq
+    def _merge_source(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec, *,
+                      what: str) -> tuple[Callable[[], Any], pa.Table, int]:
+        """(a function giving the MERGE's source, the source's key columns, its rows).
 
-            fs, base = filesystem_for(self.store, obj.location)
-            for f in files:
-                with fs.open_input_file(f"{base}/{STAGING}/{f.path}") as handle:
-                    tables.append(pq.read_table(handle))
-        if not tables:
-            return spec.schema.empty_table()
-        return pa.concat_tables([t.select(spec.schema.names).cast(spec.schema) for t in tables])
+        The pandas engine's batch is in memory. Batches staged by Spark tasks are checked on their
+        key columns only (null keys, duplicates) and then streamed from the staged files into the
+        MERGE, so the driver never holds the rows; only ``on_duplicates='keep_latest'`` with actual
+        duplicates deduplicates the full rows in memory.
+        """
+        from ._delta_merge import prepare_batch
+        from .upsert import prepare_incoming
+
+        opts = spec.options["upsert"]
+        files = [f for p in parts for f in p.files]
+        if not files:
+            tables = [p.table for p in parts if p.table is not None]
+            batch = pa.concat_tables(tables) if tables else spec.schema.empty_table()
+            batch, _ = prepare_batch(batch, opts, spec.schema, what=what)
+            return (lambda: batch), batch, batch.num_rows
+        import pyarrow.dataset as ds
+
+        fs, base = filesystem_for(self.store, obj.location)
+        staged = ds.dataset([f"{base}/{STAGING}/{f.path}" for f in files], schema=spec.schema, format="parquet",
+                            filesystem=fs)
+        columns = list(dict.fromkeys([*opts.keys, *([opts.order_by] if opts.order_by else [])]))
+        keys, dropped = prepare_incoming(staged.to_table(columns=columns), opts, what=what)
+        if dropped:  # keep_latest met duplicates: the full rows are needed to pick the newest
+            batch, _ = prepare_batch(staged.to_table(), opts, spec.schema, what=what)
+            return (lambda: batch), batch, batch.num_rows
+        return (lambda: staged.scanner(batch_size=65536).to_reader()), keys, keys.num_rows
 
     def abort(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec | None = None, *,
               job_id: str | None = None) -> None:
@@ -291,3 +311,11 @@ class DeltaCommit(CommitProtocol):
             except OSError as exc:  # best effort: unreferenced files are invisible; VACUUM removes them
                 log.warning("could not remove staged file %s/%s of %s: %s", base, f.path, obj.full_name, exc)
 
+
+def _matches_where(row: Mapping[str, Any], spec: WriteSpec, where: Any) -> bool:
+    """Whether a file's partition values (typed, from the log) match a replaceWhere predicate."""
+    from ._delta_log import _as_type
+    from .filters import matches
+
+    typed = {c: _as_type(row.get(f"partition.{c}"), spec.schema.field(c).type) for c in spec.partition_by}
+    return matches(typed, where)

@@ -18,6 +18,7 @@ from ..catalog.model import DataObject
 from ..errors import DaoError
 from ._layout import HIVE_NULL, _partition_values, _typed
 from .base import PartitionFilter, WriteSpec
+from .filters import validate
 
 
 def _version_option(obj: DataObject, value: Any) -> int | None:
@@ -208,3 +209,20 @@ def _remove_quietly(fs: Any, base: str, stems: list[str], spec: WriteSpec) -> No
                 fs.delete_file(info.path)
             except OSError:
                 pass
+
+
+def _partition_filters(obj: DataObject, table: Any, where: list[PartitionFilter] | None) -> Any:
+    """``where`` as delta-rs partition filters (string values); only partition columns."""
+    if not where:
+        return None
+    parts = set(table.metadata().partition_columns)
+    validate(tuple(where), what=f"optimizing {obj.full_name!r}")
+    out = []
+    for col, op, value in where:
+        if col not in parts:
+            raise DaoError(f"optimizing {obj.full_name!r}: where may name partition columns only "
+                           f"({sorted(parts) or 'the table has none'}), not {col!r}")
+        if op not in ("=", "!=", "in"):
+            raise DaoError(f"optimizing {obj.full_name!r}: where supports =, != and in, not {op!r}")
+        out.append((col, op, [_partition_string(v) for v in value] if op == "in" else _partition_string(value)))
+    return out

@@ -72,11 +72,12 @@ def merge_predicate(batch: pa.Table, opts: UpsertOptions, partition_by: tuple[st
     return " AND ".join(parts)
 
 
-def run_merge(table: Any, batch: pa.Table, opts: UpsertOptions, partition_by: tuple[str, ...], *,
+def run_merge(table: Any, source: Any, keys: pa.Table, opts: UpsertOptions, partition_by: tuple[str, ...], *,
               what: str, commit_properties: Any = None) -> dict[str, Any]:
-    """One MERGE commit of ``batch`` (already one row per key) into ``table``; Delta's metrics."""
-    predicate = merge_predicate(batch, opts, partition_by)
-    merger = table.merge(batch, predicate=predicate, source_alias=SOURCE, target_alias=TARGET,
+    """One MERGE commit of ``source`` (a table or a RecordBatchReader, one row per key) into
+    ``table``; ``keys`` (the source's key columns) narrow the predicate. Returns Delta's metrics."""
+    predicate = merge_predicate(keys, opts, partition_by)
+    merger = table.merge(source, predicate=predicate, source_alias=SOURCE, target_alias=TARGET,
                          commit_properties=commit_properties)
     if opts.strategy != "insert_only":
         condition = None

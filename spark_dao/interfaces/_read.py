@@ -192,3 +192,19 @@ def _columns_option(value: Any) -> list[str] | None:
     else:
         cols = [str(c) for c in value]
     return cols or None
+
+
+def output_schema(obj: DataObject, full: pa.Schema, columns: list[str] | None) -> pa.Schema:
+    """The plan's schema: ``full``, or only ``columns`` (the ``columns`` option) in that order; an
+    unknown column is a :class:`DaoError` naming it, with the close match and the columns there are."""
+    if columns is None:
+        return full
+    unknown = [c for c in columns if c not in full.names]
+    if unknown:
+        from ..errors import did_you_mean
+
+        raise DaoError(
+            f"reading {obj.full_name!r} (store {obj.store_name!r}): unknown columns {unknown}."
+            f"{did_you_mean(unknown[0], full.names)} Columns: {', '.join(full.names)}"
+        )
+    return pa.schema([full.field(c) for c in columns])

@@ -527,6 +527,9 @@ def interface_class(spec: InterfaceSpec, store_name: str = "?") -> type:
         try:
             return _import_target(builtin.target)
         except (ImportError, AttributeError) as exc:
+            missing = getattr(exc, "name", None) or ""
+            if missing == "spark_dao" or missing.startswith("spark_dao.") or isinstance(exc, AttributeError):
+                raise  # a broken install or a bug of this package, not a missing optional library
             raise BackendNotInstalled(
                 f"store {store_name!r}: interface {spec.kind!r} needs a library that is not installed "
                 f"({getattr(exc, 'name', None) or exc}); install it with: pip install 'spark-dao[{builtin.extra or 'all'}]'"

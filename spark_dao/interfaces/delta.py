@@ -34,6 +34,7 @@ import datetime as dt
 import logging
 import os
 import posixpath
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from ._delta_log import (
     _as_type,
     _delta_schema,
     _file_stats,
+    _partition_filters,
     _relative,
     _remove_quietly,
     _stats_may_match,
@@ -58,7 +60,7 @@ from ._delta_log import (
 )
 from ._fs import _is_object_store, filesystem_for
 from ._layout import STAGING, _file_stem, _job_tag, check_partition_columns
-from ._read import OPEN_COST, FilesReadPayload, _columns_option, _make_tasks, _read_file
+from ._read import OPEN_COST, FilesReadPayload, _columns_option, _make_tasks, _read_file, output_schema
 from ._s3settings import S3Settings, is_s3_location, split_location
 from ._schema import MB
 from ._staging import _stage_dataset, _stage_parquet
@@ -73,6 +75,7 @@ from .base import (
 )
 from .filters import coerce as coerce_filter
 from .filters import matches as filter_matches
+from .filters import parse_predicate
 from .filters import validate as validate_filters
 
 log = logging.getLogger("spark_dao.delta")
@@ -94,6 +97,7 @@ WRITE_OPTIONS = {
     "max_retries": "times a commit that conflicts with a concurrent one is retried (default 3)",
     "usermetadata": "text recorded in the commit (Delta's userMetadata, shown by history)",
     "overwriteschema": "overwrite only: replace the table's schema with the data's (default false)",
+    "replacewhere": "overwrite only: replace just the partitions matching this predicate, e.g. \"day >= '2025-01-08'\"",
 }
 #: the types of the options above that the catalog's tables do not know
 OPTION_TYPES = {
@@ -118,6 +122,10 @@ class _TaskOutput:
     files: tuple[StagedFile, ...]
     rows: int
     table: pa.Table | None = None
+
+
+#: the data files this interface stages: ``part-<job 8 hex>-<task 10 hex>-<n>.parquet``
+_STAGED_NAME = re.compile(r"^part-[0-9a-f]{8}-[0-9a-f]{10}-\d+\.parquet$")
 
 
 class DeltaInterface(DeltaCommit, BaseInterface):
@@ -203,18 +211,22 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         return before[-1]
 
     def _refuse_non_delta(self, obj: DataObject) -> None:
-        """A folder with data files but no ``_delta_log`` is not a Delta table: say so, do not overwrite it."""
+        """A folder with data files but no ``_delta_log`` is not a Delta table: say so, do not overwrite
+        it. Files staged by a first write still running (``part-<job>-<task>-<n>.parquet``) are not
+        such files: that folder is a table being created."""
         fs, base = filesystem_for(self.store, obj.location)
         import pyarrow.fs as pafs
 
-        info = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True, recursive=False))
-        visible = [i for i in info if not posixpath.basename(i.path).startswith(("_", "."))]
-        if visible:
-            raise DaoError(
-                f"object {obj.full_name!r} (store {obj.store_name!r}): {obj.location} holds files but no "
-                "_delta_log, so it is not a Delta table. Point the object's 'path' elsewhere, move the files, "
-                "or keep the object in a 'files' store"
-            )
+        for info in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True, recursive=True)):
+            rel = info.path[len(base):].strip("/")
+            if info.type != pafs.FileType.File or any(p.startswith(("_", ".")) for p in rel.split("/")):
+                continue
+            if not _STAGED_NAME.match(posixpath.basename(rel)):
+                raise DaoError(
+                    f"object {obj.full_name!r} (store {obj.store_name!r}): {obj.location} holds files but no "
+                    f"_delta_log (e.g. {rel}), so it is not a Delta table. Point the object's 'path' elsewhere, "
+                    "move the files, or keep the object in a 'files' store"
+                )
 
     def _missing(self, obj: DataObject) -> ObjectNotFound:
         return ObjectNotFound(
@@ -266,18 +278,7 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         data_schema = pa.schema([f for f in full if f.name not in part_types])
 
         columns = _columns_option(opts.get("columns"))
-        if columns is not None:
-            unknown = [c for c in columns if c not in full.names]
-            if unknown:
-                from ..errors import did_you_mean
-
-                raise DaoError(
-                    f"reading {obj.full_name!r} (store {obj.store_name!r}): unknown columns {unknown}."
-                    f"{did_you_mean(unknown[0], full.names)} Columns: {', '.join(full.names)}"
-                )
-            out_schema = pa.schema([full.field(c) for c in columns])
-        else:
-            out_schema = full
+        out_schema = output_schema(obj, full, columns)
 
         filters = tuple(filters)
         validate_filters(filters, what=f"reading {obj.full_name!r}")
@@ -369,15 +370,39 @@ class DeltaInterface(DeltaCommit, BaseInterface):
             "usermetadata": opts.get("usermetadata"),
             "overwrite_schema": bool(opts.get("overwriteschema")) and mode == "overwrite",
         }
+        if opts.get("replacewhere") is not None:
+            write_opts["replace_where"] = self._replace_where(obj, opts["replacewhere"], mode, target, partition_by)
         if request.upsert is not None:
             write_opts["upsert"] = request.upsert
         return WriteSpec(mode=mode, format="parquet", schema=_delta_schema(target), partition_by=partition_by,
                          options=write_opts, operation=request.operation)
 
+    @staticmethod
+    def _replace_where(obj: DataObject, predicate: Any, mode: str, schema: pa.Schema,
+                       partition_by: tuple[str, ...]) -> tuple[PartitionFilter, ...]:
+        """``replaceWhere``: filters on partition columns, typed; checked before any task runs."""
+        what = f"writing {obj.full_name!r} (store {obj.store_name!r}) with replaceWhere"
+        if mode != "overwrite":
+            raise DaoError(f"{what}: replaceWhere applies to mode='overwrite', not {mode!r}")
+        typed = []
+        for f in parse_predicate(str(predicate), what=what):
+            if f[0] not in partition_by:
+                raise DaoError(
+                    f"{what}: {f[0]!r} is not a partition column ({list(partition_by) or 'the table has none'}); "
+                    "replaceWhere on other columns is not supported yet: use an upsert, or a dynamic overwrite"
+                )
+            t = coerce_filter(f, schema.field(f[0]).type) if f[1] not in ("is_null", "not_null") else f
+            if t is None:
+                raise DaoError(f"{what}: {f[2]!r} does not fit column {f[0]!r} ({schema.field(f[0]).type})")
+            typed.append(t)
+        return tuple(typed)
+
     def stage(self, obj: DataObject, batches: Iterable[pa.RecordBatch], spec: WriteSpec, job_id: str) -> StagedPart:
         """Parquet files in the table's folder, not referenced by the log yet (invisible)."""
         fs, base = filesystem_for(self.store, obj.location)
         it = (_arrow.conform(b, spec.schema) for b in batches if b.num_rows)
+        if spec.options.get("replace_where"):
+            it = (_check_replace_where(obj, b, spec.options["replace_where"]) for b in it)
         first = next(it, None)
         if first is None:
             return StagedPart(job_id=job_id)
@@ -485,11 +510,56 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         return True
 
     def history(self, obj: DataObject, limit: int | None = None) -> list[dict[str, Any]]:
-        """The table's commits, newest first (version, timestamp, operation, parameters)."""
+        """The table's commits, newest first (version, timestamp, operation, parameters, metrics)."""
         table = self._table(obj)
         if table is None:
             raise self._missing(obj)
-        return list(table.history(limit))
+        return [dict(h) for h in table.history(limit)]
+
+    def optimize(self, obj: DataObject, *, zorder_by: list[str] | None = None,
+                 where: list[PartitionFilter] | None = None, target_size: int | None = None) -> dict[str, Any]:
+        """Compact small files (and Z-order by ``zorder_by``) in one commit; ``where`` limits it to
+        partitions (``[("day", "=", "2025-01-08")]``). Returns delta-rs's metrics."""
+        table = self._existing(obj)
+        filters = _partition_filters(obj, table, where)
+        if zorder_by:
+            unknown = [c for c in zorder_by if c not in pa.schema(table.schema().to_arrow()).names]
+            if unknown:
+                raise DaoError(f"optimizing {obj.full_name!r}: zorder_by columns {unknown} are not in the table")
+            metrics = table.optimize.z_order(list(zorder_by), partition_filters=filters, target_size=target_size)
+        else:
+            metrics = table.optimize.compact(partition_filters=filters, target_size=target_size)
+        log.info("%s: optimize -> version %d: %s", obj.full_name, self._existing(obj).version(), metrics)
+        return dict(metrics)
+
+    def vacuum(self, obj: DataObject, *, retention_hours: float = 168, dry_run: bool = True) -> list[str]:
+        """Files no version within ``retention_hours`` references (and files no version ever
+        referenced, such as the output of dead jobs, once that old): listed, and deleted unless
+        ``dry_run``. Time travel to versions older than the retention stops working for what is deleted."""
+        if retention_hours < 0:
+            raise DaoError(f"vacuum of {obj.full_name!r}: retention_hours={retention_hours} must be 0 or more")
+        table = self._existing(obj)
+        files = list(table.vacuum(retention_hours=int(retention_hours), dry_run=dry_run,
+                                  enforce_retention_duration=False))
+        log.info("%s: vacuum (%s, retention %sh): %d files", obj.full_name, "dry run" if dry_run else "deleted",
+                 retention_hours, len(files))
+        return files
+
+    def restore(self, obj: DataObject, version: int) -> dict[str, Any]:
+        """A new version whose data is that of ``version`` (history keeps everything in between)."""
+        table = self._existing(obj)
+        if not 0 <= int(version) <= table.version():
+            raise DaoError(f"restoring {obj.full_name!r}: version {version} does not exist; the table's versions "
+                           f"are 0 to {table.version()}")
+        metrics = table.restore(int(version))
+        log.info("%s: restored version %d as version %d", obj.full_name, version, self._existing(obj).version())
+        return dict(metrics)
+
+    def _existing(self, obj: DataObject) -> Any:
+        table = self._table(obj)
+        if table is None:
+            raise self._missing(obj)
+        return table
 
     def list_objects(self) -> list[str]:
         """Names of the Delta tables directly under the store's location."""
@@ -506,3 +576,17 @@ class DeltaInterface(DeltaCommit, BaseInterface):
                 if fs.get_file_info(f"{info.path}/_delta_log").type == pafs.FileType.Directory:
                     out.append(name)
         return sorted(out)
+
+
+def _check_replace_where(obj: DataObject, batch: pa.RecordBatch, filters: tuple[PartitionFilter, ...]) -> pa.RecordBatch:
+    """Every row of a replaceWhere overwrite must match the predicate (as Delta requires)."""
+    from .filters import filter_table
+
+    kept = filter_table(pa.Table.from_batches([batch]), filters, what=f"writing {obj.full_name!r}")
+    if kept.num_rows != batch.num_rows:
+        raise DaoError(
+            f"writing {obj.full_name!r} (store {obj.store_name!r}) with replaceWhere: "
+            f"{batch.num_rows - kept.num_rows} row(s) do not match the predicate; write only rows inside it "
+            "(nothing was committed)"
+        )
+    return batch

@@ -86,6 +86,7 @@ from ._read import (
     _make_tasks,
     _read_file,
     _type_mismatch,
+    output_schema,
 )
 from ._schema import MB, _read_sidecar, _sample_schema, _stored_schema, _text_compatible
 from ._staging import _stage_dataset, _stage_json, _stage_parquet
@@ -238,16 +239,7 @@ class FilesInterface(CommitProtocol, BaseInterface):
             full = pa.schema(list(data_schema) + [pa.field(c, t) for c, t in part_types.items()])
 
         columns = _columns_option(opts.get("columns"))
-        if columns is not None:
-            unknown = [c for c in columns if c not in full.names]
-            if unknown:
-                raise DaoError(
-                    f"reading {obj.full_name!r} (store {obj.store_name!r}): unknown columns {unknown}."
-                    f"{did_you_mean(unknown[0], full.names)} Columns: {', '.join(full.names)}"
-                )
-            out_schema = pa.schema([full.field(c) for c in columns])
-        else:
-            out_schema = full
+        out_schema = output_schema(obj, full, columns)
 
         # Prune by partition filters (exactly: values come from the paths).
         filters = tuple(filters)

@@ -10,6 +10,7 @@ bound parameters (:func:`to_sql`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from ..errors import DaoError, did_you_mean
 
 __all__ = [
     "OPERATORS", "Operator", "PartitionFilter", "arrow_mask", "coerce", "filter_table", "from_spark",
-    "matches", "quote_ident", "spark_column", "to_sql", "validate",
+    "matches", "parse_predicate", "quote_ident", "spark_column", "to_sql", "validate",
 ]
 
 #: A filter: (column, op, value); op in =, !=, <, <=, >, >=, in, is_null, not_null.
@@ -199,3 +200,55 @@ def to_sql(f: PartitionFilter, quote: Callable[[str], str] = quote_ident) -> tup
             return "FALSE", []
         return f"{ident} IN ({', '.join(['%s'] * len(values))})", values
     return f"{ident} {spec.sql} %s", [value]
+
+
+_IDENT = r'(?:`(?:[^`]|``)+`|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_]*)'
+_LITERAL = r"(?:'(?:[^']|'')*'|[+-]?\d+(?:\.\d+)?|true|false|TRUE|FALSE|null|NULL)"
+_COMPARISON = re.compile(rf"^\s*({_IDENT})\s*(=|==|!=|<>|<=|>=|<|>)\s*({_LITERAL})\s*$")
+_IN = re.compile(rf"^\s*({_IDENT})\s+(?:IN|in)\s*\(\s*({_LITERAL}(?:\s*,\s*{_LITERAL})*)\s*\)\s*$")
+_NULL_TEST = re.compile(rf"^\s*({_IDENT})\s+(?:IS|is)\s+((?:NOT|not)\s+)?(?:NULL|null)\s*$")
+
+
+def _ident(text: str) -> str:
+    if text[0] in "`\"":
+        return text[1:-1].replace(text[0] * 2, text[0])
+    return text
+
+
+def _literal(text: str) -> Any:
+    if text.startswith("'"):
+        return text[1:-1].replace("''", "'")
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.lower() == "null":
+        return None
+    return float(text) if "." in text else int(text)
+
+
+def parse_predicate(text: str, *, what: str) -> list[PartitionFilter]:
+    """A simple SQL predicate (Spark's ``replaceWhere``) as filters: comparisons of a column with a
+    literal, ``IN (...)``, ``IS [NOT] NULL``, joined by ``AND``.
+
+    ``parse_predicate("day >= '2025-01-01' AND country IN ('DE', 'FR')", what=...)`` ->
+    ``[("day", ">=", "2025-01-01"), ("country", "in", ["DE", "FR"])]``. Anything else (``OR``,
+    functions, expressions) is a :class:`DaoError` naming the part it cannot read.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise DaoError(f"{what}: the predicate must be a non-empty string such as \"day = '2025-01-08'\"")
+    out: list[PartitionFilter] = []
+    for part in re.split(r"\s+(?:AND|and)\s+(?=(?:[^']*'[^']*')*[^']*$)", text.strip()):
+        if m := _COMPARISON.match(part):
+            op = {"==": "=", "<>": "!="}.get(m.group(2), m.group(2))
+            out.append((_ident(m.group(1)), op, _literal(m.group(3))))
+        elif m := _IN.match(part):
+            values = re.findall(_LITERAL, m.group(2))
+            out.append((_ident(m.group(1)), "in", [_literal(v) for v in values]))
+        elif m := _NULL_TEST.match(part):
+            out.append((_ident(m.group(1)), "not_null" if m.group(2) else "is_null", None))
+        else:
+            raise DaoError(
+                f"{what}: cannot read {part.strip()!r} in the predicate {text!r}: use comparisons of a column "
+                "with a literal (=, !=, <, <=, >, >=), IN (...), IS [NOT] NULL, joined by AND"
+            )
+    validate(out, what=what)
+    return out
