@@ -49,12 +49,6 @@ def test_staged_data_of_a_new_object_is_invisible_before_commit(store_kind, requ
             "the object, hidden ones too, so a write staging into a new object (_dao_staging/<job>/..., "
             "its .live marker) makes exists() True before commit (and dao.write(engine='spark') in mode "
             "ignore/errorifexists then skips/refuses); FilesInterface.exists ignores hidden names")))
-    if probe == "read" and store_kind.name.startswith("delta-"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "bug: DeltaInterface._refuse_non_delta (delta.py) takes the staged part-*.parquet files of a "
-            "first write in flight for foreign files: a read of the new table while it stages raises "
-            "DaoError 'holds files but no _delta_log, so it is not a Delta table' instead of "
-            "ObjectNotFound (a concurrent first write's prepare_write is refused the same way)")))
     itf, obj = store_kind.itf, store_kind.obj("lake.t")
     spec = itf.prepare_write(obj, B.schema, {"mode": "overwrite"})
     job_id = uuid.uuid4().hex
