@@ -236,7 +236,7 @@ def test_spark_option_error_uses_documented_spelling(dao, spark):
     # the data source itself: Spark lower-cases the option name, wraps the DaoError in its own error
     with pytest.raises(Exception) as err:  # noqa: PT011 - pyspark's AnalysisException
         df.write.format(dao._format_name(spark)).mode("overwrite").option("partitionOverwriteMode", "dynamc").save("s.t1")
-    assert "spark_dao.errors.DaoError: writing 's.t1': option partitionOverwriteMode='dynamc' is not valid" in str(err.value)
+    assert "spark_dao.errors.DaoError: writing 's.t1' (store 's'): option partitionOverwriteMode='dynamc' is not valid" in str(err.value)
     assert "partitionoverwritemode" not in str(err.value)
     with pytest.raises(DaoError) as err:
         dao.write(df, "s.t1", mode="overwrite", spark_options={"compression": "zstdd"})
