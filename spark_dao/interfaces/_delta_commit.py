@@ -69,7 +69,7 @@ class DeltaCommit(CommitProtocol):
         try:
             if spec.operation == "upsert":
                 return self._commit_upsert(obj, parts, spec)
-            return self._commit_files(obj, files, spec)
+            return self._commit_files(obj, files, spec, sorted({p.job_id for p in parts}))
         except BaseException:
             self._delete_files(obj, files, staging=spec.operation == "upsert")
             raise
@@ -77,7 +77,8 @@ class DeltaCommit(CommitProtocol):
             # end the job: a late (speculative) task finds its marker gone and removes its output
             self._end_jobs(obj, fs, base, sorted({p.job_id for p in parts}), spec)
 
-    def _commit_files(self, obj: DataObject, files: list[StagedFile], spec: WriteSpec) -> WriteResult:
+    def _commit_files(self, obj: DataObject, files: list[StagedFile], spec: WriteSpec,
+                      job_ids: list[str] = ()) -> WriteResult:
         deltalake = _deltalake()
         from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
@@ -140,11 +141,41 @@ class DeltaCommit(CommitProtocol):
                 continue
             new_version = deltalake.DeltaTable(uri, storage_options=storage).version()
             break
+        self._drop_failed_attempts(obj, files, job_ids)
         partitions = tuple(sorted({posixpath.dirname(f.path) for f in files if spec.partition_by}))
         log.info("%s: committed Delta version %d (%s, %d files, %d rows)", obj.full_name, new_version, spec.mode,
                  len(files), rows)
         return WriteResult(object=obj.full_name, mode=spec.mode, location=f"{obj.location} (version {new_version})",
                            rows_written=rows, files_added=len(files), files_removed=removed, partitions=partitions)
+
+    def _drop_failed_attempts(self, obj: DataObject, files: list[StagedFile], job_ids: list[str]) -> None:
+        """After the commit: delete the job's files that it did not commit (a task attempt that
+        failed or lost a speculative race staged them). They are looked for in the folders the job
+        committed into (an attempt of the same task writes the same partitions); with nothing
+        committed, in the whole table. Best effort: what remains is invisible, and vacuum removes it."""
+        import pyarrow.fs as pafs
+
+        jobs = {_job_tag(j) for j in job_ids}
+        if not jobs:
+            return
+        committed = {f.path for f in files}
+        fs, base = self._where(obj)
+        folders = sorted({posixpath.dirname(f.path) for f in files}) or [""]
+        try:
+            for folder in folders:
+                root = f"{base}/{folder}" if folder else base
+                selector = pafs.FileSelector(root, allow_not_found=True, recursive=not files)
+                for info in fs.get_file_info(selector):
+                    rel = info.path[len(base):].strip("/")
+                    name = posixpath.basename(rel)
+                    if (info.type == pafs.FileType.File and rel not in committed and not rel.startswith(("_", "."))
+                            and any(name.startswith(tag) for tag in jobs)):
+                        fs.delete_file(info.path)
+                        log.info("%s: removed %s, staged by a failed task attempt of the committed job",
+                                 obj.full_name, rel)
+        except OSError as exc:
+            log.warning("%s: could not remove the files of failed task attempts (invisible; vacuum removes "
+                        "them): %s", obj.full_name, exc)
 
     def _rebase(self, obj: DataObject, spec: WriteSpec, exc: BaseException | None, attempt: int,
                 retries: int) -> int:

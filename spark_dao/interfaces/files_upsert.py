@@ -328,7 +328,7 @@ def commit_upsert(
     staged: list[tuple[str, StagedFile]] = [(part.job_id, f) for f in part.files]
     check_no_conflict()
     added = itf._publish(obj, fs, base, spec, staged, [], [job_id],
-                         write_empty=not staged and not existing and not rewritten)
+                         write_empty=not staged and not ({rel for rel, _ in existing} - set(rewritten)))
     old = [f"{base}/{rel}" if rel else base for rel in rewritten]
     try:
         retired = _retire(itf, obj, fs, spec, old, job_id[:8])

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from ..catalog.model import DataObject, DataStore, is_uri, join_inside
 from ..errors import CatalogError, DaoError
 from ._fs import _wrap_io
+from ._layout import STAGING
 from ._objects_backend import ObjectInfo, _Backend, _Progress, _source, _walk_files
 from ._objects_local import _LocalBackend
 from ._objects_s3 import _S3Backend
@@ -373,7 +374,12 @@ class ObjectsInterface(BaseInterface):
         """True when the object holds any file (``name=None``), or when file/folder ``name`` exists."""
         backend = self._open(obj)
         rel = "" if name is None else self._rel(obj, backend, name, what="checking")
-        return backend.has(rel)
+        if rel:
+            return backend.has(rel)
+        if not backend.has(""):
+            return False
+        # the whole object: a table write still staging (hidden ``_dao_staging/``) is not data yet
+        return any(info.key.split("/", 1)[0] != STAGING for info in backend.list(""))
 
     @_wrap_io("deleting")
     def delete(self, obj: DataObject, name: str | None = None) -> bool:

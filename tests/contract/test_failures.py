@@ -43,12 +43,6 @@ def test_stage_then_abort_leaves_the_target_unchanged(store_kind, mode, existing
 def test_staged_data_of_a_new_object_is_invisible_before_commit(store_kind, request, probe):
     """While a first write stages, the object does not exist yet: exists() is False and a read is
     ObjectNotFound (the error of an object never written)."""
-    if probe == "exists" and store_kind.name.startswith("objects-"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "bug: ObjectsInterface.exists (objects.py) is backend.has(''), which counts every file under "
-            "the object, hidden ones too, so a write staging into a new object (_dao_staging/<job>/..., "
-            "its .live marker) makes exists() True before commit (and dao.write(engine='spark') in mode "
-            "ignore/errorifexists then skips/refuses); FilesInterface.exists ignores hidden names")))
     itf, obj = store_kind.itf, store_kind.obj("lake.t")
     spec = itf.prepare_write(obj, B.schema, {"mode": "overwrite"})
     job_id = uuid.uuid4().hex
@@ -111,11 +105,6 @@ def test_commit_uses_only_the_parts_it_is_given(store_kind):
 
 def test_commit_removes_what_a_failed_attempt_of_the_job_staged(store_kind, request):
     """The commit ends the job: files a failed attempt staged (not in the commit's parts) go too."""
-    if store_kind.name.startswith("delta-"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "gap: DeltaInterface.commit adds the files of its parts and removes nothing else of the job, "
-            "so files staged by an attempt whose part never reached the commit stay in the table folder, "
-            "unreferenced by the log (invisible; only a VACUUM removes them)")))
     itf, obj = store_kind.itf, store_kind.obj("lake.t")
     spec = itf.prepare_write(obj, A.schema, {"mode": "overwrite"})
     job_id = uuid.uuid4().hex

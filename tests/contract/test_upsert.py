@@ -91,12 +91,6 @@ def test_upsert_that_deletes_every_row_keeps_an_empty_object(store_kind, request
     """delete_unmatched with a batch that matches no stored key deletes every stored row: the object
     must then read as empty, with its schema (as an empty write does), not vanish."""
     store_kind.require("upsert")
-    if store_kind.name.startswith(("files-", "objects-")):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "bug: a files upsert whose result has no rows retires every rewritten file and publishes "
-            "none: files_upsert.py calls _publish(..., write_empty=not staged and not existing and not "
-            "rewritten), so with rewritten files no empty file is written; the object then no longer "
-            "exists (exists() False, read: ObjectNotFound 'Write it first') and its schema is lost")))
     dao = store_kind.dao
     dao.write(arrow(STORED), "lake.t", mode="overwrite", engine="pandas")
     result = dao.upsert(arrow([]), "lake.t", engine="pandas", delete_unmatched=True)
