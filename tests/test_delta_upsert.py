@@ -240,6 +240,14 @@ def test_spark_upsert_stages_on_the_tasks_and_cleans_up(spark: Any, catalog: Cat
     assert not staging_left(lake / "users")
 
 
+def test_a_spark_upsert_into_a_missing_table_creates_it(spark: Any, catalog: Catalog, lake: Path) -> None:
+    dao = DataAccessObject(catalog, spark=spark)
+    changes = spark.createDataFrame([(1, "a", 1), (2, "b", 1)], "id long, name string, ts long").repartition(2)
+    result = dao.upsert(changes, "lake.users")
+    assert result.rows_inserted == 2 and rows_of(lake / "users") == [(1, "a", 1), (2, "b", 1)]
+    assert DeltaTable(str(lake / "users")).version() == 0 and not staging_left(lake / "users")
+
+
 def test_a_failed_spark_task_in_an_upsert_leaves_no_version_and_no_staging(spark: Any, catalog: Catalog, lake: Path) -> None:
     from pyspark.sql import functions as F
 

@@ -234,8 +234,9 @@ class DeltaCommit(CommitProtocol):
         version = spec.options.get("read_version")
         if version is None and not self.exists(obj):
             # no table yet: the batch creates it (one commit, every row inserted)
+            # (staged here on the driver, not by a Spark task: no live-marker lease to check)
             write_spec = replace(spec, operation="write", mode="append",
-                                 options={**spec.options, "upsert": None})
+                                 options={**spec.options, "upsert": None, "lease": False})
             rows_in = source()
             batches = rows_in.to_batches() if isinstance(rows_in, pa.Table) else rows_in
             part = self.stage(obj, batches, write_spec, uuid.uuid4().hex)
