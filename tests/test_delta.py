@@ -324,15 +324,22 @@ def test_tables_written_by_delta_rs_are_read_with_types_and_partitions(catalog: 
     assert got.schema.field("born").type == pa.date32()
 
 
-def test_unsupported_reader_features_are_refused_by_name(catalog: Catalog, lake: Path) -> None:
+def test_unsupported_features_are_refused_by_name(catalog: Catalog, lake: Path) -> None:
+    """Deletion vectors are honoured by reads (tests/test_delta_native.py makes real ones with
+    delta-spark) but refused by writes; column mapping is refused by both."""
     write_deltalake(str(lake / "users"), pa.table({"id": [1, 2], "name": ["a", "b"]}),
                     configuration={"delta.enableDeletionVectors": "true"})
     protocol = DeltaTable(str(lake / "users")).protocol()
     assert "deletionVectors" in (protocol.reader_features or [])
-    with pytest.raises(DaoError, match=r"reader features this reader does not implement \(deletionVectors: deletion vectors"):
-        DataAccessObject(catalog).read("lake.users", engine="pandas")
-    with pytest.raises(DaoError, match=r"deletionVectors"):
+    assert ids(DataAccessObject(catalog).read("lake.users", engine="pandas")) == [1, 2]
+    with pytest.raises(DaoError, match=r"writing 'lake.users' \(store 'lake'\): the table uses Delta features this "
+                                       r"interface does not implement for writing \(deletionVectors: deletion vectors"):
         DataAccessObject(catalog).write(users(3), "lake.users", engine="pandas", mode="append")
+    write_deltalake(str(lake / "typed"), pa.table({"id": [1], "name": ["a"]}),
+                    configuration={"delta.columnMapping.mode": "name"})
+    if (DeltaTable(str(lake / "typed")).protocol().min_reader_version or 0) >= 2:
+        with pytest.raises(DaoError, match=r"for reading \(columnMapping: column mapping"):
+            DataAccessObject(catalog).read("lake.typed", engine="pandas")
 
 
 # --------------------------------------------------------------------------- the interface itself
@@ -570,3 +577,12 @@ def test_parse_predicate() -> None:
     for bad in ("a = 1 OR b = 2", "f(a) = 1", "a = b", "", "a BETWEEN 1 AND 2"):
         with pytest.raises(DaoError, match=r"t: "):
             parse_predicate(bad, what="t")
+
+
+def test_drop_deleted_across_batch_boundaries() -> None:
+    from spark_dao.interfaces._read import drop_deleted
+
+    batches = [pa.record_batch({"i": list(range(k, k + 4))}) for k in (0, 4, 8)]  # rows 0..11 in batches of 4
+    for deleted in [(), (0,), (3, 4), (11,), (0, 3, 4, 7, 8, 11), tuple(range(12)), (5,)]:
+        kept = [v for b in drop_deleted(iter(batches), deleted) for v in b.column(0).to_pylist()]
+        assert kept == [i for i in range(12) if i not in deleted], deleted

@@ -335,3 +335,26 @@ def test_the_chosen_path_is_logged_once_at_debug(spark: Any, lake: Path, caplog:
             delta_native.choose(spark, obj, "python", action="reading")
     said = [r.getMessage() for r in caplog.records if "path for the Spark engine" in r.getMessage()]
     assert said == ["Delta store 'lake': python (deltalake) path for the Spark engine: engine_path=python"]
+
+
+def test_deletion_vectors_written_by_delta_spark_are_honoured_by_the_python_reader(native: Any, lake: Path) -> None:
+    """A table whose rows were deleted with deletion vectors (no file rewritten): the Python path
+    (format("dao"), pandas) must not return the deleted rows."""
+    path = str(lake / "events")
+    native.range(0, 200, numPartitions=2).selectExpr("id", "CASE WHEN id % 2 = 0 THEN 'DE' ELSE 'US' END AS country") \
+        .write.format("delta").partitionBy("country").save(path)
+    native.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    native.sql(f"DELETE FROM delta.`{path}` WHERE id % 10 = 0 OR id = 7")
+    table = DeltaTable(path)
+    assert "deletionVectors" in (table.protocol().reader_features or [])
+    assert any(len(sv) for sv in pa.RecordBatchReader.from_stream(table.deletion_vectors()).read_all()["selection_vector"].to_pylist())
+    expected = sorted(i for i in range(200) if i % 10 != 0 and i != 7)
+    dao = DataAccessObject(catalog_for(lake, engine_path="python"), spark=native)
+    assert sorted(dao.read("lake.events", engine="pandas")["id"]) == expected
+    fmt = dao._format_name(native)
+    got = native.read.format(fmt).load("lake.events")
+    assert sorted(r.id for r in got.collect()) == expected
+    us = dao.read("lake.events", engine="pandas", filters=[("country", "=", "US")], columns=["id"])
+    assert sorted(us["id"]) == [i for i in expected if i % 2 == 1]
+    with pytest.raises(DaoError, match=r"for writing \(deletionVectors"):
+        dao.write(pa.table({"id": [1000], "country": ["DE"]}), "lake.events", engine="pandas", mode="append")

@@ -226,3 +226,35 @@ def _partition_filters(obj: DataObject, table: Any, where: list[PartitionFilter]
             raise DaoError(f"optimizing {obj.full_name!r}: where supports =, != and in, not {op!r}")
         out.append((col, op, [_partition_string(v) for v in value] if op == "in" else _partition_string(value)))
     return out
+
+def _check_replace_where(obj: DataObject, batch: pa.RecordBatch, filters: tuple[PartitionFilter, ...]) -> pa.RecordBatch:
+    """Every row of a replaceWhere overwrite must match the predicate (as Delta requires)."""
+    from .filters import filter_table
+
+    kept = filter_table(pa.Table.from_batches([batch]), filters, what=f"writing {obj.full_name!r}")
+    if kept.num_rows != batch.num_rows:
+        raise DaoError(
+            f"writing {obj.full_name!r} (store {obj.store_name!r}) with replaceWhere: "
+            f"{batch.num_rows - kept.num_rows} row(s) do not match the predicate; write only rows inside it "
+            "(nothing was committed)"
+        )
+    return batch
+
+
+def deleted_rows(uri: str, table: Any) -> dict[str, tuple[int, ...]]:
+    """The rows each file's deletion vector removes at the table's version (rel -> positions), read
+    on the driver when a read is planned; {} for a table without deletion vectors."""
+    if "deletionVectors" not in set(table.protocol().reader_features or ()):
+        return {}
+    import numpy as np
+
+    uri = uri.rstrip("/")
+    out: dict[str, tuple[int, ...]] = {}
+    for batch in pa.RecordBatchReader.from_stream(table.deletion_vectors()):
+        for path, keep in zip(batch.column("filepath").to_pylist(), batch.column("selection_vector").to_pylist(),
+                              strict=True):
+            rel = unquote(path.split(uri, 1)[1].lstrip("/")) if uri in path else unquote(path)
+            gone = np.flatnonzero(~np.asarray(keep, dtype=bool))
+            if len(gone):
+                out[rel] = tuple(int(i) for i in gone)
+    return out

@@ -27,6 +27,8 @@ class FileSlice:
     row_groups: tuple[int, ...] | None
     partition: tuple[tuple[str, Any], ...]
     size: int = 0  # from the listing: object stores then need no HEAD request to open the file
+    #: positions (in the whole file) of rows the table has deleted (Delta deletion vectors)
+    deleted: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,14 @@ class FilesReadPayload:
 
 
 def _make_tasks(obj, fs, base, fmt, slices_in, split, out_schema, data_schema,
-                header, delimiter, columns) -> list[ReadTask]:
+                header, delimiter, columns, deleted=None) -> list[ReadTask]:
+    """``deleted``: rel -> positions of deleted rows; such files are read whole (not split)."""
     pieces: list[tuple[FileSlice, int]] = []
+    deleted = deleted or {}
     for rel, size, part in slices_in:
-        if fmt == "parquet" and size > split:
+        if rel in deleted:
+            pieces.append((FileSlice(rel, None, part, size, tuple(deleted[rel])), size))
+        elif fmt == "parquet" and size > split:
             path = posixpath.join(base, rel) if rel else base
             try:
                 frag = _parquet_fragment(fs, path, size)
@@ -208,3 +214,21 @@ def output_schema(obj: DataObject, full: pa.Schema, columns: list[str] | None) -
             f"{did_you_mean(unknown[0], full.names)} Columns: {', '.join(full.names)}"
         )
     return pa.schema([full.field(c) for c in columns])
+
+
+def drop_deleted(batches, deleted: tuple[int, ...]):
+    """The batches of one whole file without the rows at the ``deleted`` positions (sorted)."""
+    import numpy as np
+
+    gone = np.asarray(deleted, dtype=np.int64)
+    offset = 0
+    for batch in batches:
+        n = batch.num_rows
+        lo, hi = np.searchsorted(gone, offset), np.searchsorted(gone, offset + n)
+        if lo == hi:
+            yield batch
+        else:
+            keep = np.ones(n, dtype=bool)
+            keep[gone[lo:hi] - offset] = False
+            yield batch.filter(pa.array(keep))
+        offset += n

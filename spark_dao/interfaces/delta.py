@@ -49,6 +49,7 @@ from . import _arrow
 from ._delta_commit import MAX_RETRIES, DeltaCommit, _deltalake, delta_errors
 from ._delta_log import (
     _as_type,
+    _check_replace_where,
     _delta_schema,
     _file_stats,
     _partition_filters,
@@ -57,10 +58,19 @@ from ._delta_log import (
     _stats_may_match,
     _timestamp_option,
     _version_option,
+    deleted_rows,
 )
 from ._fs import _is_object_store, filesystem_for
 from ._layout import STAGING, _file_stem, _job_tag, check_partition_columns
-from ._read import OPEN_COST, FilesReadPayload, _columns_option, _make_tasks, _read_file, output_schema
+from ._read import (
+    OPEN_COST,
+    FilesReadPayload,
+    _columns_option,
+    _make_tasks,
+    _read_file,
+    drop_deleted,
+    output_schema,
+)
 from ._s3settings import S3Settings, is_s3_location, split_location
 from ._schema import MB
 from ._staging import _stage_dataset, _stage_parquet
@@ -235,9 +245,13 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         )
 
     @staticmethod
-    def _check_features(obj: DataObject, table: Any) -> None:
+    def _check_features(obj: DataObject, table: Any, *, writing: bool = True) -> None:
+        """Refuse reader features this interface does not implement. Reads honour deletion vectors;
+        writes (whose removes cannot name a file's deletion vector) refuse them."""
         protocol = table.protocol()
         features = set(protocol.reader_features or ())
+        if not writing:
+            features.discard("deletionVectors")
         if protocol.min_reader_version == 2:
             features.add("columnMapping")
         unsupported = sorted(f for f in features if f in UNSUPPORTED_READER_FEATURES)
@@ -248,10 +262,11 @@ class DeltaInterface(DeltaCommit, BaseInterface):
             )
         if unsupported:
             said = "; ".join(f"{f}: {UNSUPPORTED_READER_FEATURES[f]}" for f in unsupported)
+            action = "writing" if writing else "reading"
             raise DaoError(
-                f"reading {obj.full_name!r} (store {obj.store_name!r}): the table uses Delta reader features "
-                f"this reader does not implement ({said}). Read it with Spark's own Delta reader "
-                "(spark.read.format('delta')), or rewrite the table without them"
+                f"{action} {obj.full_name!r} (store {obj.store_name!r}): the table uses Delta features this "
+                f"interface does not implement for {action} ({said}). Use Spark's own Delta "
+                "(spark.read.format('delta') / the native path), or rewrite the table without them"
             )
 
     # ------------------------------------------------------------------ reading
@@ -271,7 +286,7 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         table = self._table(obj, version)
         if table is None:
             raise self._missing(obj)
-        self._check_features(obj, table)
+        self._check_features(obj, table, writing=False)
         full = _arrow.normalize_schema(pa.schema(table.schema().to_arrow()))
         part_cols = [c for c in table.metadata().partition_columns]
         part_types = {c: full.field(c).type for c in part_cols}
@@ -304,7 +319,7 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         total = sum(s + OPEN_COST for _, s, _ in slices_in)
         split = int(opts.get("split_bytes") or min(128 * MB, max(4 * MB, -(-total // max(1, parallelism)))))
         tasks = _make_tasks(obj, fs, base, "parquet", slices_in, split, out_schema, data_schema,
-                            True, ",", columns)
+                            True, ",", columns, deleted=deleted_rows(self._uri(obj), table))
         log.debug("planned %d read tasks for %s at version %d (%d of %d files)", len(tasks), obj.full_name,
                   table.version(), len(slices_in), actions.num_rows)
         return ReadPlan(schema=out_schema, tasks=tasks, partition_columns=tuple(part_cols),
@@ -318,7 +333,10 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         for sl in p.slices:
             path = posixpath.join(p.base, sl.rel)
             constants = {k: v for k, v in sl.partition if k in p.schema.names}
-            for batch in _read_file(fs, path, p, sl, wanted):
+            batches = _read_file(fs, path, p, sl, wanted)
+            if sl.deleted:
+                batches = drop_deleted(batches, sl.deleted)
+            for batch in batches:
                 yield _arrow.conform(batch, p.schema, constants=constants)
 
     # ------------------------------------------------------------------ writing
@@ -576,17 +594,3 @@ class DeltaInterface(DeltaCommit, BaseInterface):
                 if fs.get_file_info(f"{info.path}/_delta_log").type == pafs.FileType.Directory:
                     out.append(name)
         return sorted(out)
-
-
-def _check_replace_where(obj: DataObject, batch: pa.RecordBatch, filters: tuple[PartitionFilter, ...]) -> pa.RecordBatch:
-    """Every row of a replaceWhere overwrite must match the predicate (as Delta requires)."""
-    from .filters import filter_table
-
-    kept = filter_table(pa.Table.from_batches([batch]), filters, what=f"writing {obj.full_name!r}")
-    if kept.num_rows != batch.num_rows:
-        raise DaoError(
-            f"writing {obj.full_name!r} (store {obj.store_name!r}) with replaceWhere: "
-            f"{batch.num_rows - kept.num_rows} row(s) do not match the predicate; write only rows inside it "
-            "(nothing was committed)"
-        )
-    return batch
