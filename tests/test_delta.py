@@ -334,7 +334,9 @@ def test_unsupported_features_are_refused_by_name(catalog: Catalog, lake: Path) 
     assert ids(DataAccessObject(catalog).read("lake.users", engine="pandas")) == [1, 2]
     with pytest.raises(DaoError, match=r"writing 'lake.users' \(store 'lake'\): the table uses Delta features this "
                                        r"interface does not implement for writing \(deletionVectors: deletion vectors"):
-        DataAccessObject(catalog).write(users(3), "lake.users", engine="pandas", mode="append")
+        DataAccessObject(catalog).write(users(3), "lake.users", engine="pandas", mode="overwrite")
+    DataAccessObject(catalog).write(users(3), "lake.users", engine="pandas", mode="append")  # adds only: fine
+    assert ids(DataAccessObject(catalog).read("lake.users", engine="pandas")) == [1, 2, 3]
     write_deltalake(str(lake / "typed"), pa.table({"id": [1], "name": ["a"]}),
                     configuration={"delta.columnMapping.mode": "name"})
     if (DeltaTable(str(lake / "typed")).protocol().min_reader_version or 0) >= 2:

@@ -356,5 +356,14 @@ def test_deletion_vectors_written_by_delta_spark_are_honoured_by_the_python_read
     assert sorted(r.id for r in got.collect()) == expected
     us = dao.read("lake.events", engine="pandas", filters=[("country", "=", "US")], columns=["id"])
     assert sorted(us["id"]) == [i for i in expected if i % 2 == 1]
+    # appends only add files: allowed, and delta-spark reads them alongside the deleted rows' vectors
+    dao.write(pa.table({"id": [1000], "country": ["DE"]}), "lake.events", engine="pandas", mode="append")
+    assert sorted(dao.read("lake.events", engine="pandas")["id"]) == expected + [1000]
+    assert native.read.format("delta").load(path).count() == len(expected) + 1
+    # an overwrite would have to remove files that carry deletion vectors: refused, nothing written
+    version = DeltaTable(path).version()
     with pytest.raises(DaoError, match=r"for writing \(deletionVectors"):
-        dao.write(pa.table({"id": [1000], "country": ["DE"]}), "lake.events", engine="pandas", mode="append")
+        dao.write(pa.table({"id": [1], "country": ["DE"]}), "lake.events", engine="pandas", mode="overwrite")
+    with pytest.raises(DaoError, match=r"for writing \(deletionVectors"):
+        dao.upsert(pa.table({"id": [1], "country": ["DE"]}), "lake.events", engine="pandas", keys=["id"])
+    assert DeltaTable(path).version() == version

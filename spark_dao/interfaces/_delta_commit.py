@@ -194,7 +194,7 @@ class DeltaCommit(CommitProtocol):
                 f"retr{'y' if attempt == 1 else 'ies'} (max_retries={retries}); nothing was committed and the "
                 f"staged files were removed. Retry the write. ({exc})"
             ) from exc
-        self._check_features(obj, latest)
+        self._check_features(obj, latest, adds_only=spec.mode == "append" and spec.operation == "write")
         stored = _arrow.normalize_schema(pa.schema(latest.schema().to_arrow()))
         if tuple(latest.metadata().partition_columns) != tuple(spec.partition_by):
             raise WriteConflict(

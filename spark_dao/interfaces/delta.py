@@ -245,12 +245,13 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         )
 
     @staticmethod
-    def _check_features(obj: DataObject, table: Any, *, writing: bool = True) -> None:
-        """Refuse reader features this interface does not implement. Reads honour deletion vectors;
-        writes (whose removes cannot name a file's deletion vector) refuse them."""
+    def _check_features(obj: DataObject, table: Any, *, writing: bool = True, adds_only: bool = False) -> None:
+        """Refuse reader features this interface does not implement. Reads honour deletion vectors,
+        and so do appends (they only add files); other writes (whose removes cannot name a file's
+        deletion vector) refuse them."""
         protocol = table.protocol()
         features = set(protocol.reader_features or ())
-        if not writing:
+        if not writing or adds_only:
             features.discard("deletionVectors")
         if protocol.min_reader_version == 2:
             features.add("columnMapping")
@@ -352,7 +353,7 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         version = None
         if table is not None:
             version = table.version()
-            self._check_features(obj, table)
+            self._check_features(obj, table, adds_only=mode == "append" and request.upsert is None)
             stored = _arrow.normalize_schema(pa.schema(table.schema().to_arrow()))
             parts = tuple(table.metadata().partition_columns)
             if obj.partition_by and tuple(obj.partition_by) != parts:
