@@ -256,8 +256,10 @@ class Run:
                     # boto3's managed upload retried a CreateMultipartUpload whose answer was lost:
                     # the first upload exists on S3 but nobody knows its id (see the module docstring)
                     kind = "raw upload orphan"
-                elif any("abort" in m or "could not" in m for m in self.warnings.messages):
-                    kind = "cleanup failed (logged)"  # a best-effort cleanup met the faults too
+                elif any("abort" in m or "could not" in m or "dao.cleanup(" in m for m in self.warnings.messages):
+                    # a best-effort cleanup met the faults too, and said so (its warning names the
+                    # retry: "the next write or dao.cleanup(...) retries")
+                    kind = "cleanup failed (logged)"
                 else:
                     kind = "unexplained"
                 self.leftovers[kind].append({"round": i, "op": label, "outcome": outcome, "left": left,
