@@ -3,7 +3,6 @@ the :class:`DaoError` a task raised."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,21 +75,3 @@ def _spark_value(value: Any) -> str:
     return str(value)
 
 
-_WORKER_ERROR = re.compile(r"spark_dao\.errors\.(\w+): (.+)")
-
-
-def _spark_failure(exc: BaseException, obj: DataObject) -> DaoError:
-    """A failed Spark write as the DaoError the failing task raised (its class and message, found in
-    the Python worker's traceback that Spark forwards), or a DaoError quoting Spark's first line.
-
-    The job's abort has run by then (Spark calls it before raising), so the target is unchanged.
-    """
-    from . import errors
-
-    text = str(exc)
-    found = _WORKER_ERROR.search(text)
-    cls = getattr(errors, found.group(1), None) if found else None
-    if found and isinstance(cls, type) and issubclass(cls, DaoError):
-        return cls(found.group(2).strip())
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
-    return DaoError(f"writing {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: {first}")

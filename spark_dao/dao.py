@@ -22,12 +22,12 @@ from ._call_args import (
     _one_mode,
     _partition_overwrite_mode,
     _similar,
-    _spark_failure,
     _spark_value,
 )
 from ._data import _is_raw, _is_spark_df, _to_arrow, _to_pandas_or_arrow
 from .catalog import Catalog, DataObject
 from .catalog.model import join_inside
+from .engines._failures import run_spark_write
 from .errors import DaoError, ObjectNotFound, close_matches, did_you_mean
 from .interfaces import WriteResult, get_interface, parse_mode
 from .interfaces.base import PartitionFilter
@@ -321,14 +321,8 @@ class DataAccessObject:
             for key, value in opts.items():
                 if value is not None:  # unset, as on the local engine
                     writer = writer.option(key, _spark_value(value))
-            try:
-                writer.mode("overwrite" if mode in ("overwrite", "dynamic") else "append").save(obj.full_name)
-            except DaoError:
-                raise
-            except Exception as exc:
-                if not type(exc).__module__.startswith(("pyspark", "py4j")):
-                    raise
-                raise _spark_failure(exc, obj) from exc
+            save_mode = "overwrite" if mode in ("overwrite", "dynamic") else "append"
+            run_spark_write(lambda: writer.mode(save_mode).save(obj.full_name), obj)
             with open(result_file, encoding="utf-8") as f:
                 raw = f.read()
             data = json.loads(raw) if raw else {}

@@ -35,6 +35,7 @@ from typing import Any
 from ..catalog.model import DataObject
 from ..errors import DaoError, ObjectNotFound
 from ..interfaces.base import PartitionFilter, WriteResult
+from ._failures import run_spark_write
 
 log = logging.getLogger("spark_dao.delta")
 
@@ -317,8 +318,6 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_type, to_arrow_schema
 
-    from .._call_args import _spark_failure
-
     schema = to_arrow_schema(sdf.schema)
     spec = itf.prepare_write(obj, schema, {**options, "mode": mode})  # raises before anything is written
     read_version = spec.options.get("read_version")
@@ -343,14 +342,7 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
         writer = writer.option("compression", spec.options["compression"])
     if spec.options.get("max_rows_per_file"):
         writer = writer.option("maxRecordsPerFile", int(spec.options["max_rows_per_file"]))
-    try:
-        writer.save(table_path(obj))
-    except DaoError:
-        raise
-    except Exception as exc:
-        if not type(exc).__module__.startswith(("pyspark", "py4j")):
-            raise
-        raise _spark_failure(exc, obj) from exc
+    run_spark_write(lambda: writer.save(table_path(obj)), obj)
     return _result(itf, obj, mode, read_version)
 
 

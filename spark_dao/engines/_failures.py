@@ -1,0 +1,41 @@
+"""A Spark write that failed, as the :class:`DaoError` a user sees (no pyspark import here)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from ..catalog.model import DataObject
+from ..errors import DaoError
+
+_WORKER_ERROR = re.compile(r"spark_dao\.errors\.(\w+): (.+)")
+
+
+def _spark_failure(exc: BaseException, obj: DataObject) -> DaoError:
+    """A failed Spark write as the DaoError the failing task raised (its class and message, found in
+    the Python worker's traceback that Spark forwards), or a DaoError quoting Spark's first line.
+
+    The job's abort has run by then (Spark calls it before raising), so the target is unchanged.
+    """
+    from .. import errors
+
+    text = str(exc)
+    found = _WORKER_ERROR.search(text)
+    cls = getattr(errors, found.group(1), None) if found else None
+    if found and isinstance(cls, type) and issubclass(cls, DaoError):
+        return cls(found.group(2).strip())
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return DaoError(f"writing {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: {first}")
+
+
+def run_spark_write(save: Callable[[], object], obj: DataObject) -> None:
+    """Run ``save`` (a DataFrameWriter's ``save``); a Spark or py4j failure becomes the DaoError its
+    task raised (:func:`_spark_failure`); other errors pass unchanged."""
+    try:
+        save()
+    except DaoError:
+        raise
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise
+        raise _spark_failure(exc, obj) from exc
