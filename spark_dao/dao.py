@@ -298,8 +298,9 @@ class DataAccessObject:
 
         itf = self._interface(obj)
         upsert = str(opts.get("operation", "")).lower() == "upsert"
-        if delta_path is not None and delta_native.choose(sdf.sparkSession, obj, delta_path, action="writing",
-                                                          upsert=upsert):
+        if delta_path is not None and delta_native.choose(sdf.sparkSession, obj, delta_path, action="writing"):
+            if upsert:
+                return delta_native.upsert(sdf, itf, obj, opts)
             return delta_native.write(sdf, itf, obj, mode, opts)
         if mode in ("errorifexists", "ignore") and itf.exists(obj):
             if mode == "ignore":

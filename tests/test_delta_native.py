@@ -52,20 +52,16 @@ def native(spark: Any) -> Any:
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Which native functions ran: 'read' / 'write'."""
+    """Which native functions ran: 'read' / 'write' / 'upsert'."""
     seen: list[str] = []
-    real_read, real_write = delta_native.read, delta_native.write
+    for name in ("read", "write", "upsert"):
+        real = getattr(delta_native, name)
 
-    def read(*a: Any, **k: Any) -> Any:
-        seen.append("read")
-        return real_read(*a, **k)
+        def spy(*a: Any, _name: str = name, _real: Any = real, **k: Any) -> Any:
+            seen.append(_name)
+            return _real(*a, **k)
 
-    def write(*a: Any, **k: Any) -> Any:
-        seen.append("write")
-        return real_write(*a, **k)
-
-    monkeypatch.setattr(delta_native, "read", read)
-    monkeypatch.setattr(delta_native, "write", write)
+        monkeypatch.setattr(delta_native, name, spy)
     return seen
 
 
@@ -308,19 +304,20 @@ def test_engine_path_forces_a_path(native: Any, lake: Path, calls: list[str]) ->
     assert rows(lake / "events") == [(1, "DE"), (2, "US"), (3, "FR")]
 
 
-def test_upserts_and_format_dao_stay_on_the_python_path(native: Any, lake: Path, calls: list[str]) -> None:
+def test_upserts_go_native_and_format_dao_stays_on_the_python_path(native: Any, lake: Path, calls: list[str]) -> None:
     dao = DataAccessObject(catalog_for(lake), spark=native)
-    # an upsert runs on the Python path (a MERGE through deltalake), here creating the table
+    # an upsert runs natively (a MERGE through delta-spark), here creating the table
     result = dao.upsert(native.createDataFrame([(1, "a")], "id long, name string"), "lake.users", keys=["id"])
-    assert result.rows_inserted == 1 and calls == []
+    assert result.rows_inserted == 1 and calls == ["upsert"]
     dao.write(native.createDataFrame([(1, "a")], "id long, name string"), "lake.users", mode="overwrite")
     fmt = dao._format_name(native)
     native.createDataFrame([(2, "b")], "id long, name string").write.format(fmt).mode("append").save("lake.users")
-    assert calls == ["write"]  # only dao.write went native
+    assert calls == ["upsert", "write"]  # format("dao") did not go native
     newest_first = DeltaTable(str(lake / "users")).history()
-    # format("dao") (deltalake) after the native overwrite (delta-spark) after the upsert (deltalake)
+    # format("dao") (deltalake) after the native overwrite and the native upsert (delta-spark)
     assert "Delta-Lake" in (newest_first[1].get("engineInfo") or "")
-    assert newest_first[0].get("engineInfo") == newest_first[2].get("engineInfo")
+    assert "Delta-Lake" in (newest_first[2].get("engineInfo") or "")
+    assert "Delta-Lake" not in (newest_first[0].get("engineInfo") or "")
     assert rows(lake / "users") == [(1, "a"), (2, "b")]
 
 
@@ -367,3 +364,206 @@ def test_deletion_vectors_written_by_delta_spark_are_honoured_by_the_python_read
     with pytest.raises(DaoError, match=r"for writing \(deletionVectors"):
         dao.upsert(pa.table({"id": [1], "country": ["DE"]}), "lake.events", engine="pandas", keys=["id"])
     assert DeltaTable(path).version() == version
+
+
+# --------------------------------------------------------------------------- native upserts (delta-spark MERGE)
+UPSERT_CATALOG = {
+    "stores": {"native": {"interface": "delta", "path": "NATIVE"},
+               "python": {"interface": "delta", "path": "PYTHON", "engine_path": "python"}},
+    "objects": {f"{store}.{name}": spec for store in ("native", "python") for name, spec in {
+        "users": {"keys": ["id"], "order_by": "ts"},
+        "plain": {"keys": ["id"]},
+        "events": {"keys": ["country", "id"], "partition_by": ["country"], "order_by": "ts"},
+    }.items()},
+}
+
+
+def twin_dao(spark: Any, tmp_path: Path) -> DataAccessObject:
+    """Two Delta stores with the same objects: 'native' (auto: delta-spark) and 'python' (deltalake)."""
+    import json
+
+    text = json.dumps(UPSERT_CATALOG).replace("NATIVE", str(tmp_path / "n")).replace("PYTHON", str(tmp_path / "p"))
+    return DataAccessObject(Catalog.load(json.loads(text)), spark=spark)
+
+
+USERS = "id long, ts long, name string"
+STORED = [(1, 5, "one"), (2, 5, "two"), (3, None, "three"), (4, 5, "four"), (5, 5, "five")]
+# id 1 newer, id 2 older (stays), id 3 stored null ts (replaced), id 4 a tie (incoming wins), id 6 new
+BATCH = [(1, 6, "one!"), (2, 4, "two?"), (3, 1, "three!"), (4, 5, "four!"), (6, None, "six")]
+
+
+@pytest.mark.parametrize("settings", [
+    {},
+    {"strategy": "insert_only"},
+    {"strategy": "delete_insert"},
+    {"delete_unmatched": True},
+    {"order_by": None},
+], ids=["merge", "insert_only", "delete_insert", "delete_unmatched", "no_order_by"])
+def test_a_native_upsert_means_what_the_python_path_means(native: Any, tmp_path: Path, calls: list[str],
+                                                          settings: dict[str, Any]) -> None:
+    from spark_dao.interfaces.upsert import UpsertOptions, merge_tables
+
+    dao = twin_dao(native, tmp_path)
+    kwargs = dict(settings)
+    name = "plain" if kwargs.pop("order_by", "ts") is None else "users"  # 'plain' has no order_by
+    results = {}
+    for store in ("native", "python"):
+        dao.write(native.createDataFrame(STORED, USERS), f"{store}.{name}", mode="overwrite")
+        results[store] = dao.upsert(native.createDataFrame(BATCH, USERS), f"{store}.{name}", **kwargs)
+    assert calls == ["write", "upsert"]  # the python store never went native
+    got = {s: rows(tmp_path / s[0] / name) for s in ("native", "python")}
+    assert got["native"] == got["python"]
+    # and both are the reference semantics
+    opts = UpsertOptions(keys=("id",), order_by=None if "order_by" in settings else "ts",
+                         strategy=settings.get("strategy", "merge"),
+                         delete_unmatched=settings.get("delete_unmatched", False))
+    schema = pa.schema([("id", pa.int64()), ("ts", pa.int64()), ("name", pa.string())])
+    expected, counts = merge_tables(pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in STORED],
+                                                         schema),
+                                    pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in BATCH],
+                                                         schema), opts)
+    assert got["native"] == sorted(tuple(r.values()) for r in expected.to_pylist())
+    n, p = results["native"], results["python"]
+    assert (n.rows_inserted, n.rows_updated, n.rows_deleted) == (p.rows_inserted, p.rows_updated, p.rows_deleted)
+    assert (n.rows_inserted, n.rows_deleted) == (counts["inserted"], counts["deleted"])
+    assert DeltaTable(str(tmp_path / "n" / name)).history(1)[0]["operation"] == "MERGE"
+
+
+def test_native_keep_latest_keeps_the_newest_then_the_last_row(native: Any, tmp_path: Path) -> None:
+    dao = twin_dao(native, tmp_path)
+    batch = [(1, 1, "old"), (1, 3, "newest"), (1, 2, "mid"), (2, 7, "first"), (2, 7, "last"), (3, None, "n1"),
+             (3, None, "n2")]
+    for store in ("native", "python"):
+        df = native.createDataFrame(batch, USERS).coalesce(1)  # one partition: the list's order
+        result = dao.upsert(df, f"{store}.users", on_duplicates="keep_latest")
+        assert result.rows_inserted == 3
+    assert rows(tmp_path / "n" / "users") == rows(tmp_path / "p" / "users") == [
+        (1, 3, "newest"), (2, 7, "last"), (3, None, "n2")]
+
+
+def test_native_upsert_checks_fail_before_anything_is_written(native: Any, tmp_path: Path) -> None:
+    from spark_dao import DuplicateKeys
+
+    dao = twin_dao(native, tmp_path)
+    dao.write(native.createDataFrame(STORED, USERS), "native.users", mode="overwrite")
+    table = tmp_path / "n" / "users"
+    files_before = sorted(p.name for p in table.glob("*.parquet"))
+    with pytest.raises(DuplicateKeys, match=r"'native.users' \(store 'native'\): 1 key\(s\) appear more than once.*"
+                                            r"e\.g\. 7.*on_duplicates='keep_latest'"):
+        dao.upsert(native.createDataFrame([(7, 1, "a"), (7, 2, "b"), (8, 1, "c")], USERS), "native.users")
+    with pytest.raises(DaoError, match=r"'native.users'.*2 row\(s\) have a null key in column 'id'"):
+        dao.upsert(native.createDataFrame([(None, 1, "a"), (None, 2, "b"), (8, 1, "c")], USERS), "native.users")
+    with pytest.raises(SchemaMismatch, match=r"upsert columns \['ts'\] are not in the data"):
+        dao.upsert(native.createDataFrame([(8, "c")], "id long, name string"), "native.users")
+    with pytest.raises(DaoError, match=r"unknown strategy 'mrege'.*merge"):
+        dao.upsert(native.createDataFrame([(8, 1, "c")], USERS), "native.users", strategy="mrege")
+    with pytest.raises(SchemaMismatch):
+        dao.upsert(native.createDataFrame([(8, 1, 5)], "id long, ts long, name long"), "native.users",
+                   options={"max_retries": 0})
+    assert DeltaTable(str(table)).version() == 0
+    assert sorted(p.name for p in table.glob("*.parquet")) == files_before
+    assert rows(table) == sorted(STORED, key=lambda r: r[0])
+
+
+def test_a_failed_task_in_a_native_merge_makes_no_new_version(native: Any, tmp_path: Path) -> None:
+    from pyspark.sql import functions as F
+
+    dao = twin_dao(native, tmp_path)
+    dao.write(native.createDataFrame(STORED, USERS), "native.users", mode="overwrite")
+    table = tmp_path / "n" / "users"
+    # a batch whose row 150 fails while Spark computes it
+    bad = native.range(0, 200, numPartitions=4).select(
+        F.col("id"), F.lit(9).cast("long").alias("ts"),
+        F.when(F.col("id") == 150, F.raise_error("task failed on purpose")).otherwise(F.lit("x")).alias("name"))
+    with pytest.raises(DaoError, match="task failed on purpose"):
+        dao.upsert(bad, "native.users")
+    assert DeltaTable(str(table)).version() == 0
+    # a target file that cannot be read fails the MERGE's own scan: still no new version
+    victim = next(table.glob("*.parquet"))
+    saved = victim.read_bytes()
+    victim.write_bytes(b"not parquet")
+    try:
+        with pytest.raises(DaoError, match=r"'native.users' \(store 'native'\)"):
+            dao.upsert(native.createDataFrame([(1, 9, "x")], USERS), "native.users")
+        assert DeltaTable(str(table)).version() == 0
+    finally:
+        victim.write_bytes(saved)
+    assert rows(table) == sorted(STORED, key=lambda r: r[0])
+
+
+def test_a_native_merge_touches_only_the_batch_partitions(native: Any, tmp_path: Path) -> None:
+    dao = twin_dao(native, tmp_path)
+    ev = "id long, country string, ts long"
+    dao.write(native.createDataFrame([(i, c, 1) for c in ("DE", "FR", "US") for i in range(10)], ev), "native.events",
+              mode="overwrite")
+    table = tmp_path / "n" / "events"
+    before = {p for p in pa.table(DeltaTable(str(table)).get_add_actions(flatten=True))["path"].to_pylist()}
+    result = dao.upsert(native.createDataFrame([(3, "DE", 2), (42, "DE", 2)], ev), "native.events")
+    assert (result.rows_inserted, result.rows_updated) == (1, 1)
+    after = {p for p in pa.table(DeltaTable(str(table)).get_add_actions(flatten=True))["path"].to_pylist()}
+    removed = before - after
+    assert removed and all(p.startswith("country=DE/") for p in removed)
+    assert {p for p in before if not p.startswith("country=DE/")} <= after  # FR, US files untouched
+    newest = DeltaTable(str(table)).history(1)[0]
+    on = newest["operationParameters"]["predicate"]  # the ON clause: narrowed to DE (the first key's range)
+    assert "= DE" in on and "FR" not in on and "US" not in on, on
+    assert result.files_removed == len(removed)
+    assert rows(table).count((3, "DE", 2)) == 1 and (42, "DE", 2) in rows(table)
+
+
+def test_native_upserts_interoperate_with_deltalake_and_the_python_path(native: Any, tmp_path: Path) -> None:
+    dao = twin_dao(native, tmp_path)
+    table = tmp_path / "n" / "users"
+    write_deltalake(str(table), pa.table({"id": [1, 2], "ts": [1, 1], "name": ["a", "b"]}))
+    dao.upsert(native.createDataFrame([(2, 2, "b2"), (3, 1, "c")], USERS), "native.users",
+               options={"userMetadata": "nightly sync"})
+    assert DeltaTable(str(table)).history(1)[0]["userMetadata"] == "nightly sync"
+    dao.upsert(native.createDataFrame([(3, 2, "c2")], USERS), "native.users", options={"engine_path": "python"})
+    assert "Delta-Lake" not in (DeltaTable(str(table)).history(1)[0].get("engineInfo") or "")
+    assert rows(table) == [(1, 1, "a"), (2, 2, "b2"), (3, 2, "c2")]
+    pdf = dao.read("native.users", engine="pandas")
+    assert sorted(pdf["name"]) == ["a", "b2", "c2"]
+
+
+def test_concurrent_native_upserts_all_land(native: Any, tmp_path: Path) -> None:
+    """Two threads upserting into one table at once: disjoint partitions both land; the same keys
+    (overlapping) are retried on a conflict and the newest ts wins."""
+    import threading
+
+    dao = twin_dao(native, tmp_path)
+    ev = "id long, country string, ts long"
+    dao.write(native.createDataFrame([(0, "DE", 0), (0, "FR", 0)], ev), "native.events", mode="overwrite")
+    errors: list[BaseException] = []
+
+    def work(country: str, parity: int) -> None:
+        try:
+            for step in range(3):
+                ts = 2 * step + parity
+                batch = [(i, country, ts) for i in range(5)] + [(100, "US", ts)]  # id 100/US: both threads
+                dao.upsert(native.createDataFrame(batch, ev), "native.events", options={"max_retries": 20})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=("DE", 0)), threading.Thread(target=work, args=("FR", 1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    got = rows(tmp_path / "n" / "events")
+    assert [r for r in got if r[1] == "DE"] == [(i, "DE", 4) for i in range(5)]
+    assert [r for r in got if r[1] == "FR"] == [(i, "FR", 5) for i in range(5)]
+    assert [r for r in got if r[1] == "US"] == [(100, "US", 5)]  # the newest of both threads
+    assert DeltaTable(str(tmp_path / "n" / "events")).version() == 6
+
+
+def test_delta_spark_conflicts_are_recognised() -> None:
+    from spark_dao.engines._delta_native_merge import is_conflict
+
+    class ConcurrentAppendException(Exception):
+        pass
+
+    assert is_conflict(ConcurrentAppendException("files were added"))
+    assert is_conflict(Exception("io.delta.exceptions.ConcurrentDeleteReadException: a file was removed"))
+    assert not is_conflict(ValueError("ConcurrentAppend"))
+    assert not is_conflict(RuntimeError("task failed"))

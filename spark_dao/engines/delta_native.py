@@ -4,7 +4,7 @@ Where the Spark session has Delta Lake on the JVM (Databricks, EMR, a session st
 delta-spark JARs, see jars/README.md), reading and writing a Delta store's table with the Spark
 engine runs ``spark.read.format("delta")`` / ``df.write.format("delta")``: the work stays in the
 JVM. Everywhere else (no JARs, Spark Connect without Delta on the server, pandas/arrow engines,
-``format("dao")``, upserts, S3 locations for now) the Python path of
+``format("dao")``, S3 locations for now) the Python path of
 :class:`~spark_dao.interfaces.delta.DeltaInterface` runs. Both write the same tables.
 
     >>> dao.read("lake.users", engine="spark", version=3)                       # doctest: +SKIP
@@ -35,6 +35,7 @@ from typing import Any
 from ..catalog.model import DataObject
 from ..errors import DaoError, ObjectNotFound
 from ..interfaces.base import PartitionFilter, WriteResult
+from ._delta_native_merge import upsert  # noqa: F401 - the native MERGE, public here
 from ._failures import run_spark_write
 
 log = logging.getLogger("spark_dao.delta")
@@ -177,12 +178,10 @@ def _is_local(location: str) -> bool:
     return "://" not in location or location.startswith("file://")
 
 
-def choose(spark: Any, obj: DataObject, requested: str, *, action: str, upsert: bool = False) -> bool:
+def choose(spark: Any, obj: DataObject, requested: str, *, action: str) -> bool:
     """True for the native path. ``requested`` comes from :func:`take_request`."""
     if requested == "python":
         native, why = False, f"{OPTION}=python"
-    elif upsert:  # MERGE through delta-spark is not built yet
-        native, why = False, "upserts run on the Python path"
     elif not _is_local(obj.location):
         # an S3 table would need s3a (hadoop-aws and credentials) on the session: not wired yet
         if requested == "native":
@@ -314,24 +313,14 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
     that finished tasks of a failed job wrote stay in the folder, unreferenced (invisible to every
     reader) until ``VACUUM`` removes them, as with any delta-spark write.
     """
-    import pyarrow as pa
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_type, to_arrow_schema
+    from pyspark.sql.pandas.types import to_arrow_schema
 
     schema = to_arrow_schema(sdf.schema)
     spec = itf.prepare_write(obj, schema, {**options, "mode": mode})  # raises before anything is written
     read_version = spec.options.get("read_version")
     if mode == "ignore" and read_version is not None:
         return WriteResult(object=obj.full_name, mode=mode, location=obj.location, skipped=True)
-    # the table's (or the catalog's) types, in the table's column order
-    target: pa.Schema = spec.schema
-    columns = []
-    for field in target:
-        want = from_arrow_type(field.type)
-        have = sdf.schema[field.name].dataType
-        col = F.col(f"`{field.name}`")
-        columns.append(col if have == want else col.cast(want).alias(field.name))
-    writer = sdf.select(*columns).write.format("delta").mode(_SPARK_MODES[mode])
+    writer = conform(sdf, spec.schema).write.format("delta").mode(_SPARK_MODES[mode])
     if mode == "dynamic":
         writer = writer.option("partitionOverwriteMode", "dynamic")
     elif mode == "overwrite":
@@ -340,10 +329,27 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
         writer = writer.partitionBy(*spec.partition_by)
     if spec.options.get("compression"):
         writer = writer.option("compression", spec.options["compression"])
+    if spec.options.get("usermetadata") is not None:
+        writer = writer.option("userMetadata", str(spec.options["usermetadata"]))
     if spec.options.get("max_rows_per_file"):
         writer = writer.option("maxRecordsPerFile", int(spec.options["max_rows_per_file"]))
     run_spark_write(lambda: writer.save(table_path(obj)), obj)
     return _result(itf, obj, mode, read_version)
+
+
+def conform(sdf: Any, target: Any) -> Any:
+    """``sdf`` with the table's (or the catalog's) types, in the table's column order (``target``:
+    the Arrow schema ``prepare_write`` settled on)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    columns = []
+    for field in target:
+        want = from_arrow_type(field.type)
+        have = sdf.schema[field.name].dataType
+        col = F.col(f"`{field.name.replace('`', '``')}`")
+        columns.append(col if have == want else col.cast(want).alias(field.name))
+    return sdf.select(*columns)
 
 
 def _result(itf: Any, obj: DataObject, mode: str, read_version: int | None) -> WriteResult:

@@ -201,11 +201,21 @@ def is_upsert(options: Mapping[str, Any]) -> bool:
     return op == "upsert"
 
 
-def _sample_keys(table: pa.Table, keys: tuple[str, ...], n: int = 5) -> str:
-    rows = table.select(list(keys)).slice(0, n).to_pylist()
-    if len(keys) == 1:
-        return ", ".join(repr(r[keys[0]]) for r in rows)
-    return ", ".join(repr(tuple(r[k] for k in keys)) for r in rows)
+def null_keys_error(what: str, nulls: int, key: str) -> DaoError:
+    """The error for ``nulls`` rows with a null ``key`` (every engine raises this one)."""
+    return DaoError(f"{what}: {nulls} row(s) have a null key in column {key!r}; keys must not be null")
+
+
+def duplicate_keys_error(what: str, count: int, sample: list[Mapping[str, Any]], opts: UpsertOptions) -> DuplicateKeys:
+    """The error for ``count`` keys appearing more than once; ``sample``: a few of them as rows."""
+    keys = opts.keys
+    shown = (", ".join(repr(r[keys[0]]) for r in sample) if len(keys) == 1
+             else ", ".join(repr(tuple(r[k] for k in keys)) for r in sample))
+    return DuplicateKeys(
+        f"{what}: {count} key(s) appear more than once in the batch, e.g. "
+        f"{shown}. Deduplicate first, or pass on_duplicates='keep_latest'"
+        + (f" (the newest {opts.order_by!r} wins)" if opts.order_by else " (the last row wins)")
+    )
 
 
 def prepare_incoming(table: pa.Table, opts: UpsertOptions, *, what: str) -> tuple[pa.Table, int]:
@@ -214,7 +224,7 @@ def prepare_incoming(table: pa.Table, opts: UpsertOptions, *, what: str) -> tupl
     for key in opts.keys:
         nulls = table[key].null_count
         if nulls:
-            raise DaoError(f"{what}: {nulls} row(s) have a null key in column {key!r}; keys must not be null")
+            raise null_keys_error(what, nulls, key)
     if table.num_rows == 0:
         return table, 0
     counts = table.select(list(opts.keys)).group_by(list(opts.keys)).aggregate([([], "count_all")])
@@ -222,11 +232,7 @@ def prepare_incoming(table: pa.Table, opts: UpsertOptions, *, what: str) -> tupl
     if dups.num_rows == 0:
         return table, 0
     if opts.on_duplicates == "error":
-        raise DuplicateKeys(
-            f"{what}: {dups.num_rows} key(s) appear more than once in the batch, e.g. "
-            f"{_sample_keys(dups, opts.keys)}. Deduplicate first, or pass on_duplicates='keep_latest'"
-            + (f" (the newest {opts.order_by!r} wins)" if opts.order_by else " (the last row wins)")
-        )
+        raise duplicate_keys_error(what, dups.num_rows, dups.select(list(opts.keys)).slice(0, 5).to_pylist(), opts)
     deduped = latest_per_key(table, opts)
     return deduped, table.num_rows - deduped.num_rows
 
