@@ -567,3 +567,32 @@ def test_delta_spark_conflicts_are_recognised() -> None:
     assert is_conflict(Exception("io.delta.exceptions.ConcurrentDeleteReadException: a file was removed"))
     assert not is_conflict(ValueError("ConcurrentAppend"))
     assert not is_conflict(RuntimeError("task failed"))
+
+
+def test_schema_changes_interoperate_between_the_paths(native: Any, tmp_path: Path) -> None:
+    dao = twin_dao(native, tmp_path)
+    table = tmp_path / "n" / "users"
+    dao.write(native.createDataFrame([(1, 1, "a")], USERS), "native.users", mode="overwrite")
+    # the Python path's mergeSchema commit (written by spark_dao) is read by delta-spark
+    dao.write(pa.table({"id": [2], "ts": [1], "name": ["b"], "score": [0.5]}), "native.users", engine="arrow",
+              mode="append", options={"mergeSchema": True})
+    got = native.read.format("delta").load(str(table))
+    assert got.columns == ["id", "ts", "name", "score"]
+    assert sdf_rows(got) == [(1, 1, "a", None), (2, 1, "b", 0.5)]
+    # natively: mergeSchema on a write and on an upsert, the missing columns written as nulls
+    dao.write(native.createDataFrame([(3, 1, "c", True)], "id long, ts long, name string, flag boolean"),
+              "native.users", mode="append", options={"mergeSchema": True})
+    dao.upsert(native.createDataFrame([(1, 2, "A", 9)], "id long, ts long, name string, level int"), "native.users",
+               options={"mergeSchema": True})
+    assert pa.schema(DeltaTable(str(table)).schema().to_arrow()).names == ["id", "ts", "name", "score", "flag",
+                                                                          "level"]
+    assert rows(table) == [(1, 2, "A", None, None, 9), (2, 1, "b", 0.5, None, None), (3, 1, "c", None, True, None)]
+    # natively: without mergeSchema a new column is refused before anything runs
+    with pytest.raises(SchemaMismatch, match=r"new columns \['other'\]"):
+        dao.write(native.createDataFrame([(4, 1, "d", None, None, None, 1)],
+                                         "id long, ts long, name string, score double, flag boolean, level int, "
+                                         "other int"), "native.users", mode="append")
+    # natively: overwriteSchema replaces the schema; deltalake reads it
+    dao.write(native.createDataFrame([("x",)], "id string"), "native.users", mode="overwrite",
+              options={"overwriteSchema": True})
+    assert rows(table) == [("x",)]

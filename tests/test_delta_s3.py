@@ -102,3 +102,38 @@ def test_bad_credentials_are_a_clear_error_and_nothing_is_written(catalog: Catal
     assert "'lake.events'" in message and "(store 'lake')" in message and "INVALID_ACCESS_KEY_ID" in message
     assert "wrong" not in message  # the secret never shows
     assert info.value.__cause__ is not None and "wrong" not in str(info.value.__cause__)
+
+
+def test_merge_schema_on_s3_is_one_conditional_commit(catalog: Catalog, s3_server: str, s3_bucket: str,
+                                                      s3_client: Any) -> None:
+    from spark_dao import WriteConflict
+    from spark_dao.interfaces import get_interface
+
+    dao = DataAccessObject(catalog)
+    dao.write(data([1], "DE", "a"), "lake.events", engine="pandas")
+    wide = data([2], "DE", "b").append_column("score", pa.array([1.5]))
+    dao.write(wide, "lake.events", engine="pandas", mode="append", options={"mergeSchema": True})
+    table = DeltaTable(f"s3://{s3_bucket}/lake/events", storage_options=storage(s3_server))
+    assert table.version() == 1 and "score" in pa.schema(table.schema().to_arrow()).names
+    assert sorted(pa.table(table.to_pyarrow_table()).select(["id", "score"]).to_pylist(), key=lambda r: r["id"]) == [
+        {"id": 1, "score": None}, {"id": 2, "score": 1.5}]
+    # the version taken meanwhile: the conditional PUT refuses it -> WriteConflict (max_retries=0)
+    obj = catalog.get("lake.events")
+    itf = get_interface(obj.store)
+    wider = wide.append_column("tag", pa.array(["t"]))
+    spec = itf.prepare_write(obj, wider.schema, {"mode": "append", "mergeSchema": True, "max_retries": 0})
+    part = itf.stage(obj, wider.to_batches(), spec, "job-s3-slow")
+    fill = {"mergeSchema": True}  # the table now has 'score': fill it with nulls
+    dao.write(data([3], "US", "c"), "lake.events", engine="pandas", mode="append", options=fill)  # version 2
+    with pytest.raises(WriteConflict, match="after 0 retries"):
+        itf.commit(obj, [part], spec)
+    log = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="lake/events/_delta_log/")["Contents"]]
+    assert sorted(k.rsplit("/", 1)[1] for k in log if k.endswith(".json")) == [f"{v:020d}.json" for v in range(3)]
+    # retried by default: lands as version 4 on top of version 3
+    spec = itf.prepare_write(obj, wider.schema, {"mode": "append", "mergeSchema": True})
+    part = itf.stage(obj, wider.to_batches(), spec, "job-s3-retry")
+    dao.write(data([4], "US", "d"), "lake.events", engine="pandas", mode="append", options=fill)  # version 3
+    assert "version 4" in itf.commit(obj, [part], spec).location
+    table = DeltaTable(f"s3://{s3_bucket}/lake/events", storage_options=storage(s3_server))
+    assert pa.schema(table.schema().to_arrow()).names == ["id", "country", "v", "score", "tag"]
+    assert sorted(r["id"] for r in pa.table(table.to_pyarrow_table()).select(["id"]).to_pylist()) == [1, 2, 2, 3, 4]

@@ -154,6 +154,8 @@ def _merge(batch: Any, itf: Any, spec: Any, obj: DataObject, opts: Any, values: 
     log.debug("%s: delta-spark MERGE ON %s", what, predicate)
     for attempt in range(retries + 1):
         merger = DeltaTable.forPath(spark, table_path(obj)).alias(TARGET).merge(batch.alias(SOURCE), predicate)
+        if spec.options.get("merge_schema"):
+            merger = merger.withSchemaEvolution()
         if opts.strategy != "insert_only":
             merger = merger.whenMatchedUpdateAll(condition=update_condition(opts, dialect="spark"))
         merger = merger.whenNotMatchedInsertAll()

@@ -331,6 +331,10 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
         writer = writer.option("compression", spec.options["compression"])
     if spec.options.get("usermetadata") is not None:
         writer = writer.option("userMetadata", str(spec.options["usermetadata"]))
+    if spec.options.get("overwrite_schema"):
+        writer = writer.option("overwriteSchema", "true")
+    if spec.options.get("merge_schema"):
+        writer = writer.option("mergeSchema", "true")
     if spec.options.get("max_rows_per_file"):
         writer = writer.option("maxRecordsPerFile", int(spec.options["max_rows_per_file"]))
     run_spark_write(lambda: writer.save(table_path(obj)), obj)
@@ -344,8 +348,12 @@ def conform(sdf: Any, target: Any) -> Any:
     from pyspark.sql.pandas.types import from_arrow_type
 
     columns = []
+    present = set(sdf.columns)
     for field in target:
         want = from_arrow_type(field.type)
+        if field.name not in present:  # mergeSchema: a table column the data lacks is written as nulls
+            columns.append(F.lit(None).cast(want).alias(field.name))
+            continue
         have = sdf.schema[field.name].dataType
         col = F.col(f"`{field.name.replace('`', '``')}`")
         columns.append(col if have == want else col.cast(want).alias(field.name))

@@ -116,26 +116,27 @@ class DeltaCommit(CommitProtocol):
             if spec.mode == "ignore":
                 self._delete_files(obj, files)
                 return WriteResult(object=obj.full_name, mode=spec.mode, location=obj.location, skipped=True)
-            actions: list[Any] = list(adds)
-            removed = 0
-            if spec.mode in ("overwrite", "dynamic"):
-                written = {tuple(sorted(_partition_map(f.path, spec).items())) for f in files}
-                where = spec.options.get("replace_where")
-                for row in pa.table(table.get_add_actions(flatten=True)).to_pylist():
-                    values = {c: _partition_string(row.get(f"partition.{c}")) for c in spec.partition_by}
-                    if spec.mode == "dynamic" and tuple(sorted(values.items())) not in written:
-                        continue
-                    if where and not _matches_where(row, spec, where):
-                        continue
-                    actions.append(RemoveAction(unquote(row["path"]), True, now, int(row["size_bytes"]),
-                                                values or None))
-                    removed += 1
+            replaced = self._replaced_files(table, files, spec)
+            removed = len(replaced)
             metrics["numRemovedFiles"] = str(removed)
+            full_overwrite = spec.mode == "overwrite" and not spec.options.get("replace_where")
             try:
-                table.create_write_transaction(actions, mode="append", schema=schema, partition_by=partition_by,
-                                               commit_properties=self._commit_properties(spec, metrics))
+                if (spec.options.get("overwrite_schema") or spec.options.get("merge_schema")) and full_overwrite:
+                    # every file replaced and the schema changed: deltalake's overwrite does both at once
+                    table.create_write_transaction(list(adds), mode="overwrite", schema=schema,
+                                                   partition_by=partition_by,
+                                                   commit_properties=self._commit_properties(spec, metrics))
+                elif spec.options.get("merge_schema"):
+                    if not self._commit_new_schema(obj, table, files, replaced, spec, metrics, now):
+                        raise FileExistsError(f"Delta version {version + 1} was committed by a concurrent writer")
+                else:
+                    actions: list[Any] = list(adds) + [
+                        RemoveAction(unquote(row["path"]), True, now, int(row["size_bytes"]), values or None)
+                        for row, values in replaced]
+                    table.create_write_transaction(actions, mode="append", schema=schema, partition_by=partition_by,
+                                                   commit_properties=self._commit_properties(spec, metrics))
             except BaseException as exc:
-                if not _is_conflict(exc):
+                if not (_is_conflict(exc) or isinstance(exc, FileExistsError)):
                     raise
                 version = self._rebase(obj, spec, exc, attempt, retries)
                 continue
@@ -147,6 +148,56 @@ class DeltaCommit(CommitProtocol):
                  len(files), rows)
         return WriteResult(object=obj.full_name, mode=spec.mode, location=f"{obj.location} (version {new_version})",
                            rows_written=rows, files_added=len(files), files_removed=removed, partitions=partitions)
+
+    def _commit_info(self, obj: DataObject, version: int) -> dict[str, Any]:
+        """The ``commitInfo`` of one commit, read from its log file (``DeltaTable.history`` holds the
+        GIL while it waits on the network, stalling an in-process S3 server's threads)."""
+        fs, base = filesystem_for(self.store, obj.location)
+        try:
+            with fs.open_input_stream(f"{base}/_delta_log/{version:020d}.json") as f:
+                for line in f.read().decode().splitlines():
+                    if line.startswith('{"commitInfo"'):
+                        return {**json.loads(line)["commitInfo"], "version": version}
+        except (OSError, ValueError):
+            pass
+        return {"version": version}
+
+    @staticmethod
+    def _replaced_files(table: Any, files: list[StagedFile], spec: WriteSpec) -> list[tuple[dict, dict]]:
+        """The snapshot's files an overwrite replaces (dynamic: in the partitions written;
+        replaceWhere: matching it), each with its partition values as the log spells them."""
+        if spec.mode not in ("overwrite", "dynamic"):
+            return []
+        written = {tuple(sorted(_partition_map(f.path, spec).items())) for f in files}
+        where = spec.options.get("replace_where")
+        out = []
+        for row in pa.table(table.get_add_actions(flatten=True)).to_pylist():
+            values = {c: _partition_string(row.get(f"partition.{c}")) for c in spec.partition_by}
+            if spec.mode == "dynamic" and tuple(sorted(values.items())) not in written:
+                continue
+            if where and not _matches_where(row, spec, where):
+                continue
+            out.append((row, values))
+        return out
+
+    def _commit_new_schema(self, obj: DataObject, table: Any, files: list[StagedFile],
+                           replaced: list[tuple[dict, dict]], spec: WriteSpec, metrics: Mapping[str, str],
+                           now: int) -> bool:
+        """mergeSchema: one commit with the new schema and the files (``_delta_schema_commit``);
+        False when a concurrent writer took the version."""
+        from . import _delta_schema_commit as sc
+
+        stored = _arrow.normalize_schema(pa.schema(table.schema().to_arrow()))
+        target = sc.merged_schema(spec.schema, stored, what=f"writing {obj.full_name!r} (store {obj.store_name!r})")
+        sc.check_writable(obj, table)
+        actions = [sc.add_action(f.path, f.size, _partition_map(f.path, spec),
+                                 f.stats or json.dumps({"numRecords": f.rows}), now) for f in files]
+        actions += [sc.remove_action(row, values, now) for row, values in replaced]
+        mode = {"append": "Append", "dynamic": "Overwrite"}.get(spec.mode, "Overwrite")
+        custom = self._commit_properties(spec, metrics).custom_metadata or {}
+        info = sc.commit_info(mode, list(spec.partition_by), metrics, int(table.version()), custom)
+        body = sc.log_lines(table, sc.schema_string(table, target), actions, info)
+        return sc.put_if_absent(self.store, obj.location, int(table.version()) + 1, body)
 
     def _drop_failed_attempts(self, obj: DataObject, files: list[StagedFile], job_ids: list[str]) -> None:
         """After the commit: delete the job's files that it did not commit (a task attempt that
@@ -186,7 +237,7 @@ class DeltaCommit(CommitProtocol):
             raise DaoError(f"writing {obj.full_name!r}: the Delta table at {obj.location} was deleted while "
                            "this write ran; nothing was committed")
         if exc is not None and attempt >= retries:
-            won = (latest.history(1) or [{}])[0]
+            won = self._commit_info(obj, int(latest.version()))
             raise WriteConflict(
                 f"writing {obj.full_name!r} (store {obj.store_name!r}): a concurrent commit to the Delta table "
                 f"(version {won.get('version', latest.version())}, {won.get('operation', '?')}) conflicts with "
@@ -201,7 +252,12 @@ class DeltaCommit(CommitProtocol):
                 f"writing {obj.full_name!r}: a concurrent commit changed the Delta table's partitioning to "
                 f"{latest.metadata().partition_columns}; nothing was committed"
             )
-        if not spec.options.get("overwrite_schema"):
+        if spec.options.get("merge_schema"):
+            from ._delta_schema_commit import merged_schema
+
+            merged_schema(spec.schema, stored, what=f"writing {obj.full_name!r} (store {obj.store_name!r}, Delta "
+                                                    f"version {latest.version()}, after a concurrent commit)")
+        elif not spec.options.get("overwrite_schema"):
             _arrow.compatible_schema(spec.schema, stored,
                                      what=f"writing {obj.full_name!r} (store {obj.store_name!r}, Delta version "
                                           f"{latest.version()}, after a concurrent commit)")
@@ -254,7 +310,8 @@ class DeltaCommit(CommitProtocol):
                 raise DaoError(f"{what}: the Delta table at {obj.location} was deleted while this upsert ran")
             try:
                 metrics = run_merge(table, source(), keys, opts, tuple(spec.partition_by), what=what,
-                                    commit_properties=self._commit_properties(spec))
+                                    commit_properties=self._commit_properties(spec),
+                                    merge_schema=bool(spec.options.get("merge_schema")))
                 break
             except BaseException as exc:
                 if not _is_conflict(exc):

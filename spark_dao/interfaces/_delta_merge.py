@@ -116,12 +116,12 @@ def update_condition(opts: UpsertOptions, dialect: str = "sql") -> str | None:
 
 
 def run_merge(table: Any, source: Any, keys: pa.Table, opts: UpsertOptions, partition_by: tuple[str, ...], *,
-              what: str, commit_properties: Any = None) -> dict[str, Any]:
+              what: str, commit_properties: Any = None, merge_schema: bool = False) -> dict[str, Any]:
     """One MERGE commit of ``source`` (a table or a RecordBatchReader, one row per key) into
     ``table``; ``keys`` (the source's key columns) narrow the predicate. Returns Delta's metrics."""
     predicate = merge_predicate(keys, opts, partition_by)
     merger = table.merge(source, predicate=predicate, source_alias=SOURCE, target_alias=TARGET,
-                         commit_properties=commit_properties)
+                         commit_properties=commit_properties, merge_schema=merge_schema)
     if opts.strategy != "insert_only":
         merger = merger.when_matched_update_all(predicate=update_condition(opts))
     merger = merger.when_not_matched_insert_all()

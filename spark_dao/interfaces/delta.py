@@ -107,6 +107,7 @@ WRITE_OPTIONS = {
     "max_retries": "times a commit that conflicts with a concurrent one is retried (default 3)",
     "usermetadata": "text recorded in the commit (Delta's userMetadata, shown by history)",
     "overwriteschema": "overwrite only: replace the table's schema with the data's (default false)",
+    "mergeschema": "add the data's new columns to the table's schema, in the same commit (default false)",
     "replacewhere": "overwrite only: replace just the partitions matching this predicate, e.g. \"day >= '2025-01-08'\"",
 }
 #: the types of the options above that the catalog's tables do not know
@@ -114,6 +115,7 @@ OPTION_TYPES = {
     "max_retries": Setting("nonneg_int", "3"),
     "usermetadata": Setting("str", "nightly load"),
     "overwriteschema": Setting("bool", "true"),
+    "mergeschema": Setting("bool", "true"),
     "versionasof": Setting("nonneg_int", "3"),
 }
 #: reader features whose meaning this reader does not implement: refused, never read wrongly
@@ -351,6 +353,7 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         mode, target, opts = request.mode, request.schema, request.options
         table = self._table(obj)
         version = None
+        schema_change = False
         if table is not None:
             version = table.version()
             self._check_features(obj, table, adds_only=mode == "append" and request.upsert is None)
@@ -375,8 +378,19 @@ class DeltaInterface(DeltaCommit, BaseInterface):
             what = f"writing {obj.full_name!r} (store {obj.store_name!r}, Delta version {version})"
             if opts.get("overwriteschema") and mode != "overwrite":
                 raise DaoError(f"{what}: overwriteSchema=true only applies to mode='overwrite', not {mode!r}")
-            if not (opts.get("overwriteschema") and mode == "overwrite"):
-                target = _arrow.compatible_schema(target, stored, what=what)
+            if opts.get("mergeschema") and not (opts.get("overwriteschema") and mode == "overwrite"):
+                from ._delta_schema_commit import check_writable, merged_schema
+
+                target = merged_schema(target, stored, what=what)
+                schema_change = target.names != stored.names
+                if schema_change and request.upsert is None and (mode != "overwrite"
+                                                                 or opts.get("replacewhere") is not None):
+                    check_writable(obj, table)  # this commit is written by _delta_schema_commit
+            elif not (opts.get("overwriteschema") and mode == "overwrite"):
+                target = _arrow.compatible_schema(
+                    target, stored, what=what,
+                    fix="pass mergeSchema=true to add new columns (missing ones are written as nulls), or "
+                        "overwriteSchema=true with mode='overwrite' to replace the table's schema")
             partition_by = parts
         else:
             partition_by = tuple(obj.partition_by)
@@ -388,6 +402,7 @@ class DeltaInterface(DeltaCommit, BaseInterface):
             "max_retries": int(opts["max_retries"]) if opts.get("max_retries") is not None else MAX_RETRIES,
             "usermetadata": opts.get("usermetadata"),
             "overwrite_schema": bool(opts.get("overwriteschema")) and mode == "overwrite",
+            "merge_schema": schema_change,
         }
         if opts.get("replacewhere") is not None:
             write_opts["replace_where"] = self._replace_where(obj, opts["replacewhere"], mode, target, partition_by)

@@ -140,7 +140,11 @@ class Kind:
                     action = json.loads(line) if line.strip() else {}
                     if "add" in action:
                         added.add(f"{table}/{unquote(action['add']['path'])}")
-        return sorted(r for r in files if "/_delta_log/" not in r and r not in added)
+        def crc_of_added(rel: str) -> bool:  # Hadoop's checksum sidecar of a committed file (delta-spark)
+            folder, _, name = rel.rpartition("/")
+            return name.startswith(".") and name.endswith(".crc") and f"{folder}/{name[1:-4]}" in added
+
+        return sorted(r for r in files if "/_delta_log/" not in r and r not in added and not crc_of_added(r))
 
     def staged(self, obj: DataObject, job_id: str) -> int:
         """How many things (files, uploads, rows) job ``job_id`` has staged for ``obj``, looking at
