@@ -24,9 +24,10 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import require
 from ._pgwire import PgError, QueryRunner, error_fields, quote_literal
@@ -331,7 +332,7 @@ class _LoadFailure(Exception):
     def record(self, ctx: CommandContext, cmd: CopyCommand) -> None:
         try:
             ctx.record_load_error({
-                "userid": 100, "slice": 0, "tbl": 0, "starttime": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+                "userid": 100, "slice": 0, "tbl": 0, "starttime": dt.datetime.now(dt.UTC).replace(tzinfo=None),
                 "session": ctx.session_pid, "query": _next_query_id(), "filename": self.url,
                 "line_number": self.line, "colname": self.column, "type": self.type_name[:10],
                 "col_length": "", "position": 0, "raw_line": "", "raw_field_value": self.raw_value[:1024],

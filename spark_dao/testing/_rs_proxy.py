@@ -52,6 +52,7 @@ from ._pgwire import (
     error_response,
     message,
     parse_bind_names,
+    parse_error_body,
     parse_parse,
     parse_startup,
     read_cstr,
@@ -59,7 +60,15 @@ from ._pgwire import (
     startup_packet,
 )
 from ._rs_commands import CommandContext, RedshiftError, S3Config, _abort_transaction, run_copy, run_unload
-from ._rs_sql import SqlSyntaxError, first_word, parse_copy, parse_unload, redact_sql, rewrite_ddl, single_statement
+from ._rs_sql import (
+    SqlSyntaxError,
+    first_word,
+    parse_copy,
+    parse_unload,
+    redact_sql,
+    rewrite_ddl,
+    single_statement,
+)
 
 _log = logging.getLogger("spark_dao.testing.redshift")
 
@@ -106,7 +115,7 @@ class ProxyServer:
         while not self._stopping.is_set():
             try:
                 client, _addr = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 break
@@ -246,6 +255,11 @@ class _Session:
                     body = cstr(key) + cstr(REDSHIFT_SERVER_VERSION)
             elif kind == b"K":
                 self.backend_pid = struct.unpack_from("!i", body, 0)[0]
+            elif kind == b"E":
+                fields = parse_error_body(body)
+                if fields.get("C") == "28P01":  # Redshift reports a wrong password as 28000
+                    fields["C"] = "28000"
+                    body = error_response(fields)[5:]
             self.client.sendall(message(kind, body))
             if kind == b"R" and struct.unpack_from("!i", body, 0)[0] in (3, 5, 10, 11):
                 reply_kind, reply = self.cin.read()
