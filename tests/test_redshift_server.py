@@ -133,8 +133,8 @@ def test_copy_prefix_with_column_list_in_another_order(conn, s3_client, s3_bucke
     create_users(conn, "copy_cols")
     # the file's columns are (name, score, id): the column list names the target of each, by position
     put_parquet(s3_client, s3_bucket, "cols/data.parquet", USERS.select(["name", "score", "id"]))
-    cur = run(conn, f"copy copy_cols (name, score, id) from 's3://{s3_bucket}/cols/' "
-                    f"credentials 'aws_access_key_id={KEY_ID};aws_secret_access_key={SECRET}' format as parquet")
+    run(conn, f"copy copy_cols (name, score, id) from 's3://{s3_bucket}/cols/' "
+              f"credentials 'aws_access_key_id={KEY_ID};aws_secret_access_key={SECRET}' format as parquet")
     assert "3 record(s) loaded" in last_notice(conn)
     conn.commit()
     assert rows(conn, "select id, name, score from copy_cols order by id") == [
