@@ -12,6 +12,7 @@ that writes ``stl_load_errors``). Durability is off (fsync, full_page_writes): i
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
 import os
@@ -20,6 +21,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -93,6 +95,10 @@ def _bin_dir() -> Path:
     return path
 
 
+_template: Path | None = None
+_template_lock = threading.Lock()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -126,6 +132,21 @@ class EmbeddedPostgres:
                            f"{' | log: ' + log_tail if log_tail else ''}")
         return proc
 
+    def _copy_template(self, bindir: Path) -> None:
+        """The data directory: a copy of this process's initdb template (initdb runs once per process)."""
+        global _template
+        with _template_lock:
+            if _template is None or not _template.exists():
+                holder = Path(tempfile.mkdtemp(prefix="spark_dao_rs_template_"))
+                atexit.register(shutil.rmtree, holder, True)
+                if self._run_as:
+                    os.chown(holder, *self._run_as)
+                self._run([str(bindir / "initdb"), "-D", str(holder / "data"), "-U", ADMIN_USER, "--auth=trust",
+                           "--no-locale", "-E", "UTF8", "--no-sync", "--no-instructions", "--wal-segsize=1"])
+                _template = holder / "data"
+            # cp -a keeps modes and the owner (the unprivileged user when we are root)
+            subprocess.run(["cp", "-a", str(_template), str(self.data_dir)], check=True, capture_output=True)
+
     @property
     def socket_dir(self) -> str:
         return str(self.tempdir)
@@ -146,8 +167,7 @@ class EmbeddedPostgres:
             entry = pwd.getpwnam(UNPRIVILEGED_USER)
             self._run_as = (entry.pw_uid, entry.pw_gid)
             os.chown(self.tempdir, entry.pw_uid, entry.pw_gid)
-        self._run([str(bindir / "initdb"), "-D", str(self.data_dir), "-U", ADMIN_USER, "--auth=trust",
-                   "--no-locale", "-E", "UTF8", "--no-sync", "--no-instructions"])
+        self._copy_template(bindir)
         (self.data_dir / "pg_hba.conf").write_text(
             f"local all {ADMIN_USER} trust\n"
             "host all all 127.0.0.1/32 md5\n"
