@@ -105,6 +105,15 @@ def test_redshift_ddl_clauses_are_accepted(conn) -> None:
     cols = rows(conn, "select column_name, data_type from svv_all_columns where table_name = 'ddl_t' "
                       "order by ordinal_position")
     assert cols[1] == ("code", "character varying")
+    # the driver's metadata calls and write_dataframe run on the emulated system views
+    cur = conn.cursor()
+    assert [c[3] for c in cur.get_columns(tablename_pattern="ddl_t")] == ["id", "code", "ts", "amount"]
+    assert [t[2] for t in cur.get_tables(table_name_pattern="ddl_t")] == ["ddl_t"]
+    import pandas as pd
+
+    cur.write_dataframe(pd.DataFrame({"id": [7], "code": ["w"], "ts": [None], "amount": [decimal.Decimal("9.50")]}),
+                        "ddl_tmp")
+    assert rows(conn, "select id, code, amount from ddl_tmp") == [(7, "w", decimal.Decimal("9.50"))]
 
 
 # ---------------------------------------------------------------------------------------- COPY

@@ -58,6 +58,25 @@ REDSHIFT_CATALOG_SQL = (
               numeric_precision::int AS numeric_precision, numeric_scale::int AS numeric_scale,
               NULL::varchar(128) AS remarks
        FROM information_schema.columns""",
+    """CREATE VIEW pg_catalog.svv_columns AS
+       SELECT c.*, NULL::varchar(256) AS remarks,
+              -- the driver's get_columns() query refers to this select-list alias (Redshift allows that)
+              'NO'::varchar(3) AS is_autoincrement
+       FROM information_schema.columns c""",
+    # no external (Spectrum) objects here, but the driver's metadata queries name these views
+    """CREATE VIEW pg_catalog.svv_external_schemas AS
+       SELECT 0::int AS esoid, 0::int AS eskind, ''::varchar(128) AS schemaname, 0::int AS esowner,
+              ''::varchar(128) AS databasename, ''::varchar(128) AS esoptions WHERE false""",
+    """CREATE VIEW pg_catalog.svv_external_tables AS
+       SELECT ''::varchar(128) AS redshift_database_name, ''::varchar(128) AS schemaname,
+              ''::varchar(128) AS tablename, ''::varchar(128) AS location, ''::varchar(128) AS input_format,
+              ''::varchar(128) AS output_format, ''::varchar(128) AS serialization_lib,
+              ''::varchar(128) AS serde_parameters, 0::int AS compressed, ''::varchar(128) AS parameters,
+              ''::varchar(128) AS tabletype WHERE false""",
+    """CREATE VIEW pg_catalog.svv_external_columns AS
+       SELECT ''::varchar(128) AS redshift_database_name, ''::varchar(128) AS schemaname,
+              ''::varchar(128) AS tablename, ''::varchar(128) AS columnname, ''::varchar(128) AS external_type,
+              0::int AS columnnum, 0::int AS part_key, ''::varchar(128) AS is_nullable WHERE false""",
     """CREATE VIEW pg_catalog.svv_table_info AS
        SELECT current_database()::text AS database, n.nspname::text AS schema, c.oid::int AS table_id,
               c.relname::text AS "table", 'AUTO(EVEN)'::text AS diststyle, NULL::text AS sortkey1,
@@ -77,6 +96,8 @@ REDSHIFT_CATALOG_SQL = (
          position int, raw_line char(1024), raw_field_value char(1024), err_code int, err_reason char(100),
          is_partial int, start_offset bigint)""",
     "GRANT SELECT ON pg_catalog.svv_all_tables, pg_catalog.svv_tables, pg_catalog.svv_all_columns, "
+    "pg_catalog.svv_columns, pg_catalog.svv_external_schemas, pg_catalog.svv_external_tables, "
+    "pg_catalog.svv_external_columns, "
     "pg_catalog.svv_table_info, pg_catalog.stv_tbl_perm, pg_catalog.stl_load_errors TO PUBLIC",
     """CREATE FUNCTION pg_catalog.getdate() RETURNS timestamp LANGUAGE sql STABLE
        AS 'SELECT date_trunc(''second'', now() AT TIME ZONE ''UTC'')::timestamp'""",
