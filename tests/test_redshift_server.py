@@ -184,6 +184,8 @@ def test_copy_of_bad_data_fails_like_redshift_and_records_stl_load_errors(conn, 
     assert errors == [(f"s3://{s3_bucket}/bad/data.parquet", 2, "id", str(2**40), 1216,
                        'value "1099511627776" is out of range for type integer')]
     assert rows(conn, "select id, name from copy_bad") == [(1, "keep")]
+    assert rows(conn, "select tbl = 'copy_bad'::regclass::oid from stl_load_errors "
+                      "order by starttime desc limit 1") == [(True,)]
 
     put_parquet(s3_client, s3_bucket, "long/data.parquet", pa.table({"id": [5], "name": ["far too long"]}))
     with pytest.raises(redshift_connector.ProgrammingError, match="Load into table 'copy_bad' failed"):
@@ -316,6 +318,19 @@ def test_injected_serialization_error_aborts_the_transaction_once(rs, conn) -> N
     run(conn, "insert into inj_t values (1)")  # the retry of the same (cached) statement succeeds
     conn.commit()
     assert rows(conn, "select id from inj_t") == [(1,)]
+
+
+def test_injected_error_on_commit_rolls_the_transaction_back(rs, conn) -> None:
+    run(conn, "create table inj_c (id int)")
+    conn.commit()
+    rs.inject_error(r"^\s*commit", times=1)
+    run(conn, "insert into inj_c values (1)")
+    with pytest.raises(redshift_connector.ProgrammingError, match="1023"):
+        conn.commit()
+    assert rows(conn, "select count(*) from inj_c") == [(0,)]  # no rollback needed: the transaction ended
+    run(conn, "insert into inj_c values (2)")
+    conn.commit()
+    assert rows(conn, "select id from inj_c") == [(2,)]
 
 
 # ------------------------------------------------------------------------------ secrets, lifecycle

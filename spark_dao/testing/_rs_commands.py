@@ -217,10 +217,11 @@ def _copy_files(ctx: CommandContext, cmd: CopyCommand) -> list[str]:
     return files
 
 
-def _target_columns(ctx: CommandContext, cmd: CopyCommand) -> int:
-    if cmd.columns is not None:
-        return len(cmd.columns)
-    return len(ctx.runner.query(f"SELECT * FROM {cmd.table} LIMIT 0").columns)
+def _target_columns(ctx: CommandContext, cmd: CopyCommand) -> tuple[int, int]:
+    """(number of columns the files must have, the table's oid for stl_load_errors.tbl)."""
+    described = ctx.runner.query(f"SELECT * FROM {cmd.table} LIMIT 0")
+    oid = ctx.runner.query(f"SELECT {quote_literal(cmd.table)}::regclass::oid").rows[0][0]
+    return (len(cmd.columns) if cmd.columns is not None else len(described.columns)), int(oid or 0)
 
 
 def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
@@ -231,10 +232,10 @@ def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
     own_transaction = ctx.runner.status == b"I"
     if own_transaction:  # COPY is atomic in Redshift, also outside a transaction block
         ctx.runner.query("BEGIN")
-    loaded = 0
+    loaded, table_oid = 0, 0
     csv_path = ctx.tempdir / f"copy-{uuid.uuid4().hex}.csv"
     try:
-        n_target = _target_columns(ctx, cmd)
+        n_target, table_oid = _target_columns(ctx, cmd)
         columns = f" ({', '.join(cmd.columns)})" if cmd.columns is not None else ""
         for url in files:
             try:
@@ -262,7 +263,7 @@ def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
             loaded += int(result.tag.split()[-1])
     except _LoadFailure as failure:
         _finish_failed(ctx, own_transaction)
-        failure.record(ctx, cmd)
+        failure.record(ctx, table_oid)
         raise RedshiftError(LOAD_FAILED.format(table=cmd.table_name), detail=failure.detail()) from None
     except PgError:
         _finish_failed(ctx, own_transaction)
@@ -329,15 +330,14 @@ class _LoadFailure(Exception):
                 f"error:  {self.reason}\ncode:      {self.code}\ncontext:   {self.url}\n"
                 f"-----------------------------------------------")
 
-    def record(self, ctx: CommandContext, cmd: CopyCommand) -> None:
+    def record(self, ctx: CommandContext, table_oid: int) -> None:
         try:
             ctx.record_load_error({
-                "userid": 100, "slice": 0, "tbl": 0, "starttime": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                "userid": 100, "slice": 0, "tbl": table_oid, "starttime": dt.datetime.now(dt.UTC).replace(tzinfo=None),
                 "session": ctx.session_pid, "query": _next_query_id(), "filename": self.url,
                 "line_number": self.line, "colname": self.column, "type": self.type_name[:10],
                 "col_length": "", "position": 0, "raw_line": "", "raw_field_value": self.raw_value[:1024],
                 "err_code": self.code, "err_reason": self.reason[:100], "is_partial": 0, "start_offset": 0,
-                "__table": cmd.table,
             })
         except Exception:  # the load error is what the client must see; the log says why the row is missing
             _log.exception("could not record a row in stl_load_errors")

@@ -369,9 +369,10 @@ class _Session:
     def on_bind(self, body: bytes) -> bool:
         portal, statement = parse_bind_names(body)
         self.local_portals.pop(portal, None)
-        injected = self.server.take_injection(self.stmt_sql.get(statement))
+        sql = self.stmt_sql.get(statement)
+        injected = self.server.take_injection(sql)
         if injected is not None:
-            self.local_portals[portal] = ("inject", injected)
+            self.local_portals[portal] = ("inject", (injected, sql))
         elif statement in self.local_stmts:
             self.local_portals[portal] = self.local_stmts[statement]
         else:
@@ -416,7 +417,7 @@ class _Session:
         _log.debug("rs-proxy[%s] query: %s", self.ident, redact_sql(sql))
         injected = self.server.take_injection(sql)
         try:
-            local = ("inject", injected) if injected is not None else self.classify(single_statement(sql))
+            local = ("inject", (injected, sql)) if injected is not None else self.classify(single_statement(sql))
         except SqlSyntaxError as exc:
             self.fail(error_fields("42601", str(exc)))
             self.reply(ready_for_query(self.status))
@@ -457,8 +458,12 @@ class _Session:
         ctx, runner = self.context()
         try:
             if kind == "inject":
-                _abort_transaction(ctx)
-                raise _Injected(payload)
+                fields, sql = payload
+                if first_word(sql) in ("COMMIT", "END") and runner.status != b"I":
+                    runner.query("ROLLBACK")  # a failed commit ends the transaction, as on Redshift
+                else:
+                    _abort_transaction(ctx)
+                raise _Injected(fields)
             outcome = run_copy(ctx, payload) if kind == "copy" else run_unload(ctx, payload)
         except (_Injected, RedshiftError, PgError) as exc:
             fields = exc.fields
