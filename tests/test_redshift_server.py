@@ -15,10 +15,9 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import redshift_connector
 
-redshift_connector = pytest.importorskip("redshift_connector")
-
-from spark_dao.testing.redshift import RedshiftTestServer  # noqa: E402
+from spark_dao.testing.redshift import RedshiftTestServer
 
 ROLE = "arn:aws:iam::123456789012:role/redshift"
 KEY_ID = "AKIARSTESTSERVER0001"
