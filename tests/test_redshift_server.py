@@ -203,6 +203,18 @@ def test_copy_of_bad_data_fails_like_redshift_and_records_stl_load_errors(conn, 
     assert rows(conn, "select id, name from copy_bad") == [(1, "keep")]
 
 
+def test_copy_refuses_a_parquet_type_the_column_cannot_take(conn, s3_client, s3_bucket) -> None:
+    run(conn, "create table copy_types (id bigint, name varchar(10))")
+    conn.commit()
+    # the columns swapped: a number for the varchar column, as Redshift refuses it
+    put_parquet(s3_client, s3_bucket, "types/data.parquet", pa.table({"name": ["a"], "id": [1]}))
+    with pytest.raises(redshift_connector.ProgrammingError, match="incompatible Parquet schema") as info:
+        run(conn, f"copy copy_types from 's3://{s3_bucket}/types/' iam_role '{ROLE}' format as parquet")
+    assert "Column type: BIGINT" in str(info.value)
+    conn.rollback()
+    assert rows(conn, "select count(*) from copy_types") == [(0,)]
+
+
 def test_copy_and_unload_without_s3_fail_clearly() -> None:
     with RedshiftTestServer() as bare:
         conn = bare.connect()

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import require
-from ._pgwire import PgError, QueryRunner, error_fields, quote_literal
+from ._pgwire import Column, PgError, QueryRunner, error_fields, quote_literal
 from ._rs_sql import Authorization, CopyCommand, UnloadCommand
 
 _log = logging.getLogger("spark_dao.testing.redshift")
@@ -87,7 +87,6 @@ class CommandContext:
     runner: QueryRunner  # the client's backend connection, protocol state 'ready'
     s3: S3Config
     tempdir: Path
-    file_owner: tuple[int, int] | None  # (uid, gid) the postgres server runs as, when not ours
     user: str
     session_pid: int
     record_load_error: Callable[[dict[str, Any]], None]  # writes one stl_load_errors row elsewhere
@@ -217,11 +216,49 @@ def _copy_files(ctx: CommandContext, cmd: CopyCommand) -> list[str]:
     return files
 
 
-def _target_columns(ctx: CommandContext, cmd: CopyCommand) -> tuple[int, int]:
-    """(number of columns the files must have, the table's oid for stl_load_errors.tbl)."""
-    described = ctx.runner.query(f"SELECT * FROM {cmd.table} LIMIT 0")
+def _target_columns(ctx: CommandContext, cmd: CopyCommand) -> tuple[list[Column], int]:
+    """(the columns the files' columns load into, in order; the table's oid for stl_load_errors.tbl)."""
+    listed = ", ".join(cmd.columns) if cmd.columns is not None else "*"
+    described = ctx.runner.query(f"SELECT {listed} FROM {cmd.table} LIMIT 0")
     oid = ctx.runner.query(f"SELECT {quote_literal(cmd.table)}::regclass::oid").rows[0][0]
-    return (len(cmd.columns) if cmd.columns is not None else len(described.columns)), int(oid or 0)
+    return described.columns, int(oid or 0)
+
+
+#: Parquet type families each PostgreSQL column type accepts. Redshift refuses the rest ("incompatible
+#: Parquet schema"); integer widths and decimal precisions are not checked here (more lenient).
+_ACCEPTS = {
+    21: ("int",), 23: ("int",), 20: ("int",), 1700: ("int", "decimal"),
+    700: ("float", "int", "decimal"), 701: ("float", "int", "decimal"),
+    25: ("string",), 1043: ("string",), 1042: ("string",), 16: ("bool",),
+    1082: ("date", "timestamp"), 1114: ("timestamp", "date"), 1184: ("timestamp", "date"), 1083: ("time",),
+}
+_TYPE_NAMES = {21: "SMALLINT", 23: "INTEGER", 20: "BIGINT", 1700: "NUMERIC", 700: "REAL", 701: "DOUBLE PRECISION",
+               25: "VARCHAR", 1043: "VARCHAR", 1042: "CHAR", 16: "BOOLEAN", 1082: "DATE", 1114: "TIMESTAMP",
+               1184: "TIMESTAMPTZ", 1083: "TIME"}
+
+
+def _family(typ: Any) -> str:
+    import pyarrow.types as pat
+
+    if pat.is_dictionary(typ):
+        typ = typ.value_type
+    for name, test in (("int", pat.is_integer), ("decimal", pat.is_decimal), ("float", pat.is_floating),
+                       ("string", lambda t: pat.is_string(t) or pat.is_large_string(t)), ("bool", pat.is_boolean),
+                       ("date", pat.is_date), ("timestamp", pat.is_timestamp), ("time", pat.is_time)):
+        if test(typ):
+            return name
+    return "other"
+
+
+def _check_types(url: str, table: Any, targets: list[Column]) -> None:
+    for field_, column in zip(table.schema, targets, strict=True):
+        accepted = _ACCEPTS.get(column.type_oid)
+        if accepted is not None and _family(field_.type) not in accepted:
+            raise RedshiftError(
+                f"Spectrum Scan Error: File '{url}' has an incompatible Parquet schema for column "
+                f"'{url}.{field_.name}'. Column type: {_TYPE_NAMES[column.type_oid]}, "
+                f"Parquet schema: optional {field_.type} {field_.name}",
+                detail=f"context: target column {column.name!r}")
 
 
 def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
@@ -235,7 +272,8 @@ def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
     loaded, table_oid = 0, 0
     csv_path = ctx.tempdir / f"copy-{uuid.uuid4().hex}.csv"
     try:
-        n_target, table_oid = _target_columns(ctx, cmd)
+        targets, table_oid = _target_columns(ctx, cmd)
+        n_target = len(targets)
         columns = f" ({', '.join(cmd.columns)})" if cmd.columns is not None else ""
         for url in files:
             try:
@@ -248,6 +286,7 @@ def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
                 raise _LoadFailure(url, 0, "", "", 1202 if table.num_columns > n_target else 1203,
                                    "Unmatched number of columns between table and file. Table columns: "
                                    f"{n_target}, Data columns: {table.num_columns}")
+            _check_types(url, table, targets)
             table = _csv_ready(pa, table, url)
             with open(csv_path, "wb") as out:
                 pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))

@@ -88,12 +88,11 @@ class InjectedError:
 class ProxyServer:
     """Accepts clients on a free loopback port and runs one :class:`_Session` thread per client."""
 
-    def __init__(self, *, pg_port: int, s3: S3Config, tempdir: Path, file_owner: tuple[int, int] | None,
+    def __init__(self, *, pg_port: int, s3: S3Config, tempdir: Path,
                  record_load_error: Callable[[str, dict[str, Any]], None]) -> None:
         self.pg_port = pg_port
         self.s3 = s3
         self.tempdir = tempdir
-        self.file_owner = file_owner
         self.record_load_error = record_load_error
         self._injected: list[InjectedError] = []
         self._lock = threading.Lock()
@@ -439,7 +438,7 @@ class _Session:
         runner = QueryRunner(self.pg, self.pin)
         runner.status = self.status
         ctx = CommandContext(runner=runner, s3=self.server.s3, tempdir=self.server.tempdir,
-                             file_owner=self.server.file_owner, user=self.user, session_pid=self.backend_pid,
+                             user=self.user, session_pid=self.backend_pid,
                              record_load_error=lambda row: self.server.record_load_error(self.database, row))
         return ctx, runner
 

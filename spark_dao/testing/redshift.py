@@ -92,7 +92,7 @@ class RedshiftTestServer:
             try:
                 pg.start(user=self.user, password=self.password, database=self.database)
                 proxy = ProxyServer(pg_port=pg.port, s3=self._s3, tempdir=pg.tempdir,  # type: ignore[arg-type]
-                                    file_owner=pg._run_as, record_load_error=self._record_load_error)
+                                    record_load_error=self._record_load_error)
                 proxy.start()
             except BaseException:
                 pg.stop()
