@@ -235,6 +235,8 @@ class EmbeddedPostgres:
             "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
             "password_encryption": "md5", "md5_password_warnings": "off", "max_connections": "60",
             "shared_buffers": "32MB", "TimeZone": "UTC", "log_timezone": "UTC", "deadlock_timeout": "200ms",
+            # PostgreSQL's own log never quotes a statement (it could hold a password)
+            "log_min_error_statement": "panic",
         }
         args = [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
         for key, value in settings.items():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import secrets
 import threading
 import time
@@ -72,6 +73,7 @@ class RedshiftTestServer:
         self._proxy: ProxyServer | None = None
         self._lock = threading.Lock()
         self.startup_seconds = 0.0
+        self._owner_pid = 0
 
     def __repr__(self) -> str:
         state = f"port={self.port}" if self._proxy else "stopped"
@@ -98,6 +100,7 @@ class RedshiftTestServer:
                 pg.stop()
                 raise
             self._pg, self._proxy, self.port = pg, proxy, proxy.port
+            self._owner_pid = os.getpid()
             _running.add(self)
             self.startup_seconds = time.monotonic() - began
             _log.info("Redshift test server on %s:%s (PostgreSQL on port %s) started in %.2fs", self.host,
@@ -206,6 +209,8 @@ class RedshiftTestServer:
 @atexit.register
 def _stop_all() -> None:
     for server in list(_running):
+        if server._owner_pid != os.getpid():  # a forked child exiting must not stop its parent's server
+            continue
         try:
             server.stop()
         except Exception:  # at exit, best effort: the OS reclaims the rest
