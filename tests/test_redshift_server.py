@@ -381,6 +381,7 @@ def test_two_servers_at_once_and_stop_leaves_nothing_behind(rs, conn) -> None:
     assert not os.path.exists(tempdir)
     assert not os.path.exists(f"/proc/{pid}")  # exited and reaped
     assert not other.running
+    assert not [t for t in threading.enumerate() if f"rs-proxy-{other.port}" in t.name]
     assert rows(conn, "select 1") == [(1,)]  # the first server is unaffected
 
 

@@ -183,7 +183,7 @@ class _Session:
         self.stmt_sql: dict[str, str] = {}
         self.local_stmts: dict[str, tuple[str, Any]] = {}
         self.local_portals: dict[str, tuple[str, Any]] = {}
-        self.thread = threading.Thread(target=self.run, name=f"rs-proxy-session-{ident}", daemon=True)
+        self.thread = threading.Thread(target=self.run, name=f"rs-proxy-{server.port}-session-{ident}", daemon=True)
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
