@@ -378,6 +378,8 @@ def test_two_servers_at_once_and_stop_leaves_nothing_behind(rs, conn) -> None:
         assert rows(c2, "select current_user, current_database()") == [("other_user", "other_db")]
         assert rows(conn, "select count(*) from svv_all_tables where table_name = 'only_here'") == [(0,)]
         c2.close()
+        left_open = other.connect()  # a client still connected does not hold the stop up
+        run(left_open, "select 1")
     assert not os.path.exists(tempdir)
     assert not os.path.exists(f"/proc/{pid}")  # exited and reaped
     assert not other.running
