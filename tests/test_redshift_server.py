@@ -436,3 +436,23 @@ def test_the_pytest_fixture(redshift_server, s3_bucket) -> None:  # noqa: F811 (
     run(conn, f"unload ('select 42 as answer') to 's3://{s3_bucket}/fx/' iam_role '{ROLE}' format as parquet")
     assert "1 record(s) unloaded" in last_notice(conn)
     conn.close()
+
+
+def test_copy_csv_gzip_with_header_and_delimiter(conn, s3_client, s3_bucket) -> None:
+    import gzip
+
+    run(conn, "create table copy_csv (id int, name varchar(10), amount numeric(6, 2))")
+    body = "id;name;amount\n1;ann;1.50\n2;\"b;ob\";\n3;;2\n"
+    s3_client.put_object(Bucket=s3_bucket, Key="csv/in.csv.gz", Body=gzip.compress(body.encode()))
+    run(conn, f"copy copy_csv from 's3://{s3_bucket}/csv/in.csv.gz' iam_role '{ROLE}' "
+              "csv delimiter ';' ignoreheader 1 gzip")
+    conn.commit()
+    assert rows(conn, "select id, name, amount from copy_csv order by id") == [
+        (1, "ann", decimal.Decimal("1.50")), (2, "b;ob", None), (3, "", decimal.Decimal("2.00"))]
+    s3_client.put_object(Bucket=s3_bucket, Key="csv/bad.csv", Body=b"4,x,1\n5,y,zz\n")
+    with pytest.raises(redshift_connector.ProgrammingError, match="Load into table 'copy_csv' failed"):
+        run(conn, f"copy copy_csv from 's3://{s3_bucket}/csv/bad.csv' iam_role '{ROLE}' format as csv")
+    conn.rollback()
+    assert rows(conn, "select line_number, trim(colname), trim(raw_field_value), err_code from stl_load_errors "
+                      "order by starttime desc, query desc limit 1") == [(2, "amount", "zz", 1207)]
+    assert rows(conn, "select count(*) from copy_csv") == [(3,)]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import require
-from ._pgwire import Column, PgError, QueryRunner, error_fields, quote_literal
+from ._pgwire import Column, PgError, QueryRunner, error_fields, quote_ident, quote_literal
 from ._rs_sql import Authorization, CopyCommand, UnloadCommand
 
 _log = logging.getLogger("spark_dao.testing.redshift")
@@ -175,11 +175,15 @@ def run_copy(ctx: CommandContext, cmd: CopyCommand) -> Outcome:
     _refuse_in_failed_transaction(ctx)
     try:
         check_authorization(ctx, cmd.auth, "COPY")
-        if cmd.format != "PARQUET":
+        if cmd.format not in ("PARQUET", "CSV"):
             raise RedshiftError(f"COPY format {cmd.format} is not supported by the Redshift test server "
-                                "(use FORMAT AS PARQUET)")
-        if cmd.region:
+                                "(use FORMAT AS PARQUET or CSV)")
+        if cmd.region and cmd.format == "PARQUET":
             raise RedshiftError("REGION argument is not supported for PARQUET based COPY")
+        if cmd.region and cmd.region != ctx.s3.region:
+            raise RedshiftError(f"S3ServiceException:The bucket you are attempting to access must be addressed "
+                                f"using the specified endpoint (REGION '{cmd.region}', the endpoint's is "
+                                f"'{ctx.s3.region}'),Status 301,Error PermanentRedirect")
         files = _copy_files(ctx, cmd)
     except RedshiftError:
         _abort_transaction(ctx)
@@ -276,6 +280,12 @@ def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
         n_target = len(targets)
         columns = f" ({', '.join(cmd.columns)})" if cmd.columns is not None else ""
         for url in files:
+            if cmd.format == "CSV":
+                with open(csv_path, "wb") as out:
+                    out.write(_csv_body(cmd, _get(ctx, url)))
+                os.chmod(csv_path, 0o644)
+                loaded += _copy_file(ctx, cmd, columns, csv_path, url, _csv_options(cmd, targets))
+                continue
             try:
                 table = pq.read_table(io.BytesIO(_get(ctx, url)))
             except RedshiftError:
@@ -291,15 +301,7 @@ def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
             with open(csv_path, "wb") as out:
                 pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))
             os.chmod(csv_path, 0o644)
-            try:
-                result = ctx.runner.query(f"COPY {cmd.table}{columns} FROM {quote_literal(str(csv_path))} "
-                                          "WITH (FORMAT csv)")
-            except PgError as exc:
-                failure = _LoadFailure.from_pg(exc, url)
-                if failure is None:
-                    raise
-                raise failure from None
-            loaded += int(result.tag.split()[-1])
+            loaded += _copy_file(ctx, cmd, columns, csv_path, url, "FORMAT csv")
     except _LoadFailure as failure:
         _finish_failed(ctx, own_transaction)
         failure.record(ctx, table_oid)
@@ -316,6 +318,47 @@ def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
         ctx.runner.query("COMMIT")
     return Outcome(f"COPY {loaded}", [f"Load into table '{cmd.table_name}' completed, {loaded} record(s) "
                                       "loaded successfully."])
+
+
+def _copy_file(ctx: CommandContext, cmd: CopyCommand, columns: str, path: Path, url: str, options: str) -> int:
+    """Server-side COPY of one local file on the client's connection; a data error -> _LoadFailure."""
+    try:
+        result = ctx.runner.query(f"COPY {cmd.table}{columns} FROM {quote_literal(str(path))} WITH ({options})")
+    except PgError as exc:
+        failure = _LoadFailure.from_pg(exc, url)
+        if failure is None:
+            raise
+        raise failure from None
+    return int(result.tag.split()[-1])
+
+
+def _csv_body(cmd: CopyCommand, data: bytes) -> bytes:
+    if cmd.compression == "GZIP":
+        import gzip
+
+        data = gzip.decompress(data)
+    elif cmd.compression == "BZIP2":
+        import bz2
+
+        data = bz2.decompress(data)
+    for _ in range(cmd.ignore_header):
+        data = data.split(b"\n", 1)[1] if b"\n" in data else b""
+    return data
+
+
+def _csv_options(cmd: CopyCommand, targets: list[Column]) -> str:
+    options = ["FORMAT csv"]
+    text_columns = [quote_ident(c.name) for c in targets if c.type_oid in (25, 1043, 1042)]
+    if text_columns and cmd.null_as is None and "EMPTYASNULL" not in cmd.options:
+        # Redshift loads an empty CHAR/VARCHAR field as '' (other types as NULL) unless EMPTYASNULL
+        options.append(f"FORCE_NOT_NULL ({', '.join(text_columns)})")
+    if cmd.delimiter is not None:
+        options.append(f"DELIMITER {quote_literal(cmd.delimiter)}")
+    if cmd.quote is not None:
+        options.append(f"QUOTE {quote_literal(cmd.quote)}")
+    if cmd.null_as is not None:
+        options.append(f"NULL {quote_literal(cmd.null_as)}")
+    return ", ".join(options)
 
 
 def _finish_failed(ctx: CommandContext, own_transaction: bool) -> None:
