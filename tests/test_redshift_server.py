@@ -104,6 +104,8 @@ def test_redshift_ddl_clauses_are_accepted(conn) -> None:
     cols = rows(conn, "select column_name, data_type from svv_all_columns where table_name = 'ddl_t' "
                       "order by ordinal_position")
     assert cols[1] == ("code", "character varying")
+    assert rows(conn, "select nvl(null::int, 3), nvl2(code, 'set', 'unset'), len(code), getdate() is not null "
+                      "from ddl_t order by id") == [(3, "set", 1, True), (3, "set", 1, True)]
     # the driver's metadata calls and write_dataframe run on the emulated system views
     cur = conn.cursor()
     assert [c[3] for c in cur.get_columns(tablename_pattern="ddl_t")] == ["id", "code", "ts", "amount"]

@@ -101,6 +101,11 @@ REDSHIFT_CATALOG_SQL = (
     "pg_catalog.svv_table_info, pg_catalog.stv_tbl_perm, pg_catalog.stl_load_errors TO PUBLIC",
     """CREATE FUNCTION pg_catalog.getdate() RETURNS timestamp LANGUAGE sql STABLE
        AS 'SELECT date_trunc(''second'', now() AT TIME ZONE ''UTC'')::timestamp'""",
+    """CREATE FUNCTION pg_catalog.nvl(anycompatible, anycompatible) RETURNS anycompatible
+       LANGUAGE sql IMMUTABLE AS 'SELECT coalesce($1, $2)'""",
+    """CREATE FUNCTION pg_catalog.nvl2(anyelement, anycompatible, anycompatible) RETURNS anycompatible
+       LANGUAGE sql IMMUTABLE AS 'SELECT CASE WHEN $1 IS NOT NULL THEN $2 ELSE $3 END'""",
+    """CREATE FUNCTION pg_catalog.len(text) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT length($1)'""",
 )
 
 
