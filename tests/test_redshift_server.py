@@ -458,3 +458,24 @@ def test_copy_csv_gzip_with_header_and_delimiter(conn, s3_client, s3_bucket) -> 
     assert rows(conn, "select line_number, trim(colname), trim(raw_field_value), err_code from stl_load_errors "
                       "order by starttime desc, query desc limit 1") == [(2, "amount", "zz", 1207)]
     assert rows(conn, "select count(*) from copy_csv") == [(3,)]
+
+
+def test_simple_query_protocol(rs, s3_client, s3_bucket) -> None:
+    """Clients that send simple Query messages (psql-like) get the same COPY/UNLOAD handling."""
+    from spark_dao.testing._pgwire import PgClient, PgError
+
+    client = PgClient.connect(user=rs.user, password=rs.password, database=rs.database, port=rs.port)
+    try:
+        client.query("create table simple_q (id bigint, name varchar(20), score numeric(10, 2)) diststyle even")
+        put_parquet(s3_client, s3_bucket, "sq/data.parquet", USERS)
+        client.query("begin")
+        assert client.query(f"copy simple_q from 's3://{s3_bucket}/sq/' iam_role '{ROLE}' format as parquet;").tag == "COPY 3"
+        client.query("rollback")
+        assert client.query("select count(*) from simple_q").rows == [["0"]]
+        with pytest.raises(PgError, match="UNLOAD option OOPS is not supported"):
+            client.query(f"unload ('select 1') to 's3://{s3_bucket}/sq/out/' iam_role '{ROLE}' format as parquet oops")
+        assert client.query("select 41 + 1").rows == [["42"]]
+        assert client.query(f"unload ('select * from simple_q') to 's3://{s3_bucket}/sq/out/' iam_role '{ROLE}' "
+                            "format as parquet").tag == "UNLOAD 0"
+    finally:
+        client.close()

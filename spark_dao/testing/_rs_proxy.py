@@ -419,6 +419,7 @@ class _Session:
             local = ("inject", (injected, sql)) if injected is not None else self.classify(single_statement(sql))
         except SqlSyntaxError as exc:
             self.fail(error_fields("42601", str(exc)))
+            self.discard_until_sync = False  # a simple query has no Sync: its ReadyForQuery ends it
             self.reply(ready_for_query(self.status))
             return True
         if local is None:
