@@ -479,3 +479,17 @@ def test_simple_query_protocol(rs, s3_client, s3_bucket) -> None:
                             "format as parquet").tag == "UNLOAD 0"
     finally:
         client.close()
+
+
+def test_unload_maxfilesize_splits_the_files(conn, s3_client, s3_bucket) -> None:
+    query = "select g as id, md5(g::text) || repeat(''-'', 60) as txt from generate_series(1, 100000) g"
+    run(conn, f"unload ('{query}') to 's3://{s3_bucket}/big/p_' iam_role '{ROLE}' format as parquet "
+              "parallel off maxfilesize 5 mb manifest")
+    manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key="big/p_manifest")["Body"].read())
+    urls = [e["url"] for e in manifest["entries"]]
+    assert len(urls) >= 2 and urls[:2] == [f"s3://{s3_bucket}/big/p_000.parquet", f"s3://{s3_bucket}/big/p_001.parquet"]
+    assert sum(e["meta"]["record_count"] for e in manifest["entries"]) == 100000
+    with pytest.raises(redshift_connector.ProgrammingError, match="MAXFILESIZE must be between 5 MB and 6.2 GB"):
+        run(conn, f"unload ('select 1') to 's3://{s3_bucket}/big/q_' iam_role '{ROLE}' format as parquet "
+                  "maxfilesize 1 mb")
+    conn.rollback()

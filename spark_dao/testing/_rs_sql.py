@@ -341,6 +341,8 @@ def parse_unload(sql: str) -> UnloadCommand:
             unit = p.accept("MB", "GB") or "MB"
             if w == "MAXFILESIZE":
                 values["max_file_size"] = int(size * (1024 ** 3 if unit == "GB" else 1024 ** 2))
+                if not 5 * 1024**2 <= values["max_file_size"] <= int(6.2 * 1024**3):
+                    raise SqlSyntaxError("MAXFILESIZE must be between 5 MB and 6.2 GB")
         elif w == "HEADER":
             values["header"] = True
         elif w == "DELIMITER":
