@@ -493,3 +493,25 @@ def test_unload_maxfilesize_splits_the_files(conn, s3_client, s3_bucket) -> None
         run(conn, f"unload ('select 1') to 's3://{s3_bucket}/big/q_' iam_role '{ROLE}' format as parquet "
                   "maxfilesize 1 mb")
     conn.rollback()
+
+
+def test_serializable_conflicts_reach_the_client_as_1023() -> None:
+    with RedshiftTestServer(serializable=True) as server:
+        c1, c2 = server.connect(), server.connect()
+        run(c1, "create table skew (v int)")
+        c1.commit()
+        # write skew: each reads what the other writes
+        assert rows(c1, "select count(*) from skew") == [(0,)]
+        assert rows(c2, "select count(*) from skew") == [(0,)]
+        run(c1, "insert into skew values (1)")
+        run(c2, "insert into skew values (2)")
+        c1.commit()
+        with pytest.raises(redshift_connector.ProgrammingError) as info:
+            c2.commit()
+        fields = info.value.args[0]
+        assert fields["C"] == "XX000" and fields["M"] == "1023"
+        assert fields["D"].startswith("Serializable isolation violation on table")
+        c2.rollback()
+        assert rows(c2, "select v from skew") == [(1,)]
+        c1.close()
+        c2.close()

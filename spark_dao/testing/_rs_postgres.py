@@ -186,7 +186,7 @@ class EmbeddedPostgres:
         return self.tempdir / "data"
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, *, user: str, password: str, database: str) -> None:
+    def start(self, *, user: str, password: str, database: str, serializable: bool = False) -> None:
         bindir = _bin_dir()
         self.tempdir = Path(tempfile.mkdtemp(prefix="spark_dao_rs_"))
         os.chmod(self.tempdir, 0o755)
@@ -204,7 +204,7 @@ class EmbeddedPostgres:
         last_error = ""
         for _attempt in range(3):  # a free port can be taken between the probe and the bind
             self.port = free_port()
-            if self._spawn(bindir):
+            if self._spawn(bindir, serializable=serializable):
                 break
             last_error = (self.tempdir / "postgres.log").read_text(errors="replace")[-2000:]
         else:
@@ -233,7 +233,7 @@ class EmbeddedPostgres:
         finally:
             admin.close()
 
-    def _spawn(self, bindir: Path) -> bool:
+    def _spawn(self, bindir: Path, *, serializable: bool = False) -> bool:
         """Start the postmaster as our child (so stop() can reap it); True once it accepts connections."""
         settings = {
             "listen_addresses": "127.0.0.1", "unix_socket_directories": str(self.tempdir),
@@ -242,6 +242,7 @@ class EmbeddedPostgres:
             "shared_buffers": "32MB", "TimeZone": "UTC", "log_timezone": "UTC", "deadlock_timeout": "200ms",
             # PostgreSQL's own log never quotes a statement (it could hold a password)
             "log_min_error_statement": "panic",
+            "default_transaction_isolation": "serializable" if serializable else "read committed",
         }
         args = [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
         for key, value in settings.items():

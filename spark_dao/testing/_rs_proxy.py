@@ -291,6 +291,8 @@ class _Session:
         if kind == b"Z":
             self.status = body[:1]
             self.outstanding = max(0, self.outstanding - 1)
+        elif kind == b"E" and b"C40001\0" in body:
+            body = error_response(redshift_serialization_error(parse_error_body(body)))[5:]
         self.send(message(kind, body))
 
     def wait_backend_idle(self) -> None:
@@ -484,6 +486,13 @@ class _Session:
         self.send(command_complete(outcome.tag))
         _log.debug("rs-proxy[%s] %s done: %s", self.ident, kind, outcome.tag)
         return True
+
+
+def redshift_serialization_error(fields: dict[str, str]) -> dict[str, str]:
+    """PostgreSQL's serialization failure (40001) as Redshift reports one: error 1023."""
+    detail = (f"Serializable isolation violation on table - 0, transactions forming the cycle are: "
+              f"(PostgreSQL: {fields.get('M', '')}{'; ' + fields['D'] if fields.get('D') else ''})")
+    return {"S": "ERROR", "V": "ERROR", "C": "XX000", "M": "1023", "D": detail}
 
 
 class _Injected(Exception):

@@ -53,7 +53,9 @@ class RedshiftTestServer:
     """A Redshift-speaking PostgreSQL on a free loopback port, for tests; see the module docstring.
 
     ``host``, ``port``, ``user``, ``password`` and ``database`` are what a client connects with
-    (``ssl=False``). Starting takes about a second; :meth:`stop` (or leaving the ``with`` block)
+    (``ssl=False``). ``serializable=True`` runs every transaction SERIALIZABLE, as Redshift does by
+    default (PostgreSQL's conflicts then reach the client as Redshift's error 1023); the default is
+    PostgreSQL's READ COMMITTED, where conflicts only come from :meth:`inject_error`. Starting takes about a second; :meth:`stop` (or leaving the ``with`` block)
     stops PostgreSQL and removes its temporary directory. Several servers can run in one process.
     """
 
@@ -62,7 +64,7 @@ class RedshiftTestServer:
     def __init__(self, *, s3_endpoint_url: str | None = None, aws_access_key_id: str | None = None,
                  aws_secret_access_key: str | None = None, region: str = "us-east-1",
                  iam_roles: tuple[str, ...] | list[str] = (), user: str = "pipeline_user",
-                 password: str | None = None, database: str = "analytics") -> None:
+                 password: str | None = None, database: str = "analytics", serializable: bool = False) -> None:
         self.user = user
         self.password = password or "Rs-" + secrets.token_hex(12)
         self.database = database
@@ -74,6 +76,7 @@ class RedshiftTestServer:
         self._lock = threading.Lock()
         self.startup_seconds = 0.0
         self._owner_pid = 0
+        self.serializable = serializable
 
     def __repr__(self) -> str:
         state = f"port={self.port}" if self._proxy else "stopped"
@@ -92,7 +95,8 @@ class RedshiftTestServer:
                 require("boto3", "redshift-test")
             pg = EmbeddedPostgres()
             try:
-                pg.start(user=self.user, password=self.password, database=self.database)
+                pg.start(user=self.user, password=self.password, database=self.database,
+                         serializable=self.serializable)
                 proxy = ProxyServer(pg_port=pg.port, s3=self._s3, tempdir=pg.tempdir,  # type: ignore[arg-type]
                                     record_load_error=self._record_load_error)
                 proxy.start()
