@@ -469,6 +469,8 @@ class _Session:
             outcome = run_copy(ctx, payload) if kind == "copy" else run_unload(ctx, payload)
         except (_Injected, RedshiftError, PgError) as exc:
             fields = exc.fields
+            if fields.get("C") == "40001":
+                fields = redshift_serialization_error(fields)
             _log.debug("rs-proxy[%s] %s failed: %s", self.ident, kind, fields.get("M"))
             self.send(error_response(fields))
             return False
