@@ -515,3 +515,34 @@ def test_serializable_conflicts_reach_the_client_as_1023() -> None:
         assert rows(c2, "select v from skew") == [(1,)]
         c1.close()
         c2.close()
+
+
+def test_a_server_left_by_a_killed_process_is_swept() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    script = ("from spark_dao.testing.redshift import RedshiftTestServer\n"
+              "rs = RedshiftTestServer().start()\n"
+              "print(rs.tempdir, rs.postgres_pid, flush=True)\n"
+              "import time; time.sleep(120)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        tempdir, pid = child.stdout.readline().split()
+    finally:
+        child.send_signal(signal.SIGKILL)  # no atexit, no stop(): the server is orphaned
+        child.wait()
+    assert os.path.isdir(tempdir)
+    with RedshiftTestServer():
+        pass
+    assert not os.path.exists(tempdir)
+    for _ in range(100):  # the orphaned postmaster exits (or is a zombie of PID 1)
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"postmaster {pid} still running")

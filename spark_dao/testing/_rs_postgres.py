@@ -128,6 +128,46 @@ _template: Path | None = None
 _template_lock = threading.Lock()
 
 
+OWNER_FILE = "owner.pid"
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux /proc), to tell a live owner from a reused PID."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _mark_owner(directory: Path) -> None:
+    (directory / OWNER_FILE).write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
+
+
+def sweep_stale() -> None:
+    """Stop the PostgreSQL servers and remove the directories that a dead process left behind (a test
+    run killed with SIGKILL cannot stop its servers). Only directories with an owner file whose
+    process is gone are touched; the postmaster is killed only if its command line names the directory."""
+    if not Path("/proc").is_dir():
+        return
+    for directory in Path(tempfile.gettempdir()).glob("spark_dao_rs_*"):
+        try:
+            pid_text, _, started = (directory / OWNER_FILE).read_text().strip().partition(" ")
+            owner = int(pid_text)
+        except (OSError, ValueError):
+            continue
+        if _start_time(owner) is not None and _start_time(owner) == started:
+            continue  # the owner is alive
+        try:
+            postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+            cmdline = Path(f"/proc/{postmaster}/cmdline").read_bytes().decode(errors="replace")
+            if str(directory) in cmdline:
+                os.kill(postmaster, signal.SIGQUIT)  # immediate shutdown; nobody is using it
+        except (OSError, ValueError, IndexError):
+            pass
+        _log.info("removing %s, left behind by the dead process %s", directory, owner)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -167,6 +207,7 @@ class EmbeddedPostgres:
         with _template_lock:
             if _template is None or not _template.exists():
                 holder = Path(tempfile.mkdtemp(prefix="spark_dao_rs_template_"))
+                _mark_owner(holder)
                 atexit.register(shutil.rmtree, holder, True)
                 if self._run_as:
                     os.chown(holder, *self._run_as)
@@ -188,7 +229,9 @@ class EmbeddedPostgres:
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, user: str, password: str, database: str, serializable: bool = False) -> None:
         bindir = _bin_dir()
+        sweep_stale()
         self.tempdir = Path(tempfile.mkdtemp(prefix="spark_dao_rs_"))
+        _mark_owner(self.tempdir)
         os.chmod(self.tempdir, 0o755)
         if os.geteuid() == 0:
             import pwd
