@@ -4,7 +4,8 @@ connection (so they are part of the client's transaction), against the configure
 COPY: the authorization is checked (a role must be one the server was started with, keys must be
 the endpoint's), the Parquet files named by the manifest (or under the prefix) are read with pyarrow,
 written as CSV into the server's temporary directory and loaded with a server-side
-``COPY t (cols) FROM '<file>' WITH (FORMAT csv)``. Columns map by position, as in Redshift. A data
+``COPY t (cols) FROM '<file>' WITH (FORMAT csv)``. Columns map by position, as in Redshift. CSV
+files are handed to PostgreSQL as they are (decompressed, header lines dropped). A data
 error becomes Redshift's "Load into table 'x' failed" error plus a row in ``stl_load_errors``,
 written on a separate connection so it survives the client's rollback.
 
@@ -202,7 +203,7 @@ def _copy_files(ctx: CommandContext, cmd: CopyCommand) -> list[str]:
         files = []
         for entry in manifest.get("entries", []):
             url = entry.get("url", "")
-            if "content_length" not in (entry.get("meta") or {}):
+            if cmd.format == "PARQUET" and "content_length" not in (entry.get("meta") or {}):
                 raise RedshiftError(f"Manifest entry for {url} is missing meta.content_length, which COPY "
                                     "from PARQUET requires")
             if not entry.get("mandatory", False):
