@@ -14,10 +14,17 @@ On one synthetic table (``country``-style partition column with ``--partitions``
 4. Spark      ``spark.read.format("dao")`` of the table into the ``noop`` sink vs
               ``spark.read.parquet`` of the same files (what the native reader's I/O costs),
               and ``df.write.format("dao")`` vs ``df.write.parquet``
+5. native     with the delta-spark JARs in ``jars/lib`` (``mvn -q -f jars/pom.xml
+              dependency:copy-dependencies -DoutputDirectory=lib``; ``--skip-native`` to leave out):
+              ``spark.read.format("delta")`` vs ``format("dao")`` and vs ``dao.read(engine="spark")``
+              (the native path); ``df.write.format("delta")`` vs ``df.write.format("dao")``; and the
+              1% upsert as a hand-written delta-spark MERGE vs ``dao.upsert`` of a Spark DataFrame
+              (native MERGE) on copies of the table
 
 Every upsert and write runs on a fresh copy of the table (copying is not timed). Targets from
-issue 9: dao upsert ≥ 0.9x a direct deltalake merge, the 1% upsert ≤ 0.2x a full rewrite (printed
-as a throughput ratio ≥ 5x), pandas write / read ≥ 0.95x deltalake.
+issue 9: dao upsert ≥ 0.9x a direct deltalake merge, the 1% upsert ≤ 0.2x a full rewrite, pandas
+write / read ≥ 0.95x deltalake, ``format("dao")`` read ≥ 0.6x native ``format("delta")``,
+``dao.read(engine="spark")`` ≥ 0.95x, ``format("dao")`` write ≥ 0.6x native Delta write.
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stat", choices=("median", "best"), default="median")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--skip-spark", action="store_true")
+    ap.add_argument("--skip-native", action="store_true", help="leave out the delta-spark comparisons")
     args = ap.parse_args(argv)
 
     import pyarrow as pa
@@ -167,8 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         ("deltalake merge 1%", None, None), ("dao upsert 1%", "deltalake merge 1%", 0.9),
         ("dao full rewrite", None, None),
     ]
+    jars = sorted(str(p) for p in (Path(__file__).resolve().parent.parent / "jars" / "lib").glob("*.jar"))
+    native = bool(jars) and not args.skip_native and not args.skip_spark
+    if not args.skip_spark and not native:
+        print("no delta-spark JARs in jars/lib (or --skip-native): native Delta comparisons left out", flush=True)
     if not args.skip_spark:
-        spark = start_spark()
+        conf = {"spark.jars": ",".join(jars), "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+                "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog"} if native else {}
+        spark = start_spark(conf)
         spark.sparkContext.setLogLevel("ERROR")
         spark_dao_fmt = "dao"
         import spark_dao
@@ -188,18 +202,58 @@ def main(argv: list[str] | None = None) -> int:
         def spark_write_native() -> None:
             df.write.parquet(str(work / f"sp-{next(counter)}"))
 
-        def spark_write_dao() -> None:
+        def spark_write_dao() -> None:  # the dao data source (the Python path), whatever the session has
             target = DataAccessObject({**catalog, "stores": {"lake": {"interface": "delta",
                                                                        "path": str(work / f"sd-{next(counter)}")}}})
-            target.write(df, "lake.t", mode="overwrite")
+            target.write(df, "lake.t", mode="overwrite", options={"engine_path": "python"})
 
         sops = [("spark parquet read", spark_read_native), ("format(dao) delta read", spark_read_dao),
                 ("spark parquet write", spark_write_native), ("dao delta write (spark)", spark_write_dao)]
+        plan += [("spark parquet read", None, None), ("format(dao) delta read", "spark parquet read", 0.6),
+                 ("spark parquet write", None, None), ("dao delta write (spark)", "spark parquet write", 0.6)]
+        if native:
+            def delta_read_native() -> None:
+                spark.read.format("delta").load(files).write.format("noop").mode("overwrite").save()
+
+            def delta_read_dao_native() -> None:
+                dao_seed.read("lake.t", engine="spark").write.format("noop").mode("overwrite").save()
+
+            def delta_write_native() -> None:
+                df.write.format("delta").partitionBy("part").save(str(work / f"dn-{next(counter)}"))
+
+            sops += [("delta-spark read", delta_read_native), ("dao.read spark (native)", delta_read_dao_native),
+                     ("delta-spark write", delta_write_native)]
+            plan += [("delta-spark read", None, None),
+                     ("format(dao) delta read", "delta-spark read", 0.6),
+                     ("dao.read spark (native)", "delta-spark read", 0.95),
+                     ("delta-spark write", None, None),
+                     ("dao delta write (spark)", "delta-spark write", 0.6)]
         stimes, scpus, _ = measure_interleaved(sops, args.repeat)
         times.update(stimes)
         cpus.update(scpus)
-        plan += [("spark parquet read", None, None), ("format(dao) delta read", "spark parquet read", 0.6),
-                 ("spark parquet write", None, None), ("dao delta write (spark)", "spark parquet write", 0.6)]
+        if native:
+            sbatch = spark.createDataFrame(batch.to_pandas()).cache()
+            sbatch.count()
+
+            def merge_delta_spark(folder: Path) -> None:
+                from delta.tables import DeltaTable as SparkDeltaTable
+
+                parts = ", ".join(str(p) for p in sorted(set(batch["part"].to_pylist())))
+                (SparkDeltaTable.forPath(spark, str(folder / "t")).alias("t")
+                 .merge(sbatch.alias("s"), f"t.part = s.part AND t.id = s.id AND t.part IN ({parts})")
+                 .whenMatchedUpdateAll(condition="s.updated_at >= t.updated_at OR t.updated_at IS NULL")
+                 .whenNotMatchedInsertAll().execute())
+
+            def merge_dao_native(folder: Path) -> None:
+                DataAccessObject({**catalog, "stores": {"lake": {"interface": "delta", "path": str(folder)}}}).upsert(
+                    sbatch, "lake.t")
+
+            ntimes, ncpus = measure_on_copies([("delta-spark merge 1%", merge_delta_spark),
+                                               ("dao upsert 1% (native)", merge_dao_native)], args.repeat)
+            times.update(ntimes)
+            cpus.update(ncpus)
+            plan += [("delta-spark merge 1%", None, None),
+                     ("dao upsert 1% (native)", "delta-spark merge 1%", 0.9)]
         spark.stop()
 
     results = [Result(op, times[op], cpus[op], args.rows, baseline, target) for op, baseline, target in plan]
