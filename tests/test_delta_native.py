@@ -159,12 +159,43 @@ def test_engine_path_values_are_checked(spark: Any, lake: Path) -> None:
         files.write(pd.DataFrame({"id": [1]}), "f.t", engine="pandas", options={"engine_path": "python"})
 
 
-def test_s3_locations_stay_on_the_python_path(spark: Any) -> None:
-    catalog = Catalog.load({"stores": {"lake": {"interface": "delta", "bucket": "b", "prefix": "p"}}})
+def test_s3_tables_without_s3a_or_with_a_profile_stay_on_the_python_path(spark: Any,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog = Catalog.load({"stores": {"lake": {"interface": "delta", "bucket": "b", "prefix": "p"},
+                                       "prof": {"interface": "delta", "bucket": "b", "profile": "dev"}}})
     obj = catalog.get("lake.users")
+    monkeypatch.setattr(delta_native, "has_s3a", lambda session: False)
     assert delta_native.choose(spark, obj, "auto", action="reading") is False
-    with pytest.raises(DaoError, match=r"engine_path='native' works on local folders only"):
+    with pytest.raises(DaoError, match=r"engine_path='native' cannot run on s3://b/p/users: the Spark session "
+                                       r"has no S3A \(hadoop-aws\).*jars/README.md"):
         delta_native.choose(spark, obj, "native", action="reading")
+    monkeypatch.setattr(delta_native, "has_s3a", lambda session: True)
+    assert delta_native.choose(spark, catalog.get("prof.users"), "auto", action="reading") is False
+    with pytest.raises(DaoError, match=r"names an AWS profile, which S3A does not read"):
+        delta_native.choose(spark, catalog.get("prof.users"), "native", action="writing")
+
+
+def test_s3a_options_come_from_the_store() -> None:
+    catalog = Catalog.load({"stores": {
+        "lake": {"interface": "delta", "bucket": "bkt", "prefix": "lake", "endpoint_url": "http://127.0.0.1:9000",
+                 "region": "eu-west-1", "access_key": "AK", "secret_key": "SK"},
+        "temp": {"interface": "delta", "bucket": "bkt", "access_key": "AK", "secret_key": "SK",
+                 "session_token": "TOK"},
+        "chain": {"interface": "delta", "bucket": "bkt"},
+        "local": {"interface": "delta", "path": "/data/lake"}}})
+    lake = catalog.get("lake.users")
+    assert delta_native.table_path(lake) == "s3a://bkt/lake/users"
+    assert delta_native.hadoop_options(lake) == {
+        "fs.s3a.path.style.access": "true", "fs.s3a.endpoint": "http://127.0.0.1:9000",
+        "fs.s3a.connection.ssl.enabled": "false", "fs.s3a.endpoint.region": "eu-west-1",
+        "fs.s3a.access.key": "AK", "fs.s3a.secret.key": "SK",
+        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"}
+    temp = delta_native.hadoop_options(catalog.get("temp.users"))
+    assert temp["fs.s3a.session.token"] == "TOK"
+    assert temp["fs.s3a.aws.credentials.provider"].endswith("TemporaryAWSCredentialsProvider")
+    # no keys in the catalog: S3A's default chain (instance profile, environment)
+    assert delta_native.hadoop_options(catalog.get("chain.users")) == {"fs.s3a.path.style.access": "false"}
+    assert delta_native.hadoop_options(catalog.get("local.users")) == {}
 
 
 # --------------------------------------------------------------------------- interop
@@ -596,3 +627,48 @@ def test_schema_changes_interoperate_between_the_paths(native: Any, tmp_path: Pa
     dao.write(native.createDataFrame([("x",)], "id string"), "native.users", mode="overwrite",
               options={"overwriteSchema": True})
     assert rows(table) == [("x",)]
+
+
+# --------------------------------------------------------------------------- native on S3 (s3a, moto)
+def test_native_path_on_s3_through_s3a(native: Any, s3_server: str, s3_bucket: str, s3_client: Any,
+                                       calls: list[str]) -> None:
+    if not delta_native.has_s3a(native):
+        reason = "the Spark session has no S3A (hadoop-aws): fetch the JARs of jars/pom.xml"
+        if REQUIRE_NATIVE_DELTA:
+            pytest.fail(f"SPARK_DAO_REQUIRE_NATIVE_DELTA is set but {reason}")
+        pytest.skip(reason)
+    catalog = Catalog.load({
+        "stores": {"lake": {"interface": "delta", "bucket": s3_bucket, "prefix": "lake", "endpoint_url": s3_server,
+                            "region": "us-east-1", "access_key": "testing", "secret_key": "testing"}},
+        "objects": {"lake.events": {"partition_by": ["country"], "keys": ["country", "id"], "order_by": "ts"}},
+    })
+    dao = DataAccessObject(catalog, spark=native)
+    ev = "id long, country string, ts long"
+    dao.write(native.createDataFrame([(1, "DE", 1), (2, "FR", 1)], ev), "lake.events", mode="overwrite")
+    dao.write(native.createDataFrame([(3, "DE", 1)], ev), "lake.events", mode="append")
+    result = dao.upsert(native.createDataFrame([(1, "DE", 2), (4, "US", 1)], ev), "lake.events")
+    assert (result.rows_inserted, result.rows_updated) == (1, 1)
+    got = dao.read("lake.events", engine="spark", filters=[("country", "in", ["DE", "US"])])
+    assert sdf_rows(got) == [(1, "DE", 2), (3, "DE", 1), (4, "US", 1)]
+    assert sdf_rows(dao.read("lake.events", engine="spark", version=0)) == [(1, "DE", 1), (2, "FR", 1)]
+    assert calls == ["write", "write", "upsert", "read", "read"]
+    # the Python path (deltalake over pyarrow's S3) reads what delta-spark committed to S3
+    arrow = dao.read("lake.events", engine="arrow")
+    assert sorted(tuple(r.values()) for r in arrow.select(["id", "country", "ts"]).to_pylist()) == [
+        (1, "DE", 2), (2, "FR", 1), (3, "DE", 1), (4, "US", 1)]
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="lake/events/")["Contents"]]
+    assert "lake/events/_delta_log/00000000000000000002.json" in keys
+    assert any(k.startswith("lake/events/country=US/") for k in keys)
+    # credentials S3 refuses (moto checks them here): the error names the object, never the secret
+    from s3_server import _set_auth
+
+    bad = Catalog.load({"stores": {"lake": {**catalog.store("lake").configs, "interface": "delta",
+                                            "secret_key": "wrong-secret-123"}},
+                        "objects": {"lake.events": {"partition_by": ["country"]}}})
+    _set_auth(s3_server, "0")
+    try:
+        with pytest.raises(DaoError, match=r"'lake.events' \(store 'lake'\)") as info:
+            DataAccessObject(bad, spark=native).read("lake.events", engine="spark").collect()
+    finally:
+        _set_auth(s3_server, "inf")
+    assert "wrong-secret-123" not in str(info.value)

@@ -127,7 +127,9 @@ def _q(name: str) -> str:
 
 def _create(batch: Any, itf: Any, spec: Any, obj: DataObject, rows: int, path: str) -> WriteResult:
     """No table yet: the batch creates it, every row inserted."""
-    writer = batch.write.format("delta").mode("append")
+    from .delta_native import hadoop_options, with_options
+
+    writer = with_options(batch.write.format("delta").mode("append"), hadoop_options(obj))
     if spec.partition_by:
         writer = writer.partitionBy(*spec.partition_by)
     if spec.options.get("usermetadata") is not None:
@@ -146,14 +148,16 @@ def _merge(batch: Any, itf: Any, spec: Any, obj: DataObject, opts: Any, values: 
     from delta.tables import DeltaTable
 
     from ..interfaces._delta_merge import SOURCE, TARGET, build_predicate, update_condition
-    from .delta_native import table_path
+    from .delta_native import hadoop_options, table_path
 
     spark = batch.sparkSession
+    fs_options = hadoop_options(obj)
     predicate = build_predicate(opts, values, bounds, dialect="spark")
     retries = int(spec.options.get("max_retries", 3))
     log.debug("%s: delta-spark MERGE ON %s", what, predicate)
     for attempt in range(retries + 1):
-        merger = DeltaTable.forPath(spark, table_path(obj)).alias(TARGET).merge(batch.alias(SOURCE), predicate)
+        merger = DeltaTable.forPath(spark, table_path(obj), hadoopConf=fs_options).alias(TARGET).merge(
+            batch.alias(SOURCE), predicate)
         if spec.options.get("merge_schema"):
             merger = merger.withSchemaEvolution()
         if opts.strategy != "insert_only":
@@ -209,7 +213,7 @@ def _merge_result(itf: Any, obj: DataObject, counts: Mapping[str, Any]) -> Write
     metrics: Mapping[str, Any] = {}
     version = None
     try:
-        newest = itf.history(obj, 1)[0]
+        newest = itf.latest_commit(obj)
         if newest.get("operation") == "MERGE":
             metrics, version = newest.get("operationMetrics") or {}, newest.get("version")
     except Exception as exc:  # noqa: BLE001 - the upsert landed; only the file numbers are missing

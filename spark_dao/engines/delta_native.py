@@ -4,7 +4,7 @@ Where the Spark session has Delta Lake on the JVM (Databricks, EMR, a session st
 delta-spark JARs, see jars/README.md), reading and writing a Delta store's table with the Spark
 engine runs ``spark.read.format("delta")`` / ``df.write.format("delta")``: the work stays in the
 JVM. Everywhere else (no JARs, Spark Connect without Delta on the server, pandas/arrow engines,
-``format("dao")``, S3 locations for now) the Python path of
+``format("dao")``, S3 tables on a session without S3A) the Python path of
 :class:`~spark_dao.interfaces.delta.DeltaInterface` runs. Both write the same tables.
 
     >>> dao.read("lake.users", engine="spark", version=3)                       # doctest: +SKIP
@@ -44,7 +44,7 @@ ENGINE_PATHS = ("auto", "native", "python")
 OPTION = "engine_path"
 
 #: id(session) -> (session, has Delta); the session is kept so its id is not reused
-_DETECTED: dict[int, tuple[Any, bool]] = {}
+_DETECTED: dict[Any, tuple[Any, bool]] = {}
 _LOGGED: set[tuple[int, str, str]] = set()
 _LOCK = threading.Lock()
 
@@ -130,6 +130,7 @@ def forget(spark: Any = None) -> None:
             _DETECTED.clear()
         else:
             _DETECTED.pop(id(spark), None)
+            _DETECTED.pop(("s3a", id(spark)), None)
 
 
 # --------------------------------------------------------------------------- the choice
@@ -178,19 +179,51 @@ def _is_local(location: str) -> bool:
     return "://" not in location or location.startswith("file://")
 
 
+def has_s3a(spark: Any) -> bool:
+    """True when the session's JVM has Hadoop's S3A file system (hadoop-aws: EMR, Databricks, or
+    the JARs of jars/pom.xml). Asked through Py4J, so on Spark Connect (no ``_jvm``) the answer is
+    False and ``auto`` keeps S3 tables on the Python path; cached per session."""
+    key = ("s3a", id(spark))
+    with _LOCK:
+        known = _DETECTED.get(key)
+    if known is not None and known[0] is spark:
+        return known[1]
+    found = False
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is not None:
+        try:
+            from py4j.java_gateway import JavaClass
+
+            found = isinstance(jvm.org.apache.hadoop.fs.s3a.S3AFileSystem, JavaClass)
+        except Exception:  # noqa: BLE001 - no answer: the Python path
+            found = False
+    with _LOCK:
+        _DETECTED[key] = (spark, found)
+    return found
+
+
+def _s3_refusal(obj: DataObject) -> str | None:
+    """Why the native path cannot reach this S3 table with the store's settings, or None."""
+    if obj.store is not None and obj.store.configs.get("profile"):
+        return "the store names an AWS profile, which S3A does not read; give keys or use the default chain"
+    return None
+
+
 def choose(spark: Any, obj: DataObject, requested: str, *, action: str) -> bool:
     """True for the native path. ``requested`` comes from :func:`take_request`."""
+    on_s3 = not _is_local(obj.location)
+    refusal = _s3_refusal(obj) if on_s3 else None
     if requested == "python":
         native, why = False, f"{OPTION}=python"
-    elif not _is_local(obj.location):
-        # an S3 table would need s3a (hadoop-aws and credentials) on the session: not wired yet
+    elif on_s3 and (refusal or not has_s3a(spark)):
+        why = refusal or "the Spark session has no S3A (hadoop-aws) for an S3 table"
         if requested == "native":
             raise DaoError(
-                f"{action} {obj.full_name!r} (store {obj.store_name!r}): {OPTION}='native' works on local "
-                f"folders only for now; {obj.location} is an object store location. Drop {OPTION} "
-                "(the Python path reads and writes it) or set it to 'python'"
+                f"{action} {obj.full_name!r} (store {obj.store_name!r}): {OPTION}='native' cannot run on "
+                f"{obj.location}: {why}. Add hadoop-aws to the session (jars/README.md), or drop {OPTION} "
+                "(the Python path reads and writes it)"
             )
-        native, why = False, "object store location (the native path covers local folders only)"
+        native = False
     elif has_delta(spark):
         native, why = True, f"the Spark session has Delta Lake ({OPTION}={requested})"
     elif requested == "native":
@@ -210,11 +243,50 @@ def choose(spark: Any, obj: DataObject, requested: str, *, action: str) -> bool:
 
 
 def table_path(obj: DataObject) -> str:
-    """The table's absolute local path, as delta-spark takes it."""
+    """The table's location as delta-spark takes it: an absolute local path, or ``s3a://bucket/key``."""
     location = obj.location
+    if not _is_local(location):
+        from ..interfaces._s3settings import split_location
+
+        bucket, key = split_location(location)
+        return f"s3a://{bucket}/{key}".rstrip("/")
     if location.startswith("file://"):
         location = "/" + location[len("file://"):].lstrip("/")
     return os.path.abspath(location)
+
+
+def hadoop_options(obj: DataObject) -> dict[str, str]:
+    """The store's S3 settings as S3A options for this one read, write or MERGE ({} for local
+    tables): endpoint, path-style, region and, when the catalog gives keys, the credentials (else
+    S3A's default chain: instance profile, environment). Passed as DataFrame options (delta-spark
+    applies ``fs.*`` options to the table's file system), never set on the session."""
+    if _is_local(obj.location) or obj.store is None:
+        return {}
+    from ..interfaces._s3settings import S3Settings
+
+    s3 = S3Settings.from_store(obj.store)
+    opts = {"fs.s3a.path.style.access": "true" if s3.path_style else "false"}
+    if s3.endpoint_url:
+        opts["fs.s3a.endpoint"] = s3.endpoint_url
+        opts["fs.s3a.connection.ssl.enabled"] = "false" if s3.endpoint_url.startswith("http://") else "true"
+    if s3.region:
+        opts["fs.s3a.endpoint.region"] = s3.region
+    if s3.access_key and s3.secret_key:
+        opts["fs.s3a.access.key"] = s3.access_key
+        opts["fs.s3a.secret.key"] = s3.secret_key
+        if s3.session_token:
+            opts["fs.s3a.session.token"] = s3.session_token
+            opts["fs.s3a.aws.credentials.provider"] = "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+        else:
+            opts["fs.s3a.aws.credentials.provider"] = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+    return opts
+
+
+def with_options(target: Any, options: Mapping[str, str]) -> Any:
+    """``target`` (a DataFrameReader or DataFrameWriter) with every option set."""
+    for key, value in options.items():
+        target = target.option(key, value)
+    return target
 
 
 # --------------------------------------------------------------------------- read
@@ -231,7 +303,7 @@ def read(spark: Any, itf: Any, obj: DataObject, options: Mapping[str, Any],
     if opts.get("versionasof") is not None and opts.get("timestampasof") is not None:
         raise DaoError(f"reading {obj.full_name!r}: give versionAsOf or timestampAsOf, not both")
     validate_filters(filters, what=f"reading {obj.full_name!r}")
-    reader = spark.read.format("delta")
+    reader = with_options(spark.read.format("delta"), hadoop_options(obj))
     version = _version_option(obj, opts.get("versionasof"))
     if version is not None:
         reader = reader.option("versionAsOf", version)
@@ -320,7 +392,8 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
     read_version = spec.options.get("read_version")
     if mode == "ignore" and read_version is not None:
         return WriteResult(object=obj.full_name, mode=mode, location=obj.location, skipped=True)
-    writer = conform(sdf, spec.schema).write.format("delta").mode(_SPARK_MODES[mode])
+    writer = with_options(conform(sdf, spec.schema).write.format("delta").mode(_SPARK_MODES[mode]),
+                          hadoop_options(obj))
     if mode == "dynamic":
         writer = writer.option("partitionOverwriteMode", "dynamic")
     elif mode == "overwrite":
@@ -363,7 +436,7 @@ def conform(sdf: Any, target: Any) -> Any:
 def _result(itf: Any, obj: DataObject, mode: str, read_version: int | None) -> WriteResult:
     """The write's numbers from the newest commit's ``operationMetrics`` (delta-spark records them)."""
     try:
-        newest = itf.history(obj, 1)[0]
+        newest = itf.latest_commit(obj)
     except Exception as exc:  # noqa: BLE001 - the write landed; only the numbers are missing
         log.warning("%s: written with delta-spark; could not read its commit metrics: %s", obj.full_name, exc)
         return WriteResult(object=obj.full_name, mode=mode, location=obj.location)

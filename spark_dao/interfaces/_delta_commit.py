@@ -149,6 +149,11 @@ class DeltaCommit(CommitProtocol):
         return WriteResult(object=obj.full_name, mode=spec.mode, location=f"{obj.location} (version {new_version})",
                            rows_written=rows, files_added=len(files), files_removed=removed, partitions=partitions)
 
+    def latest_commit(self, obj: DataObject) -> dict[str, Any]:
+        """The newest commit's ``commitInfo`` with its ``version`` ({} without a table)."""
+        table = self._table(obj)
+        return {} if table is None else self._commit_info(obj, int(table.version()))
+
     def _commit_info(self, obj: DataObject, version: int) -> dict[str, Any]:
         """The ``commitInfo`` of one commit, read from its log file (``DeltaTable.history`` holds the
         GIL while it waits on the network, stalling an in-process S3 server's threads)."""
