@@ -556,8 +556,8 @@ def test_replace_where_overwrites_only_the_matching_partitions(dao: DataAccessOb
         dao.write(events([(40, "DE"), (41, "US")]), "lake.events", engine="pandas", mode="overwrite",
                   options={"replaceWhere": "country = 'DE'"})
     assert DeltaTable(str(lake / "events")).version() == version
-    with pytest.raises(DaoError, match=r"'id' is not a partition column \(\['country'\]\); replaceWhere on other "
-                                       r"columns is not supported yet"):
+    with pytest.raises(DaoError, match=r"'id' is not a partition column \(\['country'\]\); on the Python path "
+                                       r"replaceWhere takes partition columns only.*native path"):
         dao.write(events([(1, "DE")]), "lake.events", engine="pandas", mode="overwrite", options={"replaceWhere": "id > 3"})
     with pytest.raises(DaoError, match=r"replaceWhere applies to mode='overwrite', not 'append'"):
         dao.write(events([(1, "DE")]), "lake.events", engine="pandas", mode="append", options={"replaceWhere": "country = 'DE'"})

@@ -672,3 +672,41 @@ def test_native_path_on_s3_through_s3a(native: Any, s3_server: str, s3_bucket: s
     finally:
         _set_auth(s3_server, "inf")
     assert "wrong-secret-123" not in str(info.value)
+
+
+def test_replace_where_natively_on_partition_and_data_columns(native: Any, lake: Path, calls: list[str]) -> None:
+    """replaceWhere reaches delta-spark: only matching rows are replaced (on partition columns and,
+    natively, on any column); rows outside the predicate fail the write and nothing is committed."""
+    dao = DataAccessObject(catalog_for(lake), spark=native)
+    dao.write(events_df(native, [(1, "DE"), (2, "FR"), (3, "US"), (4, "IT")]), "lake.events", mode="overwrite")
+    dao.write(events_df(native, [(20, "FR"), (21, "DE")]), "lake.events", mode="overwrite",
+              options={"replaceWhere": "country IN ('DE', 'FR', 'ES')"})
+    assert rows(lake / "events") == [(3, "US"), (4, "IT"), (20, "FR"), (21, "DE")]
+    # boundaries: FR (= the lower bound) replaced, IT (= the upper) kept
+    dao.write(events_df(native, [(30, "GB")]), "lake.events", mode="overwrite",
+              options={"replaceWhere": "country >= 'FR' AND country < 'IT'"})
+    assert rows(lake / "events") == [(3, "US"), (4, "IT"), (21, "DE"), (30, "GB")]
+    # a data column: the rows with id >= 21 are replaced wherever they are, the others stay
+    dao.write(events_df(native, [(25, "DE"), (99, "US")]), "lake.events", mode="overwrite",
+              options={"replaceWhere": "id >= 21"})
+    assert rows(lake / "events") == [(3, "US"), (4, "IT"), (25, "DE"), (99, "US")]
+    assert calls == ["write"] * 4
+    version = DeltaTable(str(lake / "events")).version()
+    with pytest.raises(DaoError, match=r"'lake.events'"):
+        dao.write(events_df(native, [(5, "DE"), (50, "DE")]), "lake.events", mode="overwrite",
+                  options={"replaceWhere": "id >= 21"})
+    with pytest.raises(DaoError, match=r"unknown column 'idd'"):
+        dao.write(events_df(native, [(50, "DE")]), "lake.events", mode="overwrite", options={"replaceWhere": "idd > 1"})
+    assert DeltaTable(str(lake / "events")).version() == version
+    assert rows(lake / "events") == [(3, "US"), (4, "IT"), (25, "DE"), (99, "US")]
+
+
+def test_replace_where_renders_safe_spark_sql() -> None:
+    import datetime as dt_
+
+    obj = catalog_for(Path("/tmp/x")).get("lake.events")
+    assert delta_native.spark_predicate(obj, [("country", "in", ("DE", "FR")), ("id", ">=", 3),
+                                              ("day", "=", dt_.date(2025, 1, 8)), ("x`y", "is_null", None)]) == (
+        "`country` IN ('DE', 'FR') AND `id` >= 3 AND `day` = DATE '2025-01-08' AND `x``y` IS NULL")
+    with pytest.raises(DaoError, match=r"the value \"it's\" of 'country' has no safe Spark SQL literal"):
+        delta_native.spark_predicate(obj, [("country", "=", "it's")])

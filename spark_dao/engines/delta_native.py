@@ -388,7 +388,14 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
     from pyspark.sql.pandas.types import to_arrow_schema
 
     schema = to_arrow_schema(sdf.schema)
-    spec = itf.prepare_write(obj, schema, {**options, "mode": mode})  # raises before anything is written
+    rest = {k: v for k, v in options.items() if str(k).lower() != "replacewhere"}
+    where = [v for k, v in options.items() if str(k).lower() == "replacewhere" and v is not None]
+    spec = itf.prepare_write(obj, schema, {**rest, "mode": mode})  # raises before anything is written
+    replace_where = None
+    if where:  # delta-spark takes any column (it rewrites the files holding matching rows)
+        filters = itf._replace_where(obj, where[-1], mode, spec.schema, tuple(spec.partition_by),
+                                     partitions_only=False)
+        replace_where = spark_predicate(obj, filters)
     read_version = spec.options.get("read_version")
     if mode == "ignore" and read_version is not None:
         return WriteResult(object=obj.full_name, mode=mode, location=obj.location, skipped=True)
@@ -402,6 +409,8 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
         writer = writer.partitionBy(*spec.partition_by)
     if spec.options.get("compression"):
         writer = writer.option("compression", spec.options["compression"])
+    if replace_where is not None:
+        writer = writer.option("replaceWhere", replace_where)
     if spec.options.get("usermetadata") is not None:
         writer = writer.option("userMetadata", str(spec.options["usermetadata"]))
     if spec.options.get("overwrite_schema"):
@@ -412,6 +421,30 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
         writer = writer.option("maxRecordsPerFile", int(spec.options["max_rows_per_file"]))
     run_spark_write(lambda: writer.save(table_path(obj)), obj)
     return _result(itf, obj, mode, read_version)
+
+
+def spark_predicate(obj: DataObject, filters: Any) -> str:
+    """Typed filters as one Spark SQL predicate (``replaceWhere``), identifiers quoted, values as
+    literals; a value without a safe Spark literal (a string holding a quote or a backslash, a
+    timestamp) is refused rather than rendered loosely."""
+    from ..interfaces._delta_merge import spark_ident, sql_literal
+
+    parts = []
+    for col, op, value in filters:
+        name = spark_ident(col)
+        if op in ("is_null", "not_null"):
+            parts.append(f"{name} IS {'NOT ' if op == 'not_null' else ''}NULL")
+            continue
+        values = list(value) if op == "in" else [value]
+        literals = [sql_literal(v, "spark") for v in values]
+        if any(lit is None for lit in literals):
+            raise DaoError(
+                f"writing {obj.full_name!r} (store {obj.store_name!r}) with replaceWhere: the value "
+                f"{values[literals.index(None)]!r} of {col!r} has no safe Spark SQL literal here; "
+                "use engine_path='python' (partition columns) or another predicate"
+            )
+        parts.append(f"{name} IN ({', '.join(literals)})" if op == "in" else f"{name} {op} {literals[0]}")
+    return " AND ".join(parts)
 
 
 def conform(sdf: Any, target: Any) -> Any:

@@ -44,7 +44,7 @@ import pyarrow as pa
 
 from ..catalog.model import DataObject
 from ..catalog.settings import Setting
-from ..errors import DaoError, ObjectNotFound, SchemaMismatch
+from ..errors import DaoError, ObjectNotFound, SchemaMismatch, did_you_mean
 from . import _arrow
 from ._delta_commit import MAX_RETRIES, DeltaCommit, _deltalake, delta_errors
 from ._delta_log import (
@@ -413,17 +413,22 @@ class DeltaInterface(DeltaCommit, BaseInterface):
 
     @staticmethod
     def _replace_where(obj: DataObject, predicate: Any, mode: str, schema: pa.Schema,
-                       partition_by: tuple[str, ...]) -> tuple[PartitionFilter, ...]:
-        """``replaceWhere``: filters on partition columns, typed; checked before any task runs."""
+                       partition_by: tuple[str, ...], *, partitions_only: bool = True) -> tuple[PartitionFilter, ...]:
+        """``replaceWhere``: filters, typed; checked before any task runs. The Python path takes
+        partition columns only (``partitions_only``); the native path (delta-spark) any column."""
         what = f"writing {obj.full_name!r} (store {obj.store_name!r}) with replaceWhere"
         if mode != "overwrite":
             raise DaoError(f"{what}: replaceWhere applies to mode='overwrite', not {mode!r}")
         typed = []
         for f in parse_predicate(str(predicate), what=what):
-            if f[0] not in partition_by:
+            if f[0] not in schema.names:
+                raise DaoError(f"{what}: unknown column {f[0]!r}.{did_you_mean(f[0], schema.names)} "
+                               f"Columns: {', '.join(schema.names)}")
+            if partitions_only and f[0] not in partition_by:
                 raise DaoError(
                     f"{what}: {f[0]!r} is not a partition column ({list(partition_by) or 'the table has none'}); "
-                    "replaceWhere on other columns is not supported yet: use an upsert, or a dynamic overwrite"
+                    "on the Python path replaceWhere takes partition columns only: use an upsert or a dynamic "
+                    "overwrite, or the native path (engine='spark' on a session with Delta), which takes any column"
                 )
             t = coerce_filter(f, schema.field(f[0]).type) if f[1] not in ("is_null", "not_null") else f
             if t is None:
