@@ -191,3 +191,15 @@ def test_an_upsert_with_merge_schema_adds_the_columns(dao: DataAccessObject, lak
     assert rows(lake / "t") == [{"id": 1, "name": "a", "score": None}, {"id": 2, "name": "B", "score": 1.0},
                                 {"id": 3, "name": "c", "score": 2.0}]
     assert DeltaTable(str(lake / "t")).version() == 1
+
+
+def test_merge_schema_on_a_writer_v7_table_that_lists_unused_features(dao: DataAccessObject, lake: Path) -> None:
+    # deltalake (and delta-spark) list features such as invariants on every writer-v7 table
+    write_deltalake(str(lake / "t"), pa.table({"id": [1], "name": ["a"]}),
+                    configuration={"delta.enableDeletionVectors": "true"})
+    protocol = DeltaTable(str(lake / "t")).protocol()
+    assert protocol.min_writer_version == 7 and "invariants" in (protocol.writer_features or [])
+    dao.write(pa.table({"id": [2], "name": ["b"], "score": [1.0]}), "lake.t", engine="arrow", mode="append",
+              options={"mergeSchema": True})
+    assert names(lake / "t") == ["id", "name", "score"]
+    assert sorted(dao.read("lake.t", engine="pandas")["id"]) == [1, 2]

@@ -33,7 +33,11 @@ from . import _arrow
 #: writer features an append / remove commit written here honours (the rest need a real engine)
 SAFE_WRITER_FEATURES = frozenset({"appendOnly", "timestampNtz", "deletionVectors", "changeDataFeed",
                                   "v2Checkpoint", "vacuumProtocolCheck", "checkpointProtection"})
-_METADATA_MARKERS = ("delta.invariants", "delta.generationExpression", "delta.identity.start")
+#: features a table may list while using none of them (delta-spark and deltalake list some on every
+#: writer-v7 table): safe while the schema and configuration show no use (checked below)
+UNUSED_OK_FEATURES = frozenset({"invariants", "checkConstraints", "generatedColumns", "identityColumns",
+                                "variantType"})
+_METADATA_MARKERS = ("delta.invariants", "delta.generationExpression", "delta.identity.start", '"variant"')
 
 
 def merged_schema(incoming: pa.Schema, stored: pa.Schema, *, what: str) -> pa.Schema:
@@ -54,7 +58,7 @@ def check_writable(obj: DataObject, table: Any) -> None:
     """Refuse tables this commit cannot honour, naming the feature."""
     protocol = table.protocol()
     features = set(protocol.writer_features or ())
-    problems = sorted(features - SAFE_WRITER_FEATURES) if protocol.min_writer_version >= 7 else []
+    problems = sorted(features - SAFE_WRITER_FEATURES - UNUSED_OK_FEATURES) if protocol.min_writer_version >= 7 else []
     if protocol.min_writer_version in (3, 4, 5, 6):
         problems.append(f"writer version {protocol.min_writer_version}")
     config = table.metadata().configuration or {}
