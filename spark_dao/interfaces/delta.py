@@ -52,7 +52,6 @@ from ._delta_log import (
     _check_replace_where,
     _delta_schema,
     _file_stats,
-    _partition_filters,
     _relative,
     _remove_quietly,
     _stats_may_match,
@@ -60,6 +59,7 @@ from ._delta_log import (
     _version_option,
     deleted_rows,
 )
+from ._delta_manage import DeltaManagement
 from ._fs import _is_object_store, filesystem_for
 from ._layout import STAGING, _file_stem, _job_tag, check_partition_columns
 from ._read import (
@@ -140,7 +140,7 @@ class _TaskOutput:
 _STAGED_NAME = re.compile(r"^part-[0-9a-f]{8}-[0-9a-f]{10}-\d+\.parquet$")
 
 
-class DeltaInterface(DeltaCommit, BaseInterface):
+class DeltaInterface(DeltaCommit, DeltaManagement, BaseInterface):
     """Delta Lake tables in a store's folder or bucket prefix (see the module docstring).
 
     >>> dao.read("lake.users", engine="pandas", version=0)          # doctest: +SKIP
@@ -208,19 +208,38 @@ class DeltaInterface(DeltaCommit, BaseInterface):
 
     def _version_at(self, obj: DataObject, when: dt.datetime) -> int:
         """The latest version committed at or before ``when`` (Delta's ``timestampAsOf``)."""
-        table = self._table(obj)
-        if table is None:
+        import pyarrow.fs as pafs
+
+        if self._table(obj) is None:
             raise self._missing(obj)
+        # the commits' own timestamps, read from their log files by a binary search (commits are in
+        # time order): O(log n) reads, and no DeltaTable.history(), which holds the GIL while it
+        # waits on the network
+        fs, base = filesystem_for(self.store, obj.location)
+        names = (posixpath.basename(i.path) for i in fs.get_file_info(pafs.FileSelector(f"{base}/_delta_log")))
+        versions = sorted(int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit())
         stamp = when.timestamp() * 1000
-        commits = sorted((int(h["version"]), int(h["timestamp"])) for h in table.history())
-        before = [v for v, ts in commits if ts <= stamp]
-        if not before:
-            first = dt.datetime.fromtimestamp(commits[0][1] / 1000, dt.UTC) if commits else None
+        seen: dict[int, float] = {}
+
+        def at(i: int) -> float:
+            if versions[i] not in seen:
+                seen[versions[i]] = float(self._commit_info(obj, versions[i]).get("timestamp") or 0)
+            return seen[versions[i]]
+
+        lo, hi = 0, len(versions)  # the first index whose commit is later than ``when``
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if at(mid) <= stamp:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == 0:
+            first = dt.datetime.fromtimestamp(at(0) / 1000, dt.UTC) if versions else None
             raise DaoError(
                 f"reading {obj.full_name!r} (store {obj.store_name!r}): no version of the table exists at "
                 f"{when.isoformat()}; its first commit is at {first.isoformat() if first else '?'}"
             )
-        return before[-1]
+        return versions[lo - 1]
 
     def _refuse_non_delta(self, obj: DataObject) -> None:
         """A folder with data files but no ``_delta_log`` is not a Delta table: say so, do not overwrite
@@ -547,58 +566,6 @@ class DeltaInterface(DeltaCommit, BaseInterface):
         fs.delete_dir(base)
         log.info("deleted Delta table %s at %s", obj.full_name, obj.location)
         return True
-
-    def history(self, obj: DataObject, limit: int | None = None) -> list[dict[str, Any]]:
-        """The table's commits, newest first (version, timestamp, operation, parameters, metrics)."""
-        table = self._table(obj)
-        if table is None:
-            raise self._missing(obj)
-        return [dict(h) for h in table.history(limit)]
-
-    def optimize(self, obj: DataObject, *, zorder_by: list[str] | None = None,
-                 where: list[PartitionFilter] | None = None, target_size: int | None = None) -> dict[str, Any]:
-        """Compact small files (and Z-order by ``zorder_by``) in one commit; ``where`` limits it to
-        partitions (``[("day", "=", "2025-01-08")]``). Returns delta-rs's metrics."""
-        table = self._existing(obj)
-        filters = _partition_filters(obj, table, where)
-        if zorder_by:
-            unknown = [c for c in zorder_by if c not in pa.schema(table.schema().to_arrow()).names]
-            if unknown:
-                raise DaoError(f"optimizing {obj.full_name!r}: zorder_by columns {unknown} are not in the table")
-            metrics = table.optimize.z_order(list(zorder_by), partition_filters=filters, target_size=target_size)
-        else:
-            metrics = table.optimize.compact(partition_filters=filters, target_size=target_size)
-        log.info("%s: optimize -> version %d: %s", obj.full_name, self._existing(obj).version(), metrics)
-        return dict(metrics)
-
-    def vacuum(self, obj: DataObject, *, retention_hours: float = 168, dry_run: bool = True) -> list[str]:
-        """Files no version within ``retention_hours`` references (and files no version ever
-        referenced, such as the output of dead jobs, once that old): listed, and deleted unless
-        ``dry_run``. Time travel to versions older than the retention stops working for what is deleted."""
-        if retention_hours < 0:
-            raise DaoError(f"vacuum of {obj.full_name!r}: retention_hours={retention_hours} must be 0 or more")
-        table = self._existing(obj)
-        files = list(table.vacuum(retention_hours=int(retention_hours), dry_run=dry_run,
-                                  enforce_retention_duration=False))
-        log.info("%s: vacuum (%s, retention %sh): %d files", obj.full_name, "dry run" if dry_run else "deleted",
-                 retention_hours, len(files))
-        return files
-
-    def restore(self, obj: DataObject, version: int) -> dict[str, Any]:
-        """A new version whose data is that of ``version`` (history keeps everything in between)."""
-        table = self._existing(obj)
-        if not 0 <= int(version) <= table.version():
-            raise DaoError(f"restoring {obj.full_name!r}: version {version} does not exist; the table's versions "
-                           f"are 0 to {table.version()}")
-        metrics = table.restore(int(version))
-        log.info("%s: restored version %d as version %d", obj.full_name, version, self._existing(obj).version())
-        return dict(metrics)
-
-    def _existing(self, obj: DataObject) -> Any:
-        table = self._table(obj)
-        if table is None:
-            raise self._missing(obj)
-        return table
 
     def list_objects(self) -> list[str]:
         """Names of the Delta tables directly under the store's location."""
