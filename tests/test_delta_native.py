@@ -509,16 +509,17 @@ def test_a_failed_task_in_a_native_merge_makes_no_new_version(native: Any, tmp_p
     with pytest.raises(DaoError, match="task failed on purpose"):
         dao.upsert(bad, "native.users")
     assert DeltaTable(str(table)).version() == 0
-    # a target file that cannot be read fails the MERGE's own scan: still no new version
-    victim = next(table.glob("*.parquet"))
-    saved = victim.read_bytes()
-    victim.write_bytes(b"not parquet")
+    # target files that cannot be read fail the MERGE's own scan: still no new version
+    saved = {p: p.read_bytes() for p in table.glob("*.parquet")}
+    for victim in saved:
+        victim.write_bytes(b"not parquet")
     try:
         with pytest.raises(DaoError, match=r"'native.users' \(store 'native'\)"):
             dao.upsert(native.createDataFrame([(1, 9, "x")], USERS), "native.users")
         assert DeltaTable(str(table)).version() == 0
     finally:
-        victim.write_bytes(saved)
+        for victim, body in saved.items():
+            victim.write_bytes(body)
     assert rows(table) == sorted(STORED, key=lambda r: r[0])
 
 
