@@ -325,8 +325,8 @@ def test_tables_written_by_delta_rs_are_read_with_types_and_partitions(catalog: 
 
 
 def test_unsupported_features_are_refused_by_name(catalog: Catalog, lake: Path) -> None:
-    """Deletion vectors are honoured by reads (tests/test_delta_native.py makes real ones with
-    delta-spark) but refused by writes; column mapping is refused by both."""
+    """Deletion vectors are honoured by reads and writes (tests/test_delta_native.py makes real ones
+    with delta-spark) but refused by upserts; column mapping is refused by all."""
     write_deltalake(str(lake / "users"), pa.table({"id": [1, 2], "name": ["a", "b"]}),
                     configuration={"delta.enableDeletionVectors": "true"})
     protocol = DeltaTable(str(lake / "users")).protocol()
@@ -334,9 +334,13 @@ def test_unsupported_features_are_refused_by_name(catalog: Catalog, lake: Path) 
     assert ids(DataAccessObject(catalog).read("lake.users", engine="pandas")) == [1, 2]
     with pytest.raises(DaoError, match=r"writing 'lake.users' \(store 'lake'\): the table uses Delta features this "
                                        r"interface does not implement for writing \(deletionVectors: deletion vectors"):
-        DataAccessObject(catalog).write(users(3), "lake.users", engine="pandas", mode="overwrite")
+        DataAccessObject(catalog).upsert(users(3), "lake.users", engine="pandas")
     DataAccessObject(catalog).write(users(3), "lake.users", engine="pandas", mode="append")  # adds only: fine
     assert ids(DataAccessObject(catalog).read("lake.users", engine="pandas")) == [1, 2, 3]
+    # an overwrite: one commit written by spark_dao, its removes naming each file's deletion vector
+    DataAccessObject(catalog).write(users(4), "lake.users", engine="pandas", mode="overwrite")
+    assert ids(DataAccessObject(catalog).read("lake.users", engine="pandas")) == [4]
+    assert DeltaTable(str(lake / "users")).history(1)[0]["engineInfo"] == "spark_dao"
     write_deltalake(str(lake / "typed"), pa.table({"id": [1], "name": ["a"]}),
                     configuration={"delta.columnMapping.mode": "name"})
     if (DeltaTable(str(lake / "typed")).protocol().min_reader_version or 0) >= 2:

@@ -388,13 +388,27 @@ def test_deletion_vectors_written_by_delta_spark_are_honoured_by_the_python_read
     dao.write(pa.table({"id": [1000], "country": ["DE"]}), "lake.events", engine="pandas", mode="append")
     assert sorted(dao.read("lake.events", engine="pandas")["id"]) == expected + [1000]
     assert native.read.format("delta").load(path).count() == len(expected) + 1
-    # an overwrite would have to remove files that carry deletion vectors: refused, nothing written
+    # an upsert on the Python path (a deltalake MERGE) cannot honour the vectors: refused, nothing written
     version = DeltaTable(path).version()
-    with pytest.raises(DaoError, match=r"for writing \(deletionVectors"):
-        dao.write(pa.table({"id": [1], "country": ["DE"]}), "lake.events", engine="pandas", mode="overwrite")
     with pytest.raises(DaoError, match=r"for writing \(deletionVectors"):
         dao.upsert(pa.table({"id": [1], "country": ["DE"]}), "lake.events", engine="pandas", keys=["id"])
     assert DeltaTable(path).version() == version
+    # a dynamic overwrite removes the DE files, each named with its deletion vector: delta-spark agrees
+    # (a remove without the vector would leave the file active for it: the DE rows would come back)
+    dao.write(pa.table({"id": [2000, 2001], "country": ["DE", "DE"]}), "lake.events", engine="pandas", mode="dynamic")
+    kept_us = [i for i in expected if i % 2 == 1]
+    assert sorted(dao.read("lake.events", engine="pandas")["id"]) == kept_us + [2000, 2001]
+    assert sorted(r.id for r in native.read.format("delta").load(path).collect()) == kept_us + [2000, 2001]
+    # after a checkpoint (delta-spark's) the vectors are found in it; a full overwrite, then delta-spark
+    # writes on top: the log stays valid for it
+    native.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.checkpointInterval' = '1')")
+    native.sql(f"DELETE FROM delta.`{path}` WHERE id = 3")
+    assert any(p.name.endswith(".checkpoint.parquet") for p in (lake / "events" / "_delta_log").iterdir())
+    dao.write(pa.table({"id": [1], "country": ["US"]}), "lake.events", engine="pandas", mode="overwrite")
+    assert [r.id for r in native.read.format("delta").load(path).collect()] == [1]
+    native.sql(f"INSERT INTO delta.`{path}` VALUES (5, 'DE')")
+    assert sorted(r.id for r in native.read.format("delta").load(path).collect()) == [1, 5]
+    assert sorted(dao.read("lake.events", engine="pandas")["id"]) == [1, 5]
 
 
 # --------------------------------------------------------------------------- native upserts (delta-spark MERGE)

@@ -121,14 +121,16 @@ class DeltaCommit(CommitProtocol):
             metrics["numRemovedFiles"] = str(removed)
             full_overwrite = spec.mode == "overwrite" and not spec.options.get("replace_where")
             try:
-                if (spec.options.get("overwrite_schema") or spec.options.get("merge_schema")) and full_overwrite:
+                # removes of files with deletion vectors must name them: deltalake's removes cannot
+                dv_removes = bool(replaced) and "deletionVectors" in (table.protocol().reader_features or ())
+                if dv_removes or (spec.options.get("merge_schema") and not full_overwrite):
+                    if not self._commit_raw(obj, table, files, replaced, spec, metrics, now):
+                        raise FileExistsError(f"Delta version {version + 1} was committed by a concurrent writer")
+                elif (spec.options.get("overwrite_schema") or spec.options.get("merge_schema")) and full_overwrite:
                     # every file replaced and the schema changed: deltalake's overwrite does both at once
                     table.create_write_transaction(list(adds), mode="overwrite", schema=schema,
                                                    partition_by=partition_by,
                                                    commit_properties=self._commit_properties(spec, metrics))
-                elif spec.options.get("merge_schema"):
-                    if not self._commit_new_schema(obj, table, files, replaced, spec, metrics, now):
-                        raise FileExistsError(f"Delta version {version + 1} was committed by a concurrent writer")
                 else:
                     actions: list[Any] = list(adds) + [
                         RemoveAction(unquote(row["path"]), True, now, int(row["size_bytes"]), values or None)
@@ -185,23 +187,39 @@ class DeltaCommit(CommitProtocol):
             out.append((row, values))
         return out
 
-    def _commit_new_schema(self, obj: DataObject, table: Any, files: list[StagedFile],
-                           replaced: list[tuple[dict, dict]], spec: WriteSpec, metrics: Mapping[str, str],
-                           now: int) -> bool:
-        """mergeSchema: one commit with the new schema and the files (``_delta_schema_commit``);
-        False when a concurrent writer took the version."""
+    def _commit_raw(self, obj: DataObject, table: Any, files: list[StagedFile], replaced: list[tuple[dict, dict]],
+                    spec: WriteSpec, metrics: Mapping[str, str], now: int) -> bool:
+        """One commit written by ``_delta_schema_commit``: mergeSchema (the new schema with the
+        files), or removes of files that carry deletion vectors (each named with its vector, found
+        by replaying the log; overwriteSchema then replaces the schema). False when a concurrent
+        writer took the version."""
         from . import _delta_schema_commit as sc
+        from ._delta_replay import active_files
 
         stored = _arrow.normalize_schema(pa.schema(table.schema().to_arrow()))
-        target = sc.merged_schema(spec.schema, stored, what=f"writing {obj.full_name!r} (store {obj.store_name!r})")
-        sc.check_writable(obj, table)
+        what = f"writing {obj.full_name!r} (store {obj.store_name!r})"
+        sc.check_writable(obj, table, what="mergeSchema" if spec.options.get("merge_schema") else "overwrite")
+        if spec.options.get("merge_schema"):
+            schema_json: str | None = sc.schema_string(table, sc.merged_schema(spec.schema, stored, what=what))
+        elif spec.options.get("overwrite_schema"):
+            from deltalake import Schema
+
+            schema_json = Schema.from_arrow(spec.schema).to_json()
+        else:
+            schema_json = None  # the schema stays: no metaData action
         actions = [sc.add_action(f.path, f.size, _partition_map(f.path, spec),
                                  f.stats or json.dumps({"numRecords": f.rows}), now) for f in files]
-        actions += [sc.remove_action(row, values, now) for row, values in replaced]
+        if replaced:
+            fs, base = filesystem_for(self.store, obj.location)
+            logged = active_files(obj, fs, base, int(table.version()))
+            for row, values in replaced:
+                path, dv = logged.get(unquote(row["path"]), (row["path"], None))
+                actions.append(sc.remove_action(path, int(row["size_bytes"]), values, dv, now))
         mode = {"append": "Append", "dynamic": "Overwrite"}.get(spec.mode, "Overwrite")
         custom = self._commit_properties(spec, metrics).custom_metadata or {}
-        info = sc.commit_info(mode, list(spec.partition_by), metrics, int(table.version()), custom)
-        body = sc.log_lines(table, sc.schema_string(table, target), actions, info)
+        info = sc.commit_info(mode, list(spec.partition_by), metrics, int(table.version()), custom,
+                              merge_schema=bool(spec.options.get("merge_schema")))
+        body = sc.log_lines(table, schema_json, actions, info)
         return sc.put_if_absent(self.store, obj.location, int(table.version()) + 1, body)
 
     def _drop_failed_attempts(self, obj: DataObject, files: list[StagedFile], job_ids: list[str]) -> None:
@@ -250,7 +268,7 @@ class DeltaCommit(CommitProtocol):
                 f"retr{'y' if attempt == 1 else 'ies'} (max_retries={retries}); nothing was committed and the "
                 f"staged files were removed. Retry the write. ({exc})"
             ) from exc
-        self._check_features(obj, latest, adds_only=spec.mode == "append" and spec.operation == "write")
+        self._check_features(obj, latest, adds_only=spec.operation == "write", removes=spec.mode != "append")
         stored = _arrow.normalize_schema(pa.schema(latest.schema().to_arrow()))
         if tuple(latest.metadata().partition_columns) != tuple(spec.partition_by):
             raise WriteConflict(

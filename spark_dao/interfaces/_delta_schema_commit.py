@@ -1,4 +1,5 @@
-"""Commits that change a Delta table's schema along with its data, in one commit.
+"""Commits written here, not by deltalake: a schema change along with the data, and removes of
+files that carry deletion vectors — each one commit.
 
 ``mergeSchema=true`` adds the data's new columns to the table's schema. deltalake has no one-commit
 way to append files *and* change the schema (``alter.add_columns`` is a commit of its own, and its
@@ -8,6 +9,10 @@ are written here, as Delta's protocol defines them: one ``_delta_log/<version>.j
 kept), and the write's ``add`` / ``remove`` actions, created only if absent (a local hard link; on
 S3 a conditional PUT, ``If-None-Match: *``). A version taken by a concurrent writer is retried on
 the new version, as deltalake's own commits are.
+
+The same writer does overwrites of tables with deletion vectors: a remove must name the file's
+deletion vector (Delta identifies a file by path *and* vector), which deltalake's removes cannot;
+``_delta_replay`` finds each file's vector in the log.
 
 Only tables whose writer features this commit honours take it (no CHECK constraints, invariants,
 generated or identity columns, row tracking, column mapping); others are refused by name before
@@ -54,8 +59,9 @@ def merged_schema(incoming: pa.Schema, stored: pa.Schema, *, what: str) -> pa.Sc
                      + [pa.field(n, t) for n, t in inc.items() if n not in ext])
 
 
-def check_writable(obj: DataObject, table: Any) -> None:
-    """Refuse tables this commit cannot honour, naming the feature."""
+def check_writable(obj: DataObject, table: Any, *, what: str = "mergeSchema") -> None:
+    """Refuse tables this commit cannot honour, naming the feature (``what``: mergeSchema, or an
+    overwrite of a table with deletion vectors)."""
     protocol = table.protocol()
     features = set(protocol.writer_features or ())
     problems = sorted(features - SAFE_WRITER_FEATURES - UNUSED_OK_FEATURES) if protocol.min_writer_version >= 7 else []
@@ -65,11 +71,17 @@ def check_writable(obj: DataObject, table: Any) -> None:
     problems += sorted(k for k in config if k.startswith("delta.constraints."))
     schema_json = table.schema().to_json()
     problems += [m for m in _METADATA_MARKERS if m in schema_json]
-    if problems:
+    if problems and what == "mergeSchema":
         raise DaoError(
             f"writing {obj.full_name!r} (store {obj.store_name!r}): mergeSchema cannot change the schema of the "
             f"Delta table at {obj.location}: it uses {', '.join(problems)}. Add the columns with delta-spark "
             "(ALTER TABLE ... ADD COLUMNS) or the native path (engine='spark' on a session with Delta), then write"
+        )
+    if problems:
+        raise DaoError(
+            f"writing {obj.full_name!r} (store {obj.store_name!r}): the Python path cannot {what} the Delta table at "
+            f"{obj.location}, which has deletion vectors and uses {', '.join(problems)}; use the native path "
+            "(engine='spark' on a session with Delta)"
         )
 
 
@@ -85,14 +97,19 @@ def schema_string(table: Any, target: pa.Schema) -> str:
     return json.dumps(current, separators=(",", ":"))
 
 
-def log_lines(table: Any, schema_json: str, actions: list[Mapping[str, Any]], info: Mapping[str, Any]) -> bytes:
-    """The commit file: ``commitInfo``, ``metaData`` (the table's, with ``schema_json``), the actions."""
-    meta = table.metadata()
-    metadata = {"id": meta.id, "name": meta.name, "description": meta.description,
-                "format": {"provider": "parquet", "options": {}}, "schemaString": schema_json,
-                "partitionColumns": list(meta.partition_columns), "configuration": dict(meta.configuration or {}),
-                "createdTime": meta.created_time}
-    lines = [{"commitInfo": dict(info)}, {"metaData": metadata}, *actions]
+def log_lines(table: Any, schema_json: str | None, actions: list[Mapping[str, Any]],
+              info: Mapping[str, Any]) -> bytes:
+    """The commit file: ``commitInfo``, ``metaData`` (the table's, with ``schema_json``; none when
+    the schema stays), the actions."""
+    lines: list[Mapping[str, Any]] = [{"commitInfo": dict(info)}]
+    if schema_json is not None:
+        meta = table.metadata()
+        lines.append({"metaData": {
+            "id": meta.id, "name": meta.name, "description": meta.description,
+            "format": {"provider": "parquet", "options": {}}, "schemaString": schema_json,
+            "partitionColumns": list(meta.partition_columns), "configuration": dict(meta.configuration or {}),
+            "createdTime": meta.created_time}})
+    lines += actions
     return ("\n".join(json.dumps(line, separators=(",", ":")) for line in lines) + "\n").encode()
 
 
@@ -101,25 +118,27 @@ def add_action(path: str, size: int, partition_values: Mapping[str, str | None],
                     "modificationTime": now, "dataChange": True, "stats": stats}}
 
 
-def remove_action(row: Mapping[str, Any], partition_values: Mapping[str, str | None], now: int) -> dict:
-    """A remove for a file of the snapshot (``row``: a flattened add action), naming its deletion
-    vector when it has one so that exactly that file is removed."""
-    remove: dict[str, Any] = {"path": row["path"], "deletionTimestamp": now, "dataChange": True,
+def remove_action(path: str, size: int, partition_values: Mapping[str, str | None], dv: Mapping[str, Any] | None,
+                  now: int) -> dict:
+    """A remove of a file of the snapshot (``path`` as the log spells it), naming its deletion
+    vector when it has one, so that exactly that file is removed."""
+    remove: dict[str, Any] = {"path": path, "deletionTimestamp": now, "dataChange": True,
                               "extendedFileMetadata": True, "partitionValues": dict(partition_values),
-                              "size": int(row["size_bytes"])}
-    dv = {k[len("deletionVector."):]: v for k, v in row.items() if k.startswith("deletionVector.") and v is not None}
-    if dv.get("storageType"):
+                              "size": int(size)}
+    if dv:
         remove["deletionVector"] = {k: dv[k] for k in ("storageType", "pathOrInlineDv", "offset", "sizeInBytes",
                                                         "cardinality") if dv.get(k) is not None}
     return {"remove": remove}
 
 
 def commit_info(operation_mode: str, partition_by: list[str], metrics: Mapping[str, str], read_version: int,
-                custom: Mapping[str, Any]) -> dict[str, Any]:
+                custom: Mapping[str, Any], *, merge_schema: bool = True) -> dict[str, Any]:
+    params = {"mode": operation_mode, "partitionBy": json.dumps(partition_by)}
+    if merge_schema:
+        params["mergeSchema"] = "true"
     info: dict[str, Any] = {
         "timestamp": int(time.time() * 1000), "operation": "WRITE",
-        "operationParameters": {"mode": operation_mode, "partitionBy": json.dumps(partition_by),
-                                "mergeSchema": "true"},
+        "operationParameters": params,
         "readVersion": read_version, "isBlindAppend": operation_mode == "Append",
         "operationMetrics": dict(metrics), "engineInfo": "spark_dao", "clientVersion": "spark_dao",
     }

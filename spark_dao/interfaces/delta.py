@@ -266,14 +266,19 @@ class DeltaInterface(DeltaCommit, DeltaManagement, BaseInterface):
         )
 
     @staticmethod
-    def _check_features(obj: DataObject, table: Any, *, writing: bool = True, adds_only: bool = False) -> None:
+    def _check_features(obj: DataObject, table: Any, *, writing: bool = True, adds_only: bool = False,
+                        removes: bool = False) -> None:
         """Refuse reader features this interface does not implement. Reads honour deletion vectors,
-        and so do appends (they only add files); other writes (whose removes cannot name a file's
-        deletion vector) refuse them."""
+        and so do writes (``adds_only``: appends, and overwrites, whose removes name each file's
+        deletion vector, see ``_delta_schema_commit``); upserts (a deltalake MERGE) refuse them."""
         protocol = table.protocol()
         features = set(protocol.reader_features or ())
         if not writing or adds_only:
             features.discard("deletionVectors")
+            if writing and removes and "deletionVectors" in (protocol.reader_features or ()):
+                from ._delta_schema_commit import check_writable
+
+                check_writable(obj, table, what="overwrite")
         if protocol.min_reader_version == 2:
             features.add("columnMapping")
         unsupported = sorted(f for f in features if f in UNSUPPORTED_READER_FEATURES)
@@ -375,7 +380,7 @@ class DeltaInterface(DeltaCommit, DeltaManagement, BaseInterface):
         schema_change = False
         if table is not None:
             version = table.version()
-            self._check_features(obj, table, adds_only=mode == "append" and request.upsert is None)
+            self._check_features(obj, table, adds_only=request.upsert is None, removes=mode != "append")
             stored = _arrow.normalize_schema(pa.schema(table.schema().to_arrow()))
             parts = tuple(table.metadata().partition_columns)
             if obj.partition_by and tuple(obj.partition_by) != parts:
