@@ -303,9 +303,9 @@ class DataAccessObject:
             return delta_native.write(sdf, itf, obj, mode, opts)
         if mode in ("errorifexists", "ignore") and itf.exists(obj):
             if mode == "ignore":
-                return WriteResult(object=obj.full_name, mode=mode, location=obj.location, skipped=True)
+                return WriteResult(object=obj.full_name, mode=mode, location=_location(obj), skipped=True)
             raise DaoError(
-                f"object {obj.full_name!r} already has data at {obj.location} (store {obj.store_name!r}); "
+                f"object {obj.full_name!r} already has data at {_location(obj)} (store {obj.store_name!r}); "
                 "use mode='append', 'overwrite' or 'ignore'"
             )
         spark = sdf.sparkSession
@@ -329,7 +329,7 @@ class DataAccessObject:
         finally:
             os.unlink(result_file)
         if not data:
-            return WriteResult(object=obj.full_name, mode=mode, location=obj.location)
+            return WriteResult(object=obj.full_name, mode=mode, location=_location(obj))
         data["partitions"] = tuple(data.get("partitions") or ())
         return WriteResult(**data)
 

@@ -109,10 +109,6 @@ class DataStore:
         for key in ("path", "root", "base_path"):
             if cfg.get(key):
                 return str(cfg[key]).rstrip("/") or "/"
-        if self.interface.kind == "redshift" and cfg.get("host"):
-            # a warehouse schema: shown in messages and results; tables are named by the interface
-            schema = cfg.get("schema") or cfg.get("db_schema") or "public"
-            return f"redshift://{cfg['host']}:{cfg.get('port') or 5439}/{cfg.get('database') or 'dev'}/{schema}"
         bucket = cfg.get("bucket") or cfg.get("bucket_name")
         if bucket:
             bucket = str(bucket)

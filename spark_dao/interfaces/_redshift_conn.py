@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from ..catalog._links import TEMP_STORE_CONFIGS
 from ..catalog.model import DataStore, InterfaceSpec
 from ..errors import BackendNotInstalled, DaoError, WriteConflict, did_you_mean
 from ._redshift_sql import redact_sql
@@ -33,7 +34,7 @@ _S3_KEYS = ("endpoint_url", "region", "access_key", "secret_key", "session_token
             "max_attempts", "connect_timeout", "request_timeout")
 STORE_KEYS = ("host", "port", "user", "password", "database", "schema", "db_schema", "ssl", "iam",
               "cluster_identifier", "db_user", "region", "profile", "s3_temp_dir", "iam_role_arn", "temp_store",
-              "timeout", "options", "format", "temp_store_configs", *_S3_KEYS)
+              "timeout", "options", "format", TEMP_STORE_CONFIGS, *_S3_KEYS)
 _SECRETS = ("password", "secret_key", "session_token", "access_key")
 #: serialization conflicts retried before WriteConflict, and the first backoff (doubling, jittered)
 MAX_RETRIES = 4
@@ -103,7 +104,7 @@ class RedshiftOptions:
         cfg = dict(store.configs)
         unknown = sorted(k for k in cfg if k not in STORE_KEYS)
         if unknown:
-            valid = [k for k in STORE_KEYS if k != "temp_store_configs"]
+            valid = [k for k in STORE_KEYS if k != TEMP_STORE_CONFIGS]
             raise DaoError(
                 f"store {store.name!r} (redshift): unknown setting {unknown[0]!r}.{did_you_mean(unknown[0], valid)} "
                 f"Valid settings: {', '.join(sorted(valid))}"
@@ -116,7 +117,7 @@ class RedshiftOptions:
                 typed[key] = coerce(key, value, SETTING_TYPES[key])
             except SettingTypeError as exc:
                 raise DaoError(f"store {store.name!r}: {key}: {exc}") from None
-        linked = dict(cfg.get("temp_store_configs") or {})
+        linked = dict(cfg.get(TEMP_STORE_CONFIGS) or {})
         temp_dir = typed.get("s3_temp_dir") or linked.get("location")
         if not temp_dir:
             raise DaoError(

@@ -194,7 +194,7 @@ def _transaction(options: RedshiftOptions, obj: DataObject, spec: WriteSpec, man
     columns = [f.name for f in spec.schema]
     upsert = o.get("upsert")
     mode = "upsert" if upsert is not None else spec.mode
-    location = f"{obj.location} (table {schema}.{table})"
+    location = f"redshift://{options.host}:{options.port}/{options.database}/{schema}.{table}"
     with connection(options) as conn:
         cur = conn.cursor()
         existed = bool(stored_columns(cur, schema, table))

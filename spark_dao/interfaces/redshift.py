@@ -128,7 +128,7 @@ class RedshiftInterface(BaseInterface):
         return driver_errors()
 
     def __repr__(self) -> str:
-        return f"RedshiftInterface(store={self.store.name!r}, location={self.store.location!r})"
+        return f"RedshiftInterface(store={self.store.name!r}, host={self.store.configs.get('host')!r})"
 
     def _options(self) -> RedshiftOptions:
         return RedshiftOptions.from_store(self.store)
