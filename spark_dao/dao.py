@@ -509,6 +509,14 @@ class DataAccessObject:
             )
         return list(itf.cleanup(obj, older_than=older_than))
 
+    def cleanup_temp(self, store: str, *, older_than: float | None = 24.0) -> list[str]:
+        """Delete what jobs left in a warehouse store's S3 temp dir (files Spark reads unloaded, loads of
+        killed drivers) older than ``older_than`` hours (0: all): ``dao.cleanup_temp("gold")``."""
+        itf = get_interface(self.catalog.store(store))
+        if not hasattr(itf, "cleanup_temp"):
+            raise DaoError(f"store {store!r}: its interface {type(itf).__name__} has no temp dir to clean up")
+        return list(itf.cleanup_temp(older_than=older_than))
+
     # ------------------------------------------------------------------ table management (Delta)
     def _table_op(self, name: str | DataObject, op: str) -> tuple[Any, DataObject]:
         obj = self.resolve(name)
@@ -568,8 +576,7 @@ class DataAccessObject:
                 itf = get_interface(st)
             except DaoError:
                 continue
-            lister = getattr(itf, "list_objects", None)
-            if lister is not None:
+            if (lister := getattr(itf, "list_objects", None)) is not None:
                 names.update(f"{st.name}.{n}" for n in lister())
         return sorted(names)
 

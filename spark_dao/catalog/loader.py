@@ -585,10 +585,8 @@ def _interpolate(value: Any, *, where: str, path: str) -> Any:
             var, default = match.group(1), match.group(2)
             found = os.environ.get(var)
             # As in a shell: ``${env:VAR:-x}`` means x when VAR is unset *or empty*.
-            if default is not None and not found:
-                return default
-            if found is not None:
-                return found
+            if default is not None and not found or found is not None:
+                return default if default is not None and not found else found  # type: ignore[return-value]
             raise CatalogError(
                 f"{where}: {path or '<root>'}: environment variable {var!r} is not set "
                 f"(referenced as ${{env:{var}}}); set it or give a default: ${{env:{var}:-value}}"
