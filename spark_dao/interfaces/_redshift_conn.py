@@ -318,6 +318,6 @@ def load_errors(options: RedshiftOptions, prefix_url: str, *, limit: int = 10) -
 def describe_load_errors(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no matching rows in stl_load_errors"
-    shown = [f"line {r['line']}, column {r['column']!r} ({r['type']}): {r['reason']}"
-             + (f" (value {str(r['value'])[:60]!r})" if r.get("value") else "") for r in rows[:5]]
+    shown = [f"line {r['line']}" + (f", column {r['column']!r} ({r['type']})" if r.get("column") else "")
+             + f": {r['reason']}" + (f" (value {str(r['value'])[:60]!r})" if r.get("value") else "") for r in rows[:5]]
     return "stl_load_errors: " + "; ".join(shown)
