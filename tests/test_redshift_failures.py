@@ -53,8 +53,10 @@ def test_a_copy_failing_on_bad_data_shows_the_load_error_and_changes_nothing(wh,
     assert temp_keys(s3_client, s3_bucket) == []
 
 
+@pytest.mark.parametrize("after", ["COPY ", "DROP TABLE "], ids=["after-copy", "just-before-commit"])
+@pytest.mark.parametrize("how", ["overwrite", "upsert"])
 def test_connection_dropped_between_copy_and_commit_rolls_everything_back(wh, redshift_server, monkeypatch,
-                                                                         s3_client, s3_bucket):
+                                                                         s3_client, s3_bucket, after, how):
     ran: list[str] = []
     real = _redshift_write.execute
 
@@ -63,18 +65,23 @@ def test_connection_dropped_between_copy_and_commit_rolls_everything_back(wh, re
         if sql.startswith("COPY "):
             ran.append("copy")
             assert temp_keys(s3_client, s3_bucket)  # the staged files and manifest
+        if sql.startswith(after) and not ran[-1:] == ["dropped"]:
             pid = real(cursor, "SELECT pg_backend_pid()").fetchone()[0]
             redshift_server.admin_query(f"SELECT pg_terminate_backend({int(pid)})")
             ran.append("dropped")
         return result
 
     monkeypatch.setattr(_redshift_write, "execute", execute)
+    data = pa.table({"id": pa.array([1, 7], pa.int64()), "n": [70, 70], "s": ["x", "y"]})
     with pytest.raises(DaoError) as err:
-        wh.write(pa.table({"id": [7], "n": [70], "s": ["x"]}), "wh.t", mode="overwrite", engine="pandas")
+        if how == "upsert":
+            wh.upsert(data, "wh.t", engine="pandas", delete_unmatched=True)
+        else:
+            wh.write(data, "wh.t", mode=how, engine="pandas")
     assert ran == ["copy", "dropped"], ran
     assert "'wh.t'" in str(err.value)
     monkeypatch.setattr(_redshift_write, "execute", real)
-    assert table_rows(wh) == BEFORE  # neither the DELETE nor the INSERT of the overwrite happened
+    assert table_rows(wh) == BEFORE  # none of the DELETE / INSERT / MERGE happened
     assert temp_keys(s3_client, s3_bucket) == []
 
 
