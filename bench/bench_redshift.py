@@ -91,7 +91,6 @@ def main() -> int:
 
     import boto3
     import moto.server
-    import pyarrow as pa
 
     from spark_dao import DataAccessObject
     from spark_dao.interfaces import redshift as rs_mod

@@ -140,9 +140,10 @@ def test_two_loads_into_one_table_at_once_both_land_serialised_by_lock(wh, monke
 
 
 def test_a_spark_task_failing_mid_stage_leaves_nothing(spark, wh, s3_server, s3_bucket, s3_client):
-    import spark_dao
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
+
+    import spark_dao
 
     spark_dao.register(spark, wh.catalog)
     endpoint, bucket = s3_server, s3_bucket
