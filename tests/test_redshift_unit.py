@@ -230,3 +230,22 @@ def test_stage_writes_parquet_under_the_job_prefix_and_abort_removes_it(s3_serve
     assert json.loads(part.files[0].stats) == {"max_len": {"s": 6}}  # bytes, not characters
     itf.abort(obj, [StagedPart(job_id=job)], spec)
     assert s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="tmp/").get("KeyCount") == 0
+
+
+def test_iam_authentication_goes_through_redshift_connector(monkeypatch):
+    """iam: true passes the cluster and identity to redshift_connector (GetClusterCredentials), no password."""
+    import redshift_connector
+
+    seen: dict = {}
+
+    class Conn:
+        autocommit = True
+
+    monkeypatch.setattr(redshift_connector, "connect", lambda **kw: seen.update(kw) or Conn())
+    store = DataStore("wh", (InterfaceSpec("redshift"),), {
+        "iam": "true", "cluster_identifier": "analytics", "db_user": "pipeline", "region": "eu-west-1",
+        "profile": "etl", "database": "analytics", "s3_temp_dir": "s3://b/t", "password": "unused-secret"})
+    conn = RedshiftOptions.from_store(store).connect()
+    assert conn.autocommit is False  # every write runs in an explicit transaction
+    assert seen == {"database": "analytics", "ssl": True, "application_name": "spark_dao", "iam": True,
+                    "cluster_identifier": "analytics", "db_user": "pipeline", "region": "eu-west-1", "profile": "etl"}
