@@ -215,11 +215,16 @@ INJECT = "x'); DROP TABLE users; --"
 
 
 def test_odd_names_and_reserved_words_are_quoted(wh, redshift_server):
-    odd = pa.table({"select": pa.array([1, 2], pa.int64()), 'we"ird col': ["a", "b"], "from": [1.0, 2.0]})
+    odd = pa.table({"select": pa.array([1, 2], pa.int64()), 'we"ird col': ["a", "b"], "from": [1.0, 2.0],
+                    "pct%s": [10, 20]})
     wh.write(odd, "wh.odd", mode="overwrite", engine="pandas")
-    wh.upsert(pa.table({"select": pa.array([2, 3], pa.int64()), 'we"ird col': ["B", "c"], "from": [2.5, 3.0]}),
-              "wh.odd", engine="pandas")
+    wh.upsert(pa.table({"select": pa.array([2, 3], pa.int64()), 'we"ird col': ["B", "c"], "from": [2.5, 3.0],
+                        "pct%s": [21, 30]}), "wh.odd", engine="pandas")
     assert {r["select"]: r['we"ird col'] for r in rows(wh, "wh.odd")} == {1: "a", 2: "B", 3: "c"}
+    for mode in ("direct", "unload"):  # a filter on a column named like a placeholder
+        got = wh.read("wh.odd", engine="arrow", filters=[("pct%s", ">", 20), ("from", ">=", 2.5)],
+                      options={"read_mode": mode, "columns": 'select,pct%s'})
+        assert sorted(got.to_pylist(), key=lambda r: r["select"]) == [{"select": 2, "pct%s": 21}, {"select": 3, "pct%s": 30}]
     assert sql(redshift_server, f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{wh.schema}'") \
         == [('we"ird table',)]
 

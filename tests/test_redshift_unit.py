@@ -70,7 +70,9 @@ def test_unload_query_nests_quotes_twice():
     assert sql == ("UNLOAD ('SELECT \"id\" FROM \"s\".\"t\" WHERE \"name\" = ''O''''Brien''') TO 's3://b/p/job/' "
                    "IAM_ROLE 'arn:x' FORMAT AS PARQUET MANIFEST ALLOWOVERWRITE")
     # bound parameters everywhere else
-    assert q.filter_sql("a%b", "in", [1, 2], literals=False) == ('"a%%b" IN (%s, %s)', [1, 2])
+    assert q.filter_sql("a%b", "in", [1, 2], literals=False) == ('"a%b" IN (%s, %s)', [1, 2])
+    assert q.filter_sql("n", "<=", 5, literals=False) == ('"n" <= %s', [5])
+    assert q.filter_sql("n", "not_null", None, literals=True) == ('"n" IS NOT NULL', [])
 
 
 def test_credentials_are_redacted_from_logged_sql():

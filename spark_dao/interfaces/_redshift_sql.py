@@ -100,22 +100,26 @@ def literal(value: Any) -> str:
 
 
 def filter_sql(column: str, op: str, value: Any, *, literals: bool) -> tuple[str, list[Any]]:
-    """One pushed-down filter: SQL text and its bound parameters (``literals``: values inlined
-    through :func:`literal`, for UNLOAD). Raises :class:`Unsafe` when a value has no safe literal."""
-    from .filters import OPERATORS, to_sql
+    """One pushed-down filter: SQL text with ``%s`` placeholders and their bound parameters, or
+    (``literals``, for UNLOAD) the values inlined through :func:`literal`. Raises :class:`Unsafe`
+    when a value has no safe literal. (redshift_connector leaves quoted identifiers alone when it
+    replaces placeholders: a ``%`` in a column name stays as it is.)"""
+    from .filters import OPERATORS
 
-    if not literals:
-        return to_sql((column, op, value), ident)
     spec = OPERATORS[op]
     col = ident(column)
     if not spec.binary:
         return f"{col} {spec.sql}", []
-    if op == "in":
-        values = list(value)
-        return (f"{col} IN ({', '.join(literal(v) for v in values)})" if values else "FALSE"), []
-    if value is None:
+    values = list(value) if op == "in" else [value]
+    if op == "in" and not values:
+        return "FALSE", []
+    if any(v is None for v in values):
         raise Unsafe("a comparison with null")
-    return f"{col} {spec.sql} {literal(value)}", []
+    rendered = [literal(v) for v in values] if literals else ["%s"] * len(values)
+    params = [] if literals else values
+    if op == "in":
+        return f"{col} IN ({', '.join(rendered)})", params
+    return f"{col} {spec.sql} {rendered[0]}", params
 
 
 # --------------------------------------------------------------------------- types
