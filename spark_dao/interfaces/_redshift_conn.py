@@ -237,10 +237,12 @@ def connection(options: RedshiftOptions) -> Iterator[Any]:
 def execute(cursor: Any, sql: str, params: Any = None) -> Any:
     """One statement (bound ``params``), logged at DEBUG without credentials."""
     log.debug("SQL: %s", redact_sql(sql))
+    started = time.perf_counter()
     if params:
         cursor.execute(sql, params)
     else:
         cursor.execute(sql)
+    log.debug("SQL done in %.0f ms", (time.perf_counter() - started) * 1000)
     return cursor
 
 

@@ -282,10 +282,18 @@ def _upsert(cur: Any, obj: DataObject, target: str, stage: str, columns: list[st
     deleted = 0
     if opts.delete_unmatched:
         deleted = max(execute(cur, f"DELETE FROM {target} WHERE NOT EXISTS (SELECT 1 FROM {batch} WHERE {match})").rowcount, 0)
-    if order_by and opts.strategy != "insert_only":
-        execute(cur, f"DELETE FROM {batch} USING {target} WHERE {match} AND {q.older_sql(order_by, batch, target)}")
+    # one pass over the target: the batch's keys it holds, and whether its stored row is newer (stale)
+    hits = q.ident(f"{stage.strip(chr(34))}_hits")
+    stale = order_by and opts.strategy != "insert_only"
+    flag = f"MAX(CASE WHEN {q.older_sql(order_by, batch, target)} THEN 1 ELSE 0 END)" if stale else "0"
+    bkeys = q.columns_sql(keys, batch + ".")
+    execute(cur, f"CREATE TEMP TABLE {hits} AS SELECT {bkeys}, {flag} AS __dao_stale__ FROM {batch} JOIN {target} "
+                 f"ON {match} GROUP BY {bkeys}")
+    if stale:
+        execute(cur, f"DELETE FROM {batch} USING {hits} WHERE {q.key_match(keys, batch, hits)} AND "
+                     f"{hits}.__dao_stale__ = 1")
     total = _count(cur, f"SELECT COUNT(*) FROM {batch}")
-    matched = _count(cur, f"SELECT COUNT(*) FROM {batch} WHERE EXISTS (SELECT 1 FROM {target} WHERE {match})")
+    matched = _count(cur, f"SELECT COUNT(*) FROM {hits} WHERE __dao_stale__ = 0")
     cols = q.columns_sql(columns)
     insert_new = (f"INSERT INTO {target} ({cols}) SELECT {q.columns_sql(columns, batch + '.')} FROM {batch} "
                   f"WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {match})")
@@ -299,6 +307,7 @@ def _upsert(cur: Any, obj: DataObject, target: str, stage: str, columns: list[st
         execute(cur, f"DELETE FROM {target} USING {batch} WHERE {match}")
         execute(cur, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {batch}")
         updated = matched
+    execute(cur, f"DROP TABLE {hits}")
     execute(cur, f"DROP TABLE {batch}")
     return {"rows_inserted": total - matched, "rows_updated": updated, "rows_deleted": deleted,
             "rows_written": total - matched + updated}
