@@ -68,7 +68,7 @@ WRITE_OPTIONS = {
 }
 OPTION_TYPES = {
     "read_mode": Setting("choice", "auto", ("auto", "direct", "unload")),
-    "direct_max_cells": Setting("pos_int", "100000"),
+    "direct_max_cells": Setting("pos_int", "350000"),
     "batch_size": Setting("pos_int", "100000"),
     "max_retries": Setting("nonneg_int", "4"),
 }
@@ -76,7 +76,7 @@ OPTION_TYPES = {
 OBJECT_KEYS = ("dist_key", "dist_style", "sort_key", "column_types", "query")
 DIST_STYLES = ("auto", "even", "key", "all")
 #: auto: results up to this many cells are fetched over the connection (bench/bench_redshift.py)
-DIRECT_MAX_CELLS = 100_000
+DIRECT_MAX_CELLS = 350_000
 
 
 @dataclass(frozen=True)
