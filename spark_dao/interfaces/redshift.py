@@ -312,7 +312,17 @@ class RedshiftInterface(BaseInterface):
         prefixes = {t.payload.prefix for t in plan.tasks if isinstance(t.payload, _UnloadRead)}
         ro = self._options()
         for prefix in prefixes:
-            remove_prefix(ro, prefix.rsplit("/", 1)[-1], what=f"reading {obj.full_name!r}")
+            self._remove_quietly(ro, prefix.rsplit("/", 1)[-1], what=f"reading {obj.full_name!r}")
+
+    @staticmethod
+    def _remove_quietly(ro: RedshiftOptions, job: str, *, what: str) -> None:
+        """Best effort (it runs after a failure too, whose error must not be replaced): a prefix that
+        cannot be deleted is logged; the lifecycle rule or ``dao.cleanup_temp`` removes it."""
+        try:
+            remove_prefix(ro, job, what=what)
+        except DaoError as exc:
+            log.warning("%s: could not remove %s/ (a lifecycle rule on s3_temp_dir or dao.cleanup_temp removes "
+                        "it): %s", what, ro.job_prefix(job), exc)
 
     # ------------------------------------------------------------------ writing
     def prepare_write(self, obj: DataObject, schema: pa.Schema, options: Mapping[str, Any]) -> WriteSpec:
@@ -431,7 +441,7 @@ class RedshiftInterface(BaseInterface):
         """Delete everything the job staged (its prefix under s3_temp_dir); the table is untouched."""
         ro = self._options()
         for job in sorted({p.job_id for p in parts if p is not None}):
-            remove_prefix(ro, job, what=f"aborting the write to {obj.full_name!r}")
+            self._remove_quietly(ro, job, what=f"aborting the write to {obj.full_name!r}")
         log.info("aborted write to %s; staged files removed", obj.full_name)
 
     # ------------------------------------------------------------------ management
