@@ -228,10 +228,13 @@ class RedshiftInterface(BaseInterface):
             mode = str(opts.get("read_mode") or "auto")
             where, params, pushed = self._where(full, filters, literals=False)
             if mode == "auto":
-                rows = int(fetch(cur, f"SELECT COUNT(*) FROM {target.source()}{where}", params)[0][0])
-                cells = rows * max(len(schema), 1)
-                mode = "direct" if cells <= int(opts.get("direct_max_cells") or DIRECT_MAX_CELLS) else "unload"
-                log.debug("%s: %d rows x %d columns: read_mode=%s", obj.full_name, rows, len(schema), mode)
+                # count no further than the threshold: a big table costs no full count
+                cap = int(opts.get("direct_max_cells") or DIRECT_MAX_CELLS) // max(len(schema), 1) + 1
+                rows = int(fetch(cur, f"SELECT COUNT(*) FROM (SELECT 1 FROM {target.source()}{where} LIMIT {cap}) "
+                                      "AS dao_count", params)[0][0])
+                mode = "direct" if rows < cap else "unload"
+                log.debug("%s: %s rows x %d columns: read_mode=%s", obj.full_name, rows if rows < cap else f">={cap}",
+                          len(schema), mode)
             select = f"SELECT {q.columns_sql(schema.names)} FROM {target.source()}"
             if mode == "direct":
                 task = _DirectRead(select + where, tuple(params), schema, int(opts.get("batch_size") or 100_000))
