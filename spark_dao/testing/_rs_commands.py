@@ -4,7 +4,8 @@ connection (so they are part of the client's transaction), against the configure
 COPY: the authorization is checked (a role must be one the server was started with, keys must be
 the endpoint's), the Parquet files named by the manifest (or under the prefix) are read with pyarrow,
 written as CSV into the server's temporary directory and loaded with a server-side
-``COPY t (cols) FROM '<file>' WITH (FORMAT csv)``. Columns map by position, as in Redshift. A data
+``COPY t (cols) FROM '<file>' WITH (FORMAT csv)``. Columns map by position, as in Redshift. CSV
+files are handed to PostgreSQL as they are (decompressed, header lines dropped). A data
 error becomes Redshift's "Load into table 'x' failed" error plus a row in ``stl_load_errors``,
 written on a separate connection so it survives the client's rollback.
 
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import require
-from ._pgwire import PgError, QueryRunner, error_fields, quote_literal
+from ._pgwire import Column, PgError, QueryRunner, error_fields, quote_ident, quote_literal
 from ._rs_sql import Authorization, CopyCommand, UnloadCommand
 
 _log = logging.getLogger("spark_dao.testing.redshift")
@@ -87,7 +88,6 @@ class CommandContext:
     runner: QueryRunner  # the client's backend connection, protocol state 'ready'
     s3: S3Config
     tempdir: Path
-    file_owner: tuple[int, int] | None  # (uid, gid) the postgres server runs as, when not ours
     user: str
     session_pid: int
     record_load_error: Callable[[dict[str, Any]], None]  # writes one stl_load_errors row elsewhere
@@ -176,11 +176,15 @@ def run_copy(ctx: CommandContext, cmd: CopyCommand) -> Outcome:
     _refuse_in_failed_transaction(ctx)
     try:
         check_authorization(ctx, cmd.auth, "COPY")
-        if cmd.format != "PARQUET":
+        if cmd.format not in ("PARQUET", "CSV"):
             raise RedshiftError(f"COPY format {cmd.format} is not supported by the Redshift test server "
-                                "(use FORMAT AS PARQUET)")
-        if cmd.region:
+                                "(use FORMAT AS PARQUET or CSV)")
+        if cmd.region and cmd.format == "PARQUET":
             raise RedshiftError("REGION argument is not supported for PARQUET based COPY")
+        if cmd.region and cmd.region != ctx.s3.region:
+            raise RedshiftError(f"S3ServiceException:The bucket you are attempting to access must be addressed "
+                                f"using the specified endpoint (REGION '{cmd.region}', the endpoint's is "
+                                f"'{ctx.s3.region}'),Status 301,Error PermanentRedirect")
         files = _copy_files(ctx, cmd)
     except RedshiftError:
         _abort_transaction(ctx)
@@ -199,7 +203,7 @@ def _copy_files(ctx: CommandContext, cmd: CopyCommand) -> list[str]:
         files = []
         for entry in manifest.get("entries", []):
             url = entry.get("url", "")
-            if "content_length" not in (entry.get("meta") or {}):
+            if cmd.format == "PARQUET" and "content_length" not in (entry.get("meta") or {}):
                 raise RedshiftError(f"Manifest entry for {url} is missing meta.content_length, which COPY "
                                     "from PARQUET requires")
             if not entry.get("mandatory", False):
@@ -217,10 +221,49 @@ def _copy_files(ctx: CommandContext, cmd: CopyCommand) -> list[str]:
     return files
 
 
-def _target_columns(ctx: CommandContext, cmd: CopyCommand) -> int:
-    if cmd.columns is not None:
-        return len(cmd.columns)
-    return len(ctx.runner.query(f"SELECT * FROM {cmd.table} LIMIT 0").columns)
+def _target_columns(ctx: CommandContext, cmd: CopyCommand) -> tuple[list[Column], int]:
+    """(the columns the files' columns load into, in order; the table's oid for stl_load_errors.tbl)."""
+    listed = ", ".join(cmd.columns) if cmd.columns is not None else "*"
+    described = ctx.runner.query(f"SELECT {listed} FROM {cmd.table} LIMIT 0")
+    oid = ctx.runner.query(f"SELECT {quote_literal(cmd.table)}::regclass::oid").rows[0][0]
+    return described.columns, int(oid or 0)
+
+
+#: Parquet type families each PostgreSQL column type accepts. Redshift refuses the rest ("incompatible
+#: Parquet schema"); integer widths and decimal precisions are not checked here (more lenient).
+_ACCEPTS = {
+    21: ("int",), 23: ("int",), 20: ("int",), 1700: ("int", "decimal"),
+    700: ("float", "int", "decimal"), 701: ("float", "int", "decimal"),
+    25: ("string",), 1043: ("string",), 1042: ("string",), 16: ("bool",),
+    1082: ("date", "timestamp"), 1114: ("timestamp", "date"), 1184: ("timestamp", "date"), 1083: ("time",),
+}
+_TYPE_NAMES = {21: "SMALLINT", 23: "INTEGER", 20: "BIGINT", 1700: "NUMERIC", 700: "REAL", 701: "DOUBLE PRECISION",
+               25: "VARCHAR", 1043: "VARCHAR", 1042: "CHAR", 16: "BOOLEAN", 1082: "DATE", 1114: "TIMESTAMP",
+               1184: "TIMESTAMPTZ", 1083: "TIME"}
+
+
+def _family(typ: Any) -> str:
+    import pyarrow.types as pat
+
+    if pat.is_dictionary(typ):
+        typ = typ.value_type
+    for name, test in (("int", pat.is_integer), ("decimal", pat.is_decimal), ("float", pat.is_floating),
+                       ("string", lambda t: pat.is_string(t) or pat.is_large_string(t)), ("bool", pat.is_boolean),
+                       ("date", pat.is_date), ("timestamp", pat.is_timestamp), ("time", pat.is_time)):
+        if test(typ):
+            return name
+    return "other"
+
+
+def _check_types(url: str, table: Any, targets: list[Column]) -> None:
+    for field_, column in zip(table.schema, targets, strict=True):
+        accepted = _ACCEPTS.get(column.type_oid)
+        if accepted is not None and _family(field_.type) not in accepted:
+            raise RedshiftError(
+                f"Spectrum Scan Error: File '{url}' has an incompatible Parquet schema for column "
+                f"'{url}.{field_.name}'. Column type: {_TYPE_NAMES[column.type_oid]}, "
+                f"Parquet schema: optional {field_.type} {field_.name}",
+                detail=f"context: target column {column.name!r}")
 
 
 def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
@@ -231,12 +274,19 @@ def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
     own_transaction = ctx.runner.status == b"I"
     if own_transaction:  # COPY is atomic in Redshift, also outside a transaction block
         ctx.runner.query("BEGIN")
-    loaded = 0
+    loaded, table_oid = 0, 0
     csv_path = ctx.tempdir / f"copy-{uuid.uuid4().hex}.csv"
     try:
-        n_target = _target_columns(ctx, cmd)
+        targets, table_oid = _target_columns(ctx, cmd)
+        n_target = len(targets)
         columns = f" ({', '.join(cmd.columns)})" if cmd.columns is not None else ""
         for url in files:
+            if cmd.format == "CSV":
+                with open(csv_path, "wb") as out:
+                    out.write(_csv_body(cmd, _get(ctx, url)))
+                os.chmod(csv_path, 0o644)
+                loaded += _copy_file(ctx, cmd, columns, csv_path, url, _csv_options(cmd, targets))
+                continue
             try:
                 table = pq.read_table(io.BytesIO(_get(ctx, url)))
             except RedshiftError:
@@ -247,22 +297,15 @@ def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
                 raise _LoadFailure(url, 0, "", "", 1202 if table.num_columns > n_target else 1203,
                                    "Unmatched number of columns between table and file. Table columns: "
                                    f"{n_target}, Data columns: {table.num_columns}")
+            _check_types(url, table, targets)
             table = _csv_ready(pa, table, url)
             with open(csv_path, "wb") as out:
                 pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))
             os.chmod(csv_path, 0o644)
-            try:
-                result = ctx.runner.query(f"COPY {cmd.table}{columns} FROM {quote_literal(str(csv_path))} "
-                                          "WITH (FORMAT csv)")
-            except PgError as exc:
-                failure = _LoadFailure.from_pg(exc, url)
-                if failure is None:
-                    raise
-                raise failure from None
-            loaded += int(result.tag.split()[-1])
+            loaded += _copy_file(ctx, cmd, columns, csv_path, url, "FORMAT csv")
     except _LoadFailure as failure:
         _finish_failed(ctx, own_transaction)
-        failure.record(ctx, cmd)
+        failure.record(ctx, table_oid)
         raise RedshiftError(LOAD_FAILED.format(table=cmd.table_name), detail=failure.detail()) from None
     except PgError:
         _finish_failed(ctx, own_transaction)
@@ -276,6 +319,47 @@ def _load(ctx: CommandContext, cmd: CopyCommand, files: list[str]) -> Outcome:
         ctx.runner.query("COMMIT")
     return Outcome(f"COPY {loaded}", [f"Load into table '{cmd.table_name}' completed, {loaded} record(s) "
                                       "loaded successfully."])
+
+
+def _copy_file(ctx: CommandContext, cmd: CopyCommand, columns: str, path: Path, url: str, options: str) -> int:
+    """Server-side COPY of one local file on the client's connection; a data error -> _LoadFailure."""
+    try:
+        result = ctx.runner.query(f"COPY {cmd.table}{columns} FROM {quote_literal(str(path))} WITH ({options})")
+    except PgError as exc:
+        failure = _LoadFailure.from_pg(exc, url)
+        if failure is None:
+            raise
+        raise failure from None
+    return int(result.tag.split()[-1])
+
+
+def _csv_body(cmd: CopyCommand, data: bytes) -> bytes:
+    if cmd.compression == "GZIP":
+        import gzip
+
+        data = gzip.decompress(data)
+    elif cmd.compression == "BZIP2":
+        import bz2
+
+        data = bz2.decompress(data)
+    for _ in range(cmd.ignore_header):
+        data = data.split(b"\n", 1)[1] if b"\n" in data else b""
+    return data
+
+
+def _csv_options(cmd: CopyCommand, targets: list[Column]) -> str:
+    options = ["FORMAT csv"]
+    text_columns = [quote_ident(c.name) for c in targets if c.type_oid in (25, 1043, 1042)]
+    if text_columns and cmd.null_as is None and "EMPTYASNULL" not in cmd.options:
+        # Redshift loads an empty CHAR/VARCHAR field as '' (other types as NULL) unless EMPTYASNULL
+        options.append(f"FORCE_NOT_NULL ({', '.join(text_columns)})")
+    if cmd.delimiter is not None:
+        options.append(f"DELIMITER {quote_literal(cmd.delimiter)}")
+    if cmd.quote is not None:
+        options.append(f"QUOTE {quote_literal(cmd.quote)}")
+    if cmd.null_as is not None:
+        options.append(f"NULL {quote_literal(cmd.null_as)}")
+    return ", ".join(options)
 
 
 def _finish_failed(ctx: CommandContext, own_transaction: bool) -> None:
@@ -329,15 +413,14 @@ class _LoadFailure(Exception):
                 f"error:  {self.reason}\ncode:      {self.code}\ncontext:   {self.url}\n"
                 f"-----------------------------------------------")
 
-    def record(self, ctx: CommandContext, cmd: CopyCommand) -> None:
+    def record(self, ctx: CommandContext, table_oid: int) -> None:
         try:
             ctx.record_load_error({
-                "userid": 100, "slice": 0, "tbl": 0, "starttime": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                "userid": 100, "slice": 0, "tbl": table_oid, "starttime": dt.datetime.now(dt.UTC).replace(tzinfo=None),
                 "session": ctx.session_pid, "query": _next_query_id(), "filename": self.url,
                 "line_number": self.line, "colname": self.column, "type": self.type_name[:10],
                 "col_length": "", "position": 0, "raw_line": "", "raw_field_value": self.raw_value[:1024],
                 "err_code": self.code, "err_reason": self.reason[:100], "is_partial": 0, "start_offset": 0,
-                "__table": cmd.table,
             })
         except Exception:  # the load error is what the client must see; the log says why the row is missing
             _log.exception("could not record a row in stl_load_errors")

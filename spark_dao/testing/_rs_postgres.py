@@ -58,6 +58,25 @@ REDSHIFT_CATALOG_SQL = (
               numeric_precision::int AS numeric_precision, numeric_scale::int AS numeric_scale,
               NULL::varchar(128) AS remarks
        FROM information_schema.columns""",
+    """CREATE VIEW pg_catalog.svv_columns AS
+       SELECT c.*, NULL::varchar(256) AS remarks,
+              -- the driver's get_columns() query refers to this select-list alias (Redshift allows that)
+              'NO'::varchar(3) AS is_autoincrement
+       FROM information_schema.columns c""",
+    # no external (Spectrum) objects here, but the driver's metadata queries name these views
+    """CREATE VIEW pg_catalog.svv_external_schemas AS
+       SELECT 0::int AS esoid, 0::int AS eskind, ''::varchar(128) AS schemaname, 0::int AS esowner,
+              ''::varchar(128) AS databasename, ''::varchar(128) AS esoptions WHERE false""",
+    """CREATE VIEW pg_catalog.svv_external_tables AS
+       SELECT ''::varchar(128) AS redshift_database_name, ''::varchar(128) AS schemaname,
+              ''::varchar(128) AS tablename, ''::varchar(128) AS location, ''::varchar(128) AS input_format,
+              ''::varchar(128) AS output_format, ''::varchar(128) AS serialization_lib,
+              ''::varchar(128) AS serde_parameters, 0::int AS compressed, ''::varchar(128) AS parameters,
+              ''::varchar(128) AS tabletype WHERE false""",
+    """CREATE VIEW pg_catalog.svv_external_columns AS
+       SELECT ''::varchar(128) AS redshift_database_name, ''::varchar(128) AS schemaname,
+              ''::varchar(128) AS tablename, ''::varchar(128) AS columnname, ''::varchar(128) AS external_type,
+              0::int AS columnnum, 0::int AS part_key, ''::varchar(128) AS is_nullable WHERE false""",
     """CREATE VIEW pg_catalog.svv_table_info AS
        SELECT current_database()::text AS database, n.nspname::text AS schema, c.oid::int AS table_id,
               c.relname::text AS "table", 'AUTO(EVEN)'::text AS diststyle, NULL::text AS sortkey1,
@@ -77,9 +96,16 @@ REDSHIFT_CATALOG_SQL = (
          position int, raw_line char(1024), raw_field_value char(1024), err_code int, err_reason char(100),
          is_partial int, start_offset bigint)""",
     "GRANT SELECT ON pg_catalog.svv_all_tables, pg_catalog.svv_tables, pg_catalog.svv_all_columns, "
+    "pg_catalog.svv_columns, pg_catalog.svv_external_schemas, pg_catalog.svv_external_tables, "
+    "pg_catalog.svv_external_columns, "
     "pg_catalog.svv_table_info, pg_catalog.stv_tbl_perm, pg_catalog.stl_load_errors TO PUBLIC",
     """CREATE FUNCTION pg_catalog.getdate() RETURNS timestamp LANGUAGE sql STABLE
        AS 'SELECT date_trunc(''second'', now() AT TIME ZONE ''UTC'')::timestamp'""",
+    """CREATE FUNCTION pg_catalog.nvl(anycompatible, anycompatible) RETURNS anycompatible
+       LANGUAGE sql IMMUTABLE AS 'SELECT coalesce($1, $2)'""",
+    """CREATE FUNCTION pg_catalog.nvl2(anyelement, anycompatible, anycompatible) RETURNS anycompatible
+       LANGUAGE sql IMMUTABLE AS 'SELECT CASE WHEN $1 IS NOT NULL THEN $2 ELSE $3 END'""",
+    """CREATE FUNCTION pg_catalog.len(text) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT length($1)'""",
 )
 
 
@@ -100,6 +126,46 @@ def _bin_dir() -> Path:
 
 _template: Path | None = None
 _template_lock = threading.Lock()
+
+
+OWNER_FILE = "owner.pid"
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux /proc), to tell a live owner from a reused PID."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _mark_owner(directory: Path) -> None:
+    (directory / OWNER_FILE).write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
+
+
+def sweep_stale() -> None:
+    """Stop the PostgreSQL servers and remove the directories that a dead process left behind (a test
+    run killed with SIGKILL cannot stop its servers). Only directories with an owner file whose
+    process is gone are touched; the postmaster is killed only if its command line names the directory."""
+    if not Path("/proc").is_dir():
+        return
+    for directory in Path(tempfile.gettempdir()).glob("spark_dao_rs_*"):
+        try:
+            pid_text, _, started = (directory / OWNER_FILE).read_text().strip().partition(" ")
+            owner = int(pid_text)
+        except (OSError, ValueError):
+            continue
+        if _start_time(owner) is not None and _start_time(owner) == started:
+            continue  # the owner is alive
+        try:
+            postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+            cmdline = Path(f"/proc/{postmaster}/cmdline").read_bytes().decode(errors="replace")
+            if str(directory) in cmdline:
+                os.kill(postmaster, signal.SIGQUIT)  # immediate shutdown; nobody is using it
+        except (OSError, ValueError, IndexError):
+            pass
+        _log.info("removing %s, left behind by the dead process %s", directory, owner)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -141,6 +207,7 @@ class EmbeddedPostgres:
         with _template_lock:
             if _template is None or not _template.exists():
                 holder = Path(tempfile.mkdtemp(prefix="spark_dao_rs_template_"))
+                _mark_owner(holder)
                 atexit.register(shutil.rmtree, holder, True)
                 if self._run_as:
                     os.chown(holder, *self._run_as)
@@ -160,9 +227,11 @@ class EmbeddedPostgres:
         return self.tempdir / "data"
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, *, user: str, password: str, database: str) -> None:
+    def start(self, *, user: str, password: str, database: str, serializable: bool = False) -> None:
         bindir = _bin_dir()
+        sweep_stale()
         self.tempdir = Path(tempfile.mkdtemp(prefix="spark_dao_rs_"))
+        _mark_owner(self.tempdir)
         os.chmod(self.tempdir, 0o755)
         if os.geteuid() == 0:
             import pwd
@@ -178,7 +247,7 @@ class EmbeddedPostgres:
         last_error = ""
         for _attempt in range(3):  # a free port can be taken between the probe and the bind
             self.port = free_port()
-            if self._spawn(bindir):
+            if self._spawn(bindir, serializable=serializable):
                 break
             last_error = (self.tempdir / "postgres.log").read_text(errors="replace")[-2000:]
         else:
@@ -207,13 +276,16 @@ class EmbeddedPostgres:
         finally:
             admin.close()
 
-    def _spawn(self, bindir: Path) -> bool:
+    def _spawn(self, bindir: Path, *, serializable: bool = False) -> bool:
         """Start the postmaster as our child (so stop() can reap it); True once it accepts connections."""
         settings = {
             "listen_addresses": "127.0.0.1", "unix_socket_directories": str(self.tempdir),
             "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
             "password_encryption": "md5", "md5_password_warnings": "off", "max_connections": "60",
             "shared_buffers": "32MB", "TimeZone": "UTC", "log_timezone": "UTC", "deadlock_timeout": "200ms",
+            # PostgreSQL's own log never quotes a statement (it could hold a password)
+            "log_min_error_statement": "panic",
+            "default_transaction_isolation": "serializable" if serializable else "read committed",
         }
         args = [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
         for key, value in settings.items():

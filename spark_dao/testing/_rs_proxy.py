@@ -88,12 +88,11 @@ class InjectedError:
 class ProxyServer:
     """Accepts clients on a free loopback port and runs one :class:`_Session` thread per client."""
 
-    def __init__(self, *, pg_port: int, s3: S3Config, tempdir: Path, file_owner: tuple[int, int] | None,
+    def __init__(self, *, pg_port: int, s3: S3Config, tempdir: Path,
                  record_load_error: Callable[[str, dict[str, Any]], None]) -> None:
         self.pg_port = pg_port
         self.s3 = s3
         self.tempdir = tempdir
-        self.file_owner = file_owner
         self.record_load_error = record_load_error
         self._injected: list[InjectedError] = []
         self._lock = threading.Lock()
@@ -184,7 +183,7 @@ class _Session:
         self.stmt_sql: dict[str, str] = {}
         self.local_stmts: dict[str, tuple[str, Any]] = {}
         self.local_portals: dict[str, tuple[str, Any]] = {}
-        self.thread = threading.Thread(target=self.run, name=f"rs-proxy-session-{ident}", daemon=True)
+        self.thread = threading.Thread(target=self.run, name=f"rs-proxy-{server.port}-session-{ident}", daemon=True)
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
@@ -292,6 +291,8 @@ class _Session:
         if kind == b"Z":
             self.status = body[:1]
             self.outstanding = max(0, self.outstanding - 1)
+        elif kind == b"E" and b"C40001\0" in body:
+            body = error_response(redshift_serialization_error(parse_error_body(body)))[5:]
         self.send(message(kind, body))
 
     def wait_backend_idle(self) -> None:
@@ -369,9 +370,10 @@ class _Session:
     def on_bind(self, body: bytes) -> bool:
         portal, statement = parse_bind_names(body)
         self.local_portals.pop(portal, None)
-        injected = self.server.take_injection(self.stmt_sql.get(statement))
+        sql = self.stmt_sql.get(statement)
+        injected = self.server.take_injection(sql)
         if injected is not None:
-            self.local_portals[portal] = ("inject", injected)
+            self.local_portals[portal] = ("inject", (injected, sql))
         elif statement in self.local_stmts:
             self.local_portals[portal] = self.local_stmts[statement]
         else:
@@ -416,9 +418,10 @@ class _Session:
         _log.debug("rs-proxy[%s] query: %s", self.ident, redact_sql(sql))
         injected = self.server.take_injection(sql)
         try:
-            local = ("inject", injected) if injected is not None else self.classify(single_statement(sql))
+            local = ("inject", (injected, sql)) if injected is not None else self.classify(single_statement(sql))
         except SqlSyntaxError as exc:
             self.fail(error_fields("42601", str(exc)))
+            self.discard_until_sync = False  # a simple query has no Sync: its ReadyForQuery ends it
             self.reply(ready_for_query(self.status))
             return True
         if local is None:
@@ -438,7 +441,7 @@ class _Session:
         runner = QueryRunner(self.pg, self.pin)
         runner.status = self.status
         ctx = CommandContext(runner=runner, s3=self.server.s3, tempdir=self.server.tempdir,
-                             file_owner=self.server.file_owner, user=self.user, session_pid=self.backend_pid,
+                             user=self.user, session_pid=self.backend_pid,
                              record_load_error=lambda row: self.server.record_load_error(self.database, row))
         return ctx, runner
 
@@ -457,11 +460,17 @@ class _Session:
         ctx, runner = self.context()
         try:
             if kind == "inject":
-                _abort_transaction(ctx)
-                raise _Injected(payload)
+                fields, sql = payload
+                if first_word(sql) in ("COMMIT", "END") and runner.status != b"I":
+                    runner.query("ROLLBACK")  # a failed commit ends the transaction, as on Redshift
+                else:
+                    _abort_transaction(ctx)
+                raise _Injected(fields)
             outcome = run_copy(ctx, payload) if kind == "copy" else run_unload(ctx, payload)
         except (_Injected, RedshiftError, PgError) as exc:
             fields = exc.fields
+            if fields.get("C") == "40001":
+                fields = redshift_serialization_error(fields)
             _log.debug("rs-proxy[%s] %s failed: %s", self.ident, kind, fields.get("M"))
             self.send(error_response(fields))
             return False
@@ -479,6 +488,13 @@ class _Session:
         self.send(command_complete(outcome.tag))
         _log.debug("rs-proxy[%s] %s done: %s", self.ident, kind, outcome.tag)
         return True
+
+
+def redshift_serialization_error(fields: dict[str, str]) -> dict[str, str]:
+    """PostgreSQL's serialization failure (40001) as Redshift reports one: error 1023."""
+    detail = (f"Serializable isolation violation on table - 0, transactions forming the cycle are: "
+              f"(PostgreSQL: {fields.get('M', '')}{'; ' + fields['D'] if fields.get('D') else ''})")
+    return {"S": "ERROR", "V": "ERROR", "C": "XX000", "M": "1023", "D": detail}
 
 
 class _Injected(Exception):

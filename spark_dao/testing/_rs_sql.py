@@ -103,6 +103,8 @@ class CopyCommand:
     delimiter: str | None = None
     ignore_header: int = 0
     null_as: str | None = None
+    quote: str | None = None
+    compression: str | None = None
     options: tuple[str, ...] = ()
 
 
@@ -256,6 +258,7 @@ def parse_copy(sql: str) -> CopyCommand | None:
     p.next()
     state: dict = {}
     fmt, manifest, region, delimiter, null_as, ignore_header, options = "TEXT", False, None, None, None, 0, []
+    quote, compression = None, None
     while (tok := p.peek()) is not None:
         if tok.kind == "punct" and tok.value == ";":
             break
@@ -268,8 +271,7 @@ def parse_copy(sql: str) -> CopyCommand | None:
         if (f := p.format_option(w)) is not None:
             fmt = f
             if f == "CSV" and p.accept("QUOTE"):
-                p.string("QUOTE")
-                options.append("QUOTE")
+                quote = p.string("QUOTE")
         elif w == "MANIFEST":
             manifest = True
         elif w == "REGION":
@@ -278,6 +280,8 @@ def parse_copy(sql: str) -> CopyCommand | None:
             delimiter = p.string(w)
         elif w == "NULL":
             null_as = p.string(w)
+        elif w in ("GZIP", "BZIP2"):
+            compression = w
         elif w == "IGNOREHEADER":
             ignore_header = int(p.number(w))
         elif w in ("STATUPDATE", "COMPUPDATE"):
@@ -294,7 +298,8 @@ def parse_copy(sql: str) -> CopyCommand | None:
     return CopyCommand(table=table, table_name=name_parts[-1].value if name_parts[-1].kind == "ident"
                        else name_parts[-1].raw.lower(), columns=columns, source=src.value,
                        auth=_authorization(state, "COPY"), format=fmt, manifest=manifest, region=region,
-                       delimiter=delimiter, ignore_header=ignore_header, null_as=null_as, options=tuple(options))
+                       delimiter=delimiter, ignore_header=ignore_header, null_as=null_as, quote=quote,
+                       compression=compression, options=tuple(options))
 
 
 def parse_unload(sql: str) -> UnloadCommand:
@@ -336,6 +341,8 @@ def parse_unload(sql: str) -> UnloadCommand:
             unit = p.accept("MB", "GB") or "MB"
             if w == "MAXFILESIZE":
                 values["max_file_size"] = int(size * (1024 ** 3 if unit == "GB" else 1024 ** 2))
+                if not 5 * 1024**2 <= values["max_file_size"] <= int(6.2 * 1024**3):
+                    raise SqlSyntaxError("MAXFILESIZE must be between 5 MB and 6.2 GB")
         elif w == "HEADER":
             values["header"] = True
         elif w == "DELIMITER":

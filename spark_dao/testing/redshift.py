@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import secrets
 import threading
 import time
@@ -52,7 +53,9 @@ class RedshiftTestServer:
     """A Redshift-speaking PostgreSQL on a free loopback port, for tests; see the module docstring.
 
     ``host``, ``port``, ``user``, ``password`` and ``database`` are what a client connects with
-    (``ssl=False``). Starting takes about a second; :meth:`stop` (or leaving the ``with`` block)
+    (``ssl=False``). ``serializable=True`` runs every transaction SERIALIZABLE, as Redshift does by
+    default (PostgreSQL's conflicts then reach the client as Redshift's error 1023); the default is
+    PostgreSQL's READ COMMITTED, where conflicts only come from :meth:`inject_error`. Starting takes about a second; :meth:`stop` (or leaving the ``with`` block)
     stops PostgreSQL and removes its temporary directory. Several servers can run in one process.
     """
 
@@ -61,7 +64,7 @@ class RedshiftTestServer:
     def __init__(self, *, s3_endpoint_url: str | None = None, aws_access_key_id: str | None = None,
                  aws_secret_access_key: str | None = None, region: str = "us-east-1",
                  iam_roles: tuple[str, ...] | list[str] = (), user: str = "pipeline_user",
-                 password: str | None = None, database: str = "analytics") -> None:
+                 password: str | None = None, database: str = "analytics", serializable: bool = False) -> None:
         self.user = user
         self.password = password or "Rs-" + secrets.token_hex(12)
         self.database = database
@@ -72,6 +75,8 @@ class RedshiftTestServer:
         self._proxy: ProxyServer | None = None
         self._lock = threading.Lock()
         self.startup_seconds = 0.0
+        self._owner_pid = 0
+        self.serializable = serializable
 
     def __repr__(self) -> str:
         state = f"port={self.port}" if self._proxy else "stopped"
@@ -90,14 +95,16 @@ class RedshiftTestServer:
                 require("boto3", "redshift-test")
             pg = EmbeddedPostgres()
             try:
-                pg.start(user=self.user, password=self.password, database=self.database)
+                pg.start(user=self.user, password=self.password, database=self.database,
+                         serializable=self.serializable)
                 proxy = ProxyServer(pg_port=pg.port, s3=self._s3, tempdir=pg.tempdir,  # type: ignore[arg-type]
-                                    file_owner=pg._run_as, record_load_error=self._record_load_error)
+                                    record_load_error=self._record_load_error)
                 proxy.start()
             except BaseException:
                 pg.stop()
                 raise
             self._pg, self._proxy, self.port = pg, proxy, proxy.port
+            self._owner_pid = os.getpid()
             _running.add(self)
             self.startup_seconds = time.monotonic() - began
             _log.info("Redshift test server on %s:%s (PostgreSQL on port %s) started in %.2fs", self.host,
@@ -206,6 +213,8 @@ class RedshiftTestServer:
 @atexit.register
 def _stop_all() -> None:
     for server in list(_running):
+        if server._owner_pid != os.getpid():  # a forked child exiting must not stop its parent's server
+            continue
         try:
             server.stop()
         except Exception:  # at exit, best effort: the OS reclaims the rest
