@@ -127,6 +127,7 @@ REDSHIFT_ROLE = "arn:aws:iam::123456789012:role/dao-redshift"
 
 @pytest.fixture(scope="session")
 def redshift_server_options(s3_server: str) -> dict:
-    """The session's Redshift test server reads and writes the moto S3 server."""
+    """The session's Redshift test server reads and writes the moto S3 server; its transactions are
+    SERIALIZABLE, as Redshift's are."""
     return {"s3_endpoint_url": s3_server, "aws_access_key_id": "testing", "aws_secret_access_key": "testing",
-            "iam_roles": (REDSHIFT_ROLE,), "password": "Rs-pw-never-in-logs-7f3a"}
+            "iam_roles": (REDSHIFT_ROLE,), "password": "Rs-pw-never-in-logs-7f3a", "serializable": True}
