@@ -587,7 +587,7 @@ class DataAccessObject:
             "name": obj.full_name,
             "store": obj.store_name,
             "interface": obj.store.interface.label,  # type: ignore[union-attr]
-            "location": obj.location,
+            "location": _location(obj),
             "format": obj.format,
             "partition_by": list(obj.partition_by),
             "keys": list(obj.keys),

@@ -246,3 +246,11 @@ def test_a_table_name_that_tries_injection_is_one_quoted_name(redshift_server, s
     assert sql(redshift_server, f"SELECT table_name FROM information_schema.tables WHERE table_schema = "
                f"'{store['schema']}'") == [('t"; DROP TABLE x; --',)]
     assert len(dao.read("wh.t", engine="arrow")) == 3
+
+
+def test_describe_list_and_cleanup_of_a_redshift_store(wh, s3_client, s3_bucket):
+    wh.write(ROWS, "wh.users", mode="overwrite", engine="pandas")
+    info = wh.describe("wh.users")
+    assert info["interface"] == "redshift" and info["keys"] == ["id"]
+    assert "wh.users" in wh.list("wh")
+    assert wh.cleanup("wh.users") == [] and temp_keys(s3_client, s3_bucket) == []
