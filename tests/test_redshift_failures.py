@@ -89,7 +89,7 @@ def test_serialization_conflicts_are_retried_then_a_write_conflict(wh, redshift_
     redshift_server.inject_error(r"^\s*INSERT INTO", times=1)  # Redshift's 1023 on the first attempt
     with caplog.at_level(logging.INFO, logger="spark_dao"):
         r = wh.write(pa.table({"id": [4], "n": [40], "s": ["d"]}), "wh.t", mode="append", engine="pandas")
-    assert "serialization conflict (attempt 1)" in caplog.text and r.rows_written == 1
+    assert "(attempt 1): serialization conflict" in caplog.text and r.rows_written == 1
     assert table_rows(wh) == [*BEFORE, (4, 40)]
     redshift_server.inject_error(r"^\s*INSERT INTO", times=None)
     try:
@@ -204,3 +204,26 @@ def test_secrets_never_in_logs_or_errors_at_debug(s3_server, s3_bucket, s3_clien
         for value in (secret, password, key_id):
             assert value not in text
     assert temp_keys(s3_client, s3_bucket) == []
+
+
+def test_two_first_loads_of_a_new_table_at_once_both_land(redshift_server, s3_server, s3_bucket, caplog):
+    """Both create the missing table in their transactions; the one that loses the race reruns as an append."""
+    dao = DataAccessObject({"stores": {"wh": redshift_store(redshift_server, s3_server, s3_bucket)}})
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def load(i: int) -> None:
+        try:
+            barrier.wait()
+            dao.write(pa.table({"id": pa.array([i], pa.int64())}), "wh.fresh", mode="append", engine="pandas")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    with caplog.at_level(logging.INFO, logger="spark_dao"):
+        threads = [threading.Thread(target=load, args=(i,)) for i in (1, 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    assert sorted(dao.read("wh.fresh", engine="arrow").column("id").to_pylist()) == [1, 2]

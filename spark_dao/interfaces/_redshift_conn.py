@@ -279,24 +279,29 @@ def is_conflict(exc: BaseException) -> bool:
     return f.get("C") == "40001" or message.startswith("1023") or "serializable isolation violation" in message
 
 
+class Race(Exception):
+    """A transaction lost a race that a rerun resolves (two first loads creating one table)."""
+
+
 def with_retries(fn: Callable[[int], T], *, what: str, retries: int = MAX_RETRIES, backoff: float = BACKOFF) -> T:
     """``fn(attempt)``, run again after a serialization conflict (backoff doubling, with jitter) at
     most ``retries`` times; then :class:`WriteConflict`. ``fn`` must run a whole transaction."""
-    errors = driver_errors()
+    errors = (*driver_errors(), Race)
     for attempt in range(retries + 1):
         try:
             return fn(attempt)
         except errors as exc:
-            if not is_conflict(exc):
+            if not isinstance(exc, Race) and not is_conflict(exc):
                 raise
             if attempt >= retries:
                 raise WriteConflict(
                     f"{what}: a concurrent transaction conflicted with this one {attempt + 1} time(s) "
                     f"(serialization conflict, Redshift error 1023); gave up after {retries} retries. Nothing was "
-                    f"committed; retry the write. ({error_text(exc)})"
+                    f"committed; retry the write. ({exc if isinstance(exc, Race) else error_text(exc)})"
                 ) from None
             delay = backoff * (2 ** attempt) * (0.5 + random.random())
-            log.info("%s: serialization conflict (attempt %d); retrying in %.2fs", what, attempt + 1, delay)
+            log.info("%s: conflict with a concurrent transaction (attempt %d): %s; retrying in %.2fs", what, attempt + 1,
+                     exc if isinstance(exc, Race) else "serialization conflict", delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
 

@@ -28,10 +28,12 @@ from ..catalog.model import DataObject
 from ..errors import DaoError, DuplicateKeys
 from . import _redshift_sql as q
 from ._redshift_conn import (
+    Race,
     RedshiftOptions,
     connection,
     describe_load_errors,
     driver_errors,
+    error_fields,
     error_text,
     execute,
     fetch,
@@ -124,6 +126,8 @@ def commit_write(itf: Any, obj: DataObject, parts: list[StagedPart], spec: Write
         try:
             result = with_retries(lambda attempt: _transaction(options, obj, spec, manifest, tasks, lengths),
                                   what=what, retries=int(spec.options.get("max_retries", 4)))
+        except driver_errors() as exc:  # the server's fields, not the driver's dict, and no SQL text
+            raise DaoError(f"{what}: {error_text(exc)}. Nothing was committed; the table is unchanged") from None
         except _CopyFailed as exc:
             rows = load_errors(options, options.job_prefix(job_ids[0]))
             raise DaoError(
@@ -204,7 +208,14 @@ def _transaction(options: RedshiftOptions, obj: DataObject, spec: WriteSpec, man
         if existed and spec.mode == "ignore":
             return WriteResult(object=obj.full_name, mode=spec.mode, location=location, skipped=True)
         if not existed:
-            execute(cur, create_table_sql(spec, lengths))
+            try:
+                execute(cur, create_table_sql(spec, lengths))
+            except driver_errors() as exc:
+                f = error_fields(exc)
+                if f.get("C") in ("23505", "42P07") or "already exists" in f.get("M", ""):
+                    # another load created the table meanwhile: rerun, now appending to it
+                    raise Race(f"table {schema}.{table} was created by a concurrent load") from None
+                raise
         execute(cur, f"LOCK {target}")
         stage = q.ident(f"dao_stage_{o['job_tag']}")
         if upsert is not None:
