@@ -254,3 +254,11 @@ def test_describe_list_and_cleanup_of_a_redshift_store(wh, s3_client, s3_bucket)
     assert info["interface"] == "redshift" and info["keys"] == ["id"]
     assert "wh.users" in wh.list("wh")
     assert wh.cleanup("wh.users") == [] and temp_keys(s3_client, s3_bucket) == []
+
+
+def test_data_with_fewer_columns_than_the_table_loads_them_by_name(wh):
+    wh.write(ROWS, "wh.users", mode="overwrite", engine="pandas")
+    wh.write(pa.table({"score": [7.5], "id": pa.array([7], pa.int64())}), "wh.users", mode="append", engine="pandas")
+    assert {"id": 7, "name": None, "score": 7.5} in rows(wh, "wh.users")
+    wh.upsert(pa.table({"id": pa.array([1], pa.int64()), "score": [0.5]}), "wh.users", engine="pandas")
+    assert {"id": 1, "name": "ann", "score": 0.5} in rows(wh, "wh.users")  # a merge updates the given columns

@@ -218,15 +218,15 @@ def _transaction(options: RedshiftOptions, obj: DataObject, spec: WriteSpec, man
                 raise
         execute(cur, f"LOCK {target}")
         stage = q.ident(f"dao_stage_{o['job_tag']}")
-        if upsert is not None:
-            stored = {c.name: c.sql_type for c in stored_columns(cur, schema, table)}
-            body = ", ".join(f"{q.ident(c)} {stored[c]}" for c in columns)
-            execute(cur, f"CREATE TEMP TABLE {stage} ({body}, {q.ident(q.TASK_COL)} VARCHAR(16), "
-                         f"{q.ident(q.ROW_COL)} BIGINT)")
-            copy_cols = [*columns, q.TASK_COL, q.ROW_COL]
-        else:
+        stored = {c.name: c.sql_type for c in stored_columns(cur, schema, table)}
+        copy_cols = [*columns, q.TASK_COL, q.ROW_COL] if upsert is not None else columns
+        if list(stored) == copy_cols:
             execute(cur, f"CREATE TEMP TABLE {stage} (LIKE {target})")
-            copy_cols = columns
+        else:
+            # the staged files' columns, in their order: a Parquet COPY matches the file's columns to the
+            # table's by position and count (an upsert's batch also carries its task and row number)
+            types = {**stored, q.TASK_COL: "VARCHAR(16)", q.ROW_COL: "BIGINT"}
+            execute(cur, f"CREATE TEMP TABLE {stage} ({', '.join(f'{q.ident(c)} {types[c]}' for c in copy_cols)})")
         if manifest is not None:
             sql = q.copy_sql(stage, copy_cols, manifest, q.auth_clause(options.iam_role_arn, options.copy_credentials()))
             try:
