@@ -304,9 +304,9 @@ class DataAccessObject:
             return delta_native.write(sdf, itf, obj, mode, opts)
         if mode in ("errorifexists", "ignore") and itf.exists(obj):
             if mode == "ignore":
-                return WriteResult(object=obj.full_name, mode=mode, location=obj.location, skipped=True)
+                return WriteResult(object=obj.full_name, mode=mode, location=_location(obj), skipped=True)
             raise DaoError(
-                f"object {obj.full_name!r} already has data at {obj.location} (store {obj.store_name!r}); "
+                f"object {obj.full_name!r} already has data at {_location(obj)} (store {obj.store_name!r}); "
                 "use mode='append', 'overwrite' or 'ignore'"
             )
         spark = sdf.sparkSession
@@ -330,7 +330,7 @@ class DataAccessObject:
         finally:
             os.unlink(result_file)
         if not data:
-            return WriteResult(object=obj.full_name, mode=mode, location=obj.location)
+            return WriteResult(object=obj.full_name, mode=mode, location=_location(obj))
         data["partitions"] = tuple(data.get("partitions") or ())
         return WriteResult(**data)
 
@@ -510,6 +510,14 @@ class DataAccessObject:
             )
         return list(itf.cleanup(obj, older_than=older_than))
 
+    def cleanup_temp(self, store: str, *, older_than: float | None = 24.0) -> list[str]:
+        """Delete what jobs left in a warehouse store's S3 temp dir (files Spark reads unloaded, loads of
+        killed drivers) older than ``older_than`` hours (0: all): ``dao.cleanup_temp("gold")``."""
+        itf = get_interface(self.catalog.store(store))
+        if not hasattr(itf, "cleanup_temp"):
+            raise DaoError(f"store {store!r}: its interface {type(itf).__name__} has no temp dir to clean up")
+        return list(itf.cleanup_temp(older_than=older_than))
+
     # ------------------------------------------------------------------ table management (Delta)
     def _table_op(self, name: str | DataObject, op: str) -> tuple[Any, DataObject]:
         obj = self.resolve(name)
@@ -569,8 +577,7 @@ class DataAccessObject:
                 itf = get_interface(st)
             except DaoError:
                 continue
-            lister = getattr(itf, "list_objects", None)
-            if lister is not None:
+            if (lister := getattr(itf, "list_objects", None)) is not None:
                 names.update(f"{st.name}.{n}" for n in lister())
         return sorted(names)
 
@@ -581,7 +588,7 @@ class DataAccessObject:
             "name": obj.full_name,
             "store": obj.store_name,
             "interface": obj.store.interface.label,  # type: ignore[union-attr]
-            "location": obj.location,
+            "location": _location(obj),
             "format": obj.format,
             "partition_by": list(obj.partition_by),
             "keys": list(obj.keys),

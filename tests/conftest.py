@@ -116,3 +116,18 @@ def catalog_dict(tmp_path: Path) -> dict:
             "gold.users_agg": {},
         },
     }
+
+
+# --------------------------------------------------------------------------- Redshift (local test server)
+from spark_dao.testing.redshift import redshift_server  # noqa: E402,F401  (session fixture)
+
+#: the IAM role the test server lets COPY/UNLOAD assume
+REDSHIFT_ROLE = "arn:aws:iam::123456789012:role/dao-redshift"
+
+
+@pytest.fixture(scope="session")
+def redshift_server_options(s3_server: str) -> dict:
+    """The session's Redshift test server reads and writes the moto S3 server; its transactions are
+    SERIALIZABLE, as Redshift's are."""
+    return {"s3_endpoint_url": s3_server, "aws_access_key_id": "testing", "aws_secret_access_key": "testing",
+            "iam_roles": (REDSHIFT_ROLE,), "password": "Rs-pw-never-in-logs-7f3a", "serializable": True}

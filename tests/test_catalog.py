@@ -321,7 +321,7 @@ def test_seed_secrets_never_shown(tmp_path: Path, monkeypatch) -> None:
     messages = []
     for err_type, action in [
         (CatalogError, lambda: users_agg.location),
-        (DaoError, lambda: get_interface(gold)),
+        (DaoError, lambda: get_interface(gold).plan_read(users_agg, {"no_such_option": 1})),
         (CatalogError, lambda: catalog.get("gold.../x")),
     ]:
         with pytest.raises(err_type) as info:
@@ -719,32 +719,24 @@ def test_builtin_packages_map_seed_class_names(location: str | None) -> None:
     assert Catalog.load({"s": entry}).store("s").interface == InterfaceSpec("files")
 
 
-@pytest.mark.parametrize(
-    ("interface", "settings", "extra"),
-    [
-        ("redshift", {"host": "h", "s3_temp_dir": "s3://t/"}, "redshift"),
-    ],
-)
-def test_not_yet_built_interfaces_load_lazily(interface: str, settings: dict, extra: str) -> None:
-    catalog = Catalog.load({"stores": {"lake_store": {"interface": interface, **settings}}})
+def test_redshift_interface_loads_lazily_without_io() -> None:
+    settings = {"host": "h", "database": "d", "s3_temp_dir": "s3://t/"}
+    catalog = Catalog.load({"stores": {"lake_store": {"interface": "redshift", **settings}}})
     store = catalog.store("lake_store")
-    assert store.interface == InterfaceSpec(interface)
+    assert store.interface == InterfaceSpec("redshift")
     assert store.configs == settings
     assert catalog.get("lake_store.t").full_name == "lake_store.t"
-    with pytest.raises(DaoError) as info:
-        get_interface(store)
-    assert not isinstance(info.value, CatalogError)
-    message = str(info.value)
-    assert "'lake_store'" in message and repr(interface) in message and extra in message
+    # building the interface connects to nothing (its calls do)
+    assert type(get_interface(store)).__name__ == "RedshiftInterface"
 
 
-def test_seed_stores_fail_only_when_their_interface_is_used() -> None:
+def test_seed_stores_map_to_builtin_interfaces() -> None:
     catalog = Catalog.load(seed_config())
     from spark_dao.interfaces.objects import ObjectsInterface
+    from spark_dao.interfaces.redshift import RedshiftInterface
 
     assert isinstance(get_interface(catalog.store("bronze")), ObjectsInterface)
-    with pytest.raises(DaoError, match="store 'gold' uses the 'redshift' interface"):
-        get_interface(catalog.store("gold"))
+    assert isinstance(get_interface(catalog.store("gold")), RedshiftInterface)
 
 
 def test_custom_class_in_a_missing_module_loads_then_fails_on_use() -> None:

@@ -256,7 +256,8 @@ def test_every_setting_a_backend_reads_is_declared_and_typed() -> None:
     read = _keys_read_by_backends()
     assert {"max_attempts", "multipart_threshold", "s3_commit", "path_style"} <= read  # the scan works
     assert "engine_path" in read  # engines are scanned too
-    declared = BUILTINS["files"].config_keys | BUILTINS["objects"].config_keys | BUILTINS["delta"].config_keys
+    declared = (BUILTINS["files"].config_keys | BUILTINS["objects"].config_keys | BUILTINS["delta"].config_keys
+                | BUILTINS["redshift"].config_keys)
     assert read <= declared, sorted(read - declared)
     for builtin in BUILTINS.values():
         assert builtin.config_keys <= set(SETTING_TYPES), (builtin.name, sorted(builtin.config_keys - set(SETTING_TYPES)))

@@ -43,6 +43,9 @@ class BuiltinInterface:
     #: object ``options`` are validated at load against ``settings.CATALOG_OPTIONS`` (the files
     #: interface's read and write options); other interfaces check their own options when called
     checks_options: bool = False
+    #: object keys of this interface beside the common ones (``table``, ``keys``...): the loader
+    #: accepts them on the interface's objects and passes them on in the object's ``options``
+    object_keys: frozenset[str] = frozenset()
 
 
 BUILTINS: dict[str, BuiltinInterface] = {
@@ -88,15 +91,18 @@ BUILTINS: dict[str, BuiltinInterface] = {
                 "schema",
                 "s3_temp_dir",
                 "iam_role_arn",
-                "region",
                 "ssl",
+                "iam",
                 "cluster_identifier",
+                "db_user",
+                "temp_store",
+                "timeout",
                 "options",
                 "format",
             }
         )
         | _S3_KEYS,
-        available=False,
+        object_keys=frozenset({"dist_key", "dist_style", "sort_key", "column_types", "query"}),
     ),
 }
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CatalogError, ObjectNotFound, did_you_mean
+from ._links import link_temp_stores, object_keys_of
 from ._text import read_document
 from .builtins import (
     BUILTIN_LOCATION_PREFIXES,
@@ -241,6 +242,7 @@ def parse_catalog(data: dict[str, Any], *, source: str, base_dir: Path) -> Catal
         for obj_name, obj_entry in objs.items():
             nested[f"{name}.{obj_name}"] = (obj_entry, f"{path}.objects.{obj_name}")
 
+    stores = link_temp_stores(stores, where=where)
     objects: dict[str, DataObject] = {}
     for full, entry in raw_objects.items():
         if full in nested:
@@ -451,7 +453,8 @@ def _parse_object(name: str, store: DataStore, entry: Any, *, where: str, path: 
         entry = {}
     if not isinstance(entry, dict):
         raise CatalogError(f"{where}: {path}: an object must be a mapping, got {type(entry).__name__}")
-    _check_keys(entry, _OBJECT_KEYS, where=where, path=path, what="object key")
+    extra_keys = object_keys_of(store)
+    _check_keys(entry, _OBJECT_KEYS | extra_keys, where=where, path=path, what="object key")
     try:
         check_object_name(name, store=store.name)
     except CatalogError as exc:
@@ -507,7 +510,7 @@ def _parse_object(name: str, store: DataStore, entry: Any, *, where: str, path: 
         keys=str_list("keys"),
         order_by=str_or_none("order_by"),
         schema=schema,
-        options={**store_option_defaults(store), **options},
+        options={**store_option_defaults(store), **options, **{k: entry[k] for k in extra_keys if k in entry}},
         description=str_or_none("description"),
         declared=True,
     )
@@ -582,10 +585,8 @@ def _interpolate(value: Any, *, where: str, path: str) -> Any:
             var, default = match.group(1), match.group(2)
             found = os.environ.get(var)
             # As in a shell: ``${env:VAR:-x}`` means x when VAR is unset *or empty*.
-            if default is not None and not found:
-                return default
-            if found is not None:
-                return found
+            if default is not None and not found or found is not None:
+                return default if default is not None and not found else found  # type: ignore[return-value]
             raise CatalogError(
                 f"{where}: {path or '<root>'}: environment variable {var!r} is not set "
                 f"(referenced as ${{env:{var}}}); set it or give a default: ${{env:{var}:-value}}"

@@ -119,6 +119,10 @@ SETTING_TYPES: dict[str, Setting] = {
     "iam_role_arn": _str("arn:aws:iam::123456789012:role/redshift"),
     "ssl": Setting("bool", "true"),
     "cluster_identifier": _str("analytics-cluster"),
+    "iam": Setting("bool", "true"),
+    "db_user": _str("pipeline_user"),
+    "temp_store": _str("temp"),
+    "timeout": Setting("seconds", "60"),
 }
 
 #: store-level settings that are also object options: defaults for every object of the store

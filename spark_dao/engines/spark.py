@@ -124,8 +124,10 @@ class DaoDataSource(DataSource):
 
     def schema(self) -> StructType:
         obj = self._object()
-        plan = get_interface(obj.store).plan_read(obj, self._read_options())
-        return from_arrow_schema(plan.schema)
+        itf = get_interface(obj.store)
+        if hasattr(itf, "read_schema"):  # the schema without planning (a warehouse would unload)
+            return from_arrow_schema(itf.read_schema(obj, self._read_options()))
+        return from_arrow_schema(itf.plan_read(obj, self._read_options()).schema)
 
     def reader(self, schema: StructType) -> DataSourceReader:
         cls = DaoPushdownReader if self._pushdown else DaoReader

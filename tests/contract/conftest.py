@@ -48,6 +48,13 @@ def _sqlite_store(request: pytest.FixtureRequest) -> dict[str, Any]:
             "default_configs": {"path": str(db)}}
 
 
+def _redshift_store(request: pytest.FixtureRequest) -> dict[str, Any]:
+    from _redshift import redshift_store
+
+    return redshift_store(request.getfixturevalue("redshift_server"), request.getfixturevalue("s3_server"),
+                          request.getfixturevalue("s3_bucket"))
+
+
 #: kind -> (the store's catalog entry, built from the test's fixtures; its capabilities, less those its
 #: class turns off with ``supports_partitions``/``supports_upsert = False``)
 KINDS: dict[str, tuple[Callable[[pytest.FixtureRequest], dict[str, Any]], frozenset[str]]] = {
@@ -61,6 +68,7 @@ KINDS: dict[str, tuple[Callable[[pytest.FixtureRequest], dict[str, Any]], frozen
                     frozenset(CAPABILITIES)),
     "delta-s3": (lambda r: _s3_store("delta", r), frozenset(CAPABILITIES)),
     "example-sqlite": (_sqlite_store, frozenset(CAPABILITIES)),  # its class says: no partitions
+    "redshift": (_redshift_store, frozenset(CAPABILITIES)),  # no partitions (its class says so)
 }
 
 
@@ -101,6 +109,9 @@ class Kind:
     # ------------------------------------------------------------------ behind the interface
     def _s3(self) -> tuple[Any, str, str]:
         cfg = self.catalog["stores"]["lake"]
+        if self.name == "redshift":  # the staging bucket: s3://<bucket>/rs-temp/
+            bucket, _, prefix = cfg["s3_temp_dir"][len("s3://"):].partition("/")
+            return self.request.getfixturevalue("s3_client"), bucket, prefix.strip("/")
         return self.request.getfixturevalue("s3_client"), cfg["bucket"], cfg["prefix"]
 
     def _files(self) -> dict[str, bytes | None]:
@@ -158,6 +169,8 @@ class Kind:
         if family == "delta":
             return sum(1 for rel in self._delta_unreferenced()
                        if rel.startswith(f"{obj.name}/") and rel.split("/")[-1].startswith(tag))
+        if self.name == "redshift":  # staged Parquet files under <s3_temp_dir>/<job id>/
+            return sum(1 for rel in self._files() if rel.startswith(f"{job_id}/"))
         if self.name == "example-sqlite":
             with sqlite3.connect(self.store.configs["path"]) as conn:
                 try:
@@ -174,6 +187,8 @@ class Kind:
             return sorted([r for r in self._files() if "/_dao_staging/" in f"/{r}" and not r.endswith("/")] + uploads)
         if family == "delta":
             return self._delta_unreferenced() + uploads
+        if self.name == "redshift":  # anything left under s3_temp_dir (staged loads, unloaded reads)
+            return sorted(self._files()) + uploads
         if self.name == "example-sqlite":
             if not Path(self.store.configs["path"]).exists():
                 return []
