@@ -725,3 +725,18 @@ def test_replace_where_renders_safe_spark_sql() -> None:
         "`country` IN ('DE', 'FR') AND `id` >= 3 AND `day` = DATE '2025-01-08' AND `x``y` IS NULL")
     with pytest.raises(DaoError, match=r"the value \"it's\" of 'country' has no safe Spark SQL literal"):
         delta_native.spark_predicate(obj, [("country", "=", "it's")])
+
+
+def test_timestamp_columns_on_the_native_path(native: Any, tmp_path: Path, calls: list[str]) -> None:
+    """A timestamp is the usual order_by: native writes and MERGEs take it (they crashed on the
+    Arrow schema's missing time zone before)."""
+    dao = twin_dao(native, tmp_path)
+    schema = "id long, ts timestamp, name string"
+    t0, t1, t2 = (dt.datetime(2025, 1, d, tzinfo=dt.UTC) for d in (1, 2, 3))
+    dao.write(native.createDataFrame([(1, t1, "a"), (2, t1, "b")], schema), "native.users", mode="overwrite")
+    result = dao.upsert(native.createDataFrame([(1, t2, "A"), (2, t0, "old"), (3, t0, "c")], schema),
+                        "native.users")
+    assert (result.rows_inserted, result.rows_updated) == (1, 1)
+    assert calls == ["write", "upsert"]
+    got = {r["id"]: r["name"] for r in pa.table(DeltaTable(str(tmp_path / "n" / "users")).to_pyarrow_table()).to_pylist()}
+    assert got == {1: "A", 2: "b", 3: "c"}  # id 2's older incoming row lost to the stored one

@@ -262,3 +262,28 @@ def test_data_with_fewer_columns_than_the_table_loads_them_by_name(wh):
     assert {"id": 7, "name": None, "score": 7.5} in rows(wh, "wh.users")
     wh.upsert(pa.table({"id": pa.array([1], pa.int64()), "score": [0.5]}), "wh.users", engine="pandas")
     assert {"id": 1, "name": "ann", "score": 0.5} in rows(wh, "wh.users")  # a merge updates the given columns
+
+
+def test_cleanup_temp_with_a_temp_store_never_touches_the_stores_data(redshift_server, s3_server, s3_bucket,
+                                                                      s3_client):
+    """temp_store: staging goes to a folder of its own in that store, and cleanup_temp removes only
+    job folders (it once deleted the temp store's objects)."""
+    store = redshift_store(redshift_server, s3_server, s3_bucket, temp_store="bronze")
+    store.pop("s3_temp_dir")
+    catalog = {"stores": {"gold": store,
+                          "bronze": {"interface": "files", "bucket": s3_bucket, "prefix": "bronze",
+                                     "endpoint_url": s3_server, "region": "us-east-1", "access_key": "testing",
+                                     "secret_key": "testing"}},
+               "objects": {"gold.users": {"keys": ["id"]}}}
+    dao = DataAccessObject(catalog)
+    dao.write(ROWS, "bronze.users_raw", mode="overwrite", engine="pandas")
+    dao.write(ROWS, "gold.users", mode="overwrite", engine="pandas")
+    # a leftover of a dead job in the staging folder, and a stray key that is not a job folder
+    job = "0123456789abcdef0123456789abcdef"
+    s3_client.put_object(Bucket=s3_bucket, Key=f"bronze/_dao_redshift_temp/{job}/part-0.parquet", Body=b"x")
+    s3_client.put_object(Bucket=s3_bucket, Key="bronze/_dao_redshift_temp/notes.txt", Body=b"keep")
+    removed = dao.cleanup_temp("gold", older_than=0)
+    assert removed == [f"s3://{s3_bucket}/bronze/_dao_redshift_temp/{job}/part-0.parquet"]
+    assert len(dao.read("bronze.users_raw", engine="arrow")) == 3  # the temp store's data is intact
+    assert temp_keys(s3_client, s3_bucket, "bronze/_dao_redshift_temp/") == ["bronze/_dao_redshift_temp/notes.txt"]
+    assert "_dao_redshift_temp" not in " ".join(dao.list("bronze"))

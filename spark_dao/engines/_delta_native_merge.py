@@ -53,7 +53,7 @@ def upsert(sdf: Any, itf: Any, obj: DataObject, options: Mapping[str, Any]) -> W
 
     from .delta_native import conform, table_path
 
-    spec = itf.prepare_write(obj, to_arrow_schema(sdf.schema), {**options, "mode": "append"})
+    spec = itf.prepare_write(obj, to_arrow_schema(sdf.schema, timezone="UTC"), {**options, "mode": "append"})
     opts = spec.options["upsert"]
     what = f"upsert into {obj.full_name!r} (store {obj.store_name!r})"
     source = conform(sdf, spec.schema)

@@ -387,7 +387,7 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
     """
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    schema = to_arrow_schema(sdf.schema)
+    schema = to_arrow_schema(sdf.schema, timezone="UTC")
     rest = {k: v for k, v in options.items() if str(k).lower() != "replacewhere"}
     where = [v for k, v in options.items() if str(k).lower() == "replacewhere" and v is not None]
     spec = itf.prepare_write(obj, schema, {**rest, "mode": mode})  # raises before anything is written

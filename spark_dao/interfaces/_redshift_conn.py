@@ -26,6 +26,8 @@ from ..errors import BackendNotInstalled, DaoError, WriteConflict, did_you_mean
 from ._redshift_sql import redact_sql
 
 log = logging.getLogger("spark_dao.redshift")
+#: the folder a ``temp_store``'s location gets for Redshift's staging and unloads
+TEMP_SUBDIR = "_dao_redshift_temp"
 
 T = TypeVar("T")
 
@@ -118,7 +120,10 @@ class RedshiftOptions:
             except SettingTypeError as exc:
                 raise DaoError(f"store {store.name!r}: {key}: {exc}") from None
         linked = dict(cfg.get(TEMP_STORE_CONFIGS) or {})
-        temp_dir = typed.get("s3_temp_dir") or linked.get("location")
+        # a temp_store's own objects live at its root: staging goes to a folder of its own there,
+        # which cleanup_temp may empty without touching the store's data
+        temp_dir = typed.get("s3_temp_dir") or (
+            f"{str(linked['location']).rstrip('/')}/{TEMP_SUBDIR}" if linked.get("location") else None)
         if not temp_dir:
             raise DaoError(
                 f"store {store.name!r} (redshift): no s3_temp_dir; set s3_temp_dir: s3://<bucket>/<prefix>/ "

@@ -482,13 +482,19 @@ class RedshiftInterface(BaseInterface):
         """Delete what jobs left under the store's ``s3_temp_dir`` (staged loads of killed drivers,
         files Spark reads unloaded) older than ``older_than`` hours (0: everything, also a running
         job's). Returns the removed URLs."""
+        import re
+
         from ._s3 import delete_paths, list_keys
 
         ro = self._options()
         store = ro.staging_store()
         cutoff = time.time() - float(older_than or 0) * 3600
+        # only what this store's jobs write: <s3_temp_dir>/<job id (32 hex)>/..., never other keys
+        # of a temp dir that is shared with something else
+        job = re.compile(r"^[0-9a-f]{32}/")
+        root = ro.s3_temp_dir.split("://", 1)[1].rstrip("/") + "/"
         old = [k for k, mtime in list_keys(store, ro.s3_temp_dir, what=f"the temp dir of store {self.store.name!r}")
-               if mtime <= cutoff]
+               if mtime <= cutoff and k.startswith(root) and job.match(k[len(root):])]
         if old:
             delete_paths(store, old, what=f"the temp dir of store {self.store.name!r}")
         log.info("store %s: removed %d object(s) under %s", self.store.name, len(old), ro.s3_temp_dir)
