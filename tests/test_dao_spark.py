@@ -104,3 +104,25 @@ def test_unknown_engine_and_bad_input(dao, pdf):
     with pytest.raises(DaoError, match="cannot write a builtins.int"):
         dao.write(42, "silver.events", mode="overwrite")
     assert not dao.exists("silver.events")
+
+
+def test_a_python_worker_failure_names_its_cause() -> None:
+    """A failed Spark task's DaoError carries the worker's own error line, not only Spark's
+    'An exception was thrown from the Python worker:' announcement."""
+    from spark_dao.catalog import Catalog
+    from spark_dao.engines._failures import _spark_failure
+
+    obj = Catalog.load({"stores": {"gold": {"interface": "files", "path": "/tmp/x"}}}).get("gold.t")
+
+    class PythonException(Exception):
+        pass
+
+    worker = PythonException("An exception was thrown from the Python worker:\nTraceback (most recent call last):\n"
+                             "  File \"job.py\", line 3, in f\n    raise ValueError('boom-cause-xyz')\n"
+                             "ValueError: boom-cause-xyz\n")
+    assert str(_spark_failure(worker, obj)) == (
+        "writing 'gold.t' (store 'gold') with Spark failed: An exception was thrown from the Python worker: "
+        "ValueError: boom-cause-xyz")
+    plain = Exception("[USER_RAISED_EXCEPTION] task failed on purpose SQLSTATE: P0001")
+    assert str(_spark_failure(plain, obj)).endswith("with Spark failed: [USER_RAISED_EXCEPTION] task failed on "
+                                                     "purpose SQLSTATE: P0001")

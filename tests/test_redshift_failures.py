@@ -159,7 +159,8 @@ def test_a_spark_task_failing_mid_stage_leaves_nothing(spark, wh, s3_server, s3_
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
                           aws_secret_access_key="testing")
         for _ in range(200):  # wait until another task of the job has staged its files
-            staged = s3.list_objects_v2(Bucket=bucket, Prefix="rs-temp/").get("KeyCount", 0)
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix="rs-temp/").get("Contents", [])
+            staged = sum(o["Key"].endswith(".parquet") for o in listed)  # not the job's live marker
             if staged:
                 raise ValueError(f"task boom after {staged} staged file(s)")
             _t.sleep(0.1)
@@ -227,3 +228,31 @@ def test_two_first_loads_of_a_new_table_at_once_both_land(redshift_server, s3_se
             t.join()
     assert not errors, errors
     assert sorted(dao.read("wh.fresh", engine="arrow").column("id").to_pylist()) == [1, 2]
+
+
+
+def test_a_task_still_staging_when_its_job_is_aborted_removes_its_own_files(wh, s3_bucket, s3_client):
+    """The live-marker protocol: the driver aborts the job while a task stages (Spark does that when
+    another task fails; the task may go on): the task finds the marker gone after writing its
+    Parquet and deletes it; a task starting after the abort writes nothing."""
+    from spark_dao.interfaces import StagedPart, get_interface
+
+    obj = wh.catalog.get("wh.users")
+    itf = get_interface(obj.store)
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    job = "0123456789abcdef0123456789abcdef"
+    spec = itf.start_job(obj, itf.prepare_write(obj, schema, {"mode": "append"}), job)
+    assert spec.options["lease"] and temp_keys(s3_client, s3_bucket) == [f"rs-temp/{job}/_live"]
+
+    def batches():
+        yield pa.record_batch({"id": [2], "name": ["x"]}, schema=schema)
+        itf.abort(obj, [StagedPart(job_id=job)], spec)  # the driver aborts while this task stages
+        assert temp_keys(s3_client, s3_bucket) == []
+        yield pa.record_batch({"id": [3], "name": ["y"]}, schema=schema)
+
+    with pytest.raises(DaoError, match=rf"job {job} ended \(aborted or committed\) while this task was staging"):
+        itf.stage(obj, batches(), spec, job)
+    assert temp_keys(s3_client, s3_bucket) == []
+    with pytest.raises(DaoError, match=r"ended \(aborted or committed\) before this task staged anything"):
+        itf.stage(obj, pa.table({"id": [4], "name": ["z"]}).to_batches(), spec, job)
+    assert temp_keys(s3_client, s3_bucket) == []

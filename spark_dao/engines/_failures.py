@@ -9,6 +9,7 @@ from ..catalog.model import DataObject
 from ..errors import DaoError
 
 _WORKER_ERROR = re.compile(r"spark_dao\.errors\.(\w+): (.+)")
+_CAUSE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit): .+")
 
 
 def _spark_failure(exc: BaseException, obj: DataObject) -> DaoError:
@@ -24,7 +25,13 @@ def _spark_failure(exc: BaseException, obj: DataObject) -> DaoError:
     cls = getattr(errors, found.group(1), None) if found else None
     if found and isinstance(cls, type) and issubclass(cls, DaoError):
         return cls(found.group(2).strip())
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    # a Python worker's error: its first line only announces it; the cause is the traceback's last
+    # "SomeError: message" line
+    cause = next((line for line in reversed(lines) if _CAUSE.match(line)), None)
+    if cause and cause not in first:
+        first = f"{first.rstrip(':')}: {cause}"
     return DaoError(f"writing {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: {first}")
 
 

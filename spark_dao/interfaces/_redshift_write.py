@@ -100,11 +100,46 @@ def write_manifest(options: RedshiftOptions, job_id: str, files: Sequence[Staged
     return url
 
 
+LIVE_MARKER = "_live"
+
+
+def _marker(options: RedshiftOptions, job_id: str) -> tuple[Any, str, str]:
+    from ._s3settings import S3Settings, split_location
+
+    bucket, key = split_location(options.job_prefix(job_id))
+    return S3Settings.from_store(options.staging_store()).boto3_client(), bucket, f"{key}/{LIVE_MARKER}"
+
+
+def mark_job_live(options: RedshiftOptions, job_id: str) -> None:
+    """Write the job's live marker (the driver, before any Spark task stages)."""
+    client, bucket, key = _marker(options, job_id)
+    client.put_object(Bucket=bucket, Key=key, Body=b"")
+
+
+def job_is_live(options: RedshiftOptions, job_id: str) -> bool:
+    """Whether the job's live marker is still there (a task, before and after it stages)."""
+    client, bucket, key = _marker(options, job_id)
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
 def remove_prefix(options: RedshiftOptions, job_id: str, *, what: str) -> int:
-    """Delete everything under ``<s3_temp_dir>/<job id>/``; returns how many objects."""
+    """End the job (its live marker goes first, so a task still staging removes its own files),
+    then delete everything under ``<s3_temp_dir>/<job id>/``; returns how many objects."""
     from ._s3 import delete_paths, list_keys
 
     store = options.staging_store()
+    client, bucket, key = _marker(options, job_id)
+    try:
+        client.delete_object(Bucket=bucket, Key=key)
+    except Exception as exc:  # noqa: BLE001 - the listing below deletes it too
+        log.debug("%s: could not delete the live marker %s: %s", what, key, type(exc).__name__)
     keys = [k for k, _ in list_keys(store, options.job_prefix(job_id), what=what)]
     if keys:
         delete_paths(store, keys, what=what)

@@ -36,7 +36,7 @@ from ..errors import DaoError, ObjectNotFound, SchemaMismatch
 from . import _arrow
 from . import _redshift_sql as q
 from ._redshift_conn import RedshiftOptions, connection, driver_errors, execute, fetch
-from ._redshift_write import commit_write, remove_prefix, stored_columns
+from ._redshift_write import commit_write, job_is_live, mark_job_live, remove_prefix, stored_columns
 from .base import (
     BaseInterface,
     PartitionFilter,
@@ -431,10 +431,35 @@ class RedshiftInterface(BaseInterface):
 
         fs = S3Settings.from_store(ro.staging_store()).arrow_filesystem()
         base = ro.job_prefix(job_id).split("://", 1)[1]
+        lease = bool(spec.options.get("lease"))  # a Spark job: its driver marked it live (start_job)
+        if lease and not job_is_live(ro, job_id):
+            raise self._ended(obj, job_id, before=True)
         files = _stage_parquet(fs, base, prepared(), replace(spec, schema=schema), f"part-{job_id[:8]}-{task}")
+        if lease and not job_is_live(ro, job_id):
+            # the job ended (an abort: another task failed) while this task staged; the abort may
+            # have listed the prefix before these files existed, so this task removes its own
+            from ._s3 import delete_paths
+
+            delete_paths(ro.staging_store(), [f"{base}/{f.path}" for f in files], what=repr(obj.full_name))
+            raise self._ended(obj, job_id)
         stats = json.dumps({"max_len": longest})
         return StagedPart(job_id=job_id, files=tuple(StagedFile(f.path, f.rows, f.size, stats=stats) for f in files),
                           rows=rows)
+
+    def start_job(self, obj: DataObject, spec: WriteSpec, job_id: str) -> WriteSpec:
+        """Spark writes: mark the job live (``<s3_temp_dir>/<job id>/_live``) before any task runs.
+        Commit and abort remove the marker before they list and delete the job's prefix, and a task
+        that finds it gone after staging deletes its own files: a task still running when its job
+        was aborted leaves nothing behind."""
+        mark_job_live(self._options(), job_id)
+        return replace(spec, options={**spec.options, "lease": True})
+
+    @staticmethod
+    def _ended(obj: DataObject, job_id: str, *, before: bool = False) -> DaoError:
+        when = "before this task staged anything; nothing was written" if before else \
+            "while this task was staging; the task's staged files were removed"
+        return DaoError(f"writing {obj.full_name!r} (store {obj.store_name!r}): job {job_id} ended "
+                        f"(aborted or committed) {when}")
 
     def commit(self, obj: DataObject, parts: list[StagedPart], spec: WriteSpec) -> WriteResult:
         """One transaction: create / LOCK / COPY / apply the mode / COMMIT (``_redshift_write.py``)."""
