@@ -184,7 +184,7 @@ def test_temp_store_gives_the_staging_bucket_and_its_settings():
                 "access_key": "k", "secret_key": "s"}},
         "objects": {"wh.users": {"table": "crm.users", "keys": ["id"], "dist_key": "id", "sort_key": ["id"]}}})
     o = RedshiftOptions.from_store(dao.catalog.store("wh"))
-    assert o.s3_temp_dir == "s3://scratch/rs"
+    assert o.s3_temp_dir == "s3://scratch/rs/_dao_redshift_temp"  # a folder of its own in the temp store
     assert dict(o.staging) == {"endpoint_url": "http://127.0.0.1:9", "access_key": "k", "secret_key": "s"}
     assert o.copy_credentials() == {"access_key": "k", "secret_key": "s"}
     obj = dao.catalog.get("wh.users")
@@ -251,3 +251,21 @@ def test_iam_authentication_goes_through_redshift_connector(monkeypatch):
     assert conn.autocommit is False  # every write runs in an explicit transaction
     assert seen == {"database": "analytics", "ssl": True, "application_name": "spark_dao", "iam": True,
                     "cluster_identifier": "analytics", "db_user": "pipeline", "region": "eu-west-1", "profile": "etl"}
+
+
+def test_distribution_settings_are_checked_before_any_connection() -> None:
+    """_target runs before the interface connects: a dist_key needs dist_style 'key' (or none), and an
+    unknown style is named. Redshift rejects DISTSTYLE EVEN with a DISTKEY."""
+    catalog = {"stores": {"gold": {"interface": "redshift", "host": "h", "database": "d", "s3_temp_dir": "s3://b/t"}},
+               "objects": {"gold.a": {"dist_key": "id", "dist_style": "even"},
+                           "gold.b": {"dist_style": "bogus"},
+                           "gold.c": {"dist_key": "id", "dist_style": "KEY"},
+                           "gold.d": {"dist_key": "id"}}}
+    dao = DataAccessObject(catalog)
+    itf = get_interface(dao.catalog.store("gold"))
+    with pytest.raises(DaoError, match=r"object 'gold.a' \(store 'gold'\): dist_key 'id' needs dist_style 'key'"):
+        itf._target(dao.catalog.get("gold.a"))
+    with pytest.raises(DaoError, match=r"object 'gold.b' \(store 'gold'\): dist_style 'bogus' is not one of"):
+        itf._target(dao.catalog.get("gold.b"))
+    assert itf._target(dao.catalog.get("gold.c")).dist_style == "key"
+    assert itf._target(dao.catalog.get("gold.d")).dist_key == "id"

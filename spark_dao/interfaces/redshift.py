@@ -147,6 +147,9 @@ class RedshiftInterface(BaseInterface):
         style = o.get("dist_style")
         if style is not None and str(style).lower() not in DIST_STYLES:
             raise DaoError(f"{what}: dist_style {style!r} is not one of {', '.join(DIST_STYLES)}")
+        if o.get("dist_key") and style is not None and str(style).lower() != "key":
+            raise DaoError(f"{what}: dist_key {o['dist_key']!r} needs dist_style 'key' (or no dist_style), not "
+                           f"{style!r}: Redshift distributes a table by one key or by a style")
         sort_key = o.get("sort_key") or ()
         sort_key = tuple(c.strip() for c in sort_key.split(",")) if isinstance(sort_key, str) else tuple(sort_key)
         types = o.get("column_types") or {}
