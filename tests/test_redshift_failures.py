@@ -59,6 +59,8 @@ def test_connection_dropped_between_copy_and_commit_rolls_everything_back(wh, re
                                                                          s3_client, s3_bucket, after, how):
     ran: list[str] = []
     real = _redshift_write.execute
+    if how == "overwrite" and after == "DROP TABLE ":
+        after = "COPY "  # an overwrite COPYs straight into the table: the COPY is its last statement
 
     def execute(cursor, sql, params=None):
         result = real(cursor, sql, params)
@@ -86,12 +88,12 @@ def test_connection_dropped_between_copy_and_commit_rolls_everything_back(wh, re
 
 
 def test_serialization_conflicts_are_retried_then_a_write_conflict(wh, redshift_server, s3_client, s3_bucket, caplog):
-    redshift_server.inject_error(r"^\s*INSERT INTO", times=1)  # Redshift's 1023 on the first attempt
+    redshift_server.inject_error(r"^\s*(INSERT INTO|COPY)", times=1)  # Redshift's 1023 on the first attempt
     with caplog.at_level(logging.INFO, logger="spark_dao"):
         r = wh.write(pa.table({"id": [4], "n": [40], "s": ["d"]}), "wh.t", mode="append", engine="pandas")
     assert "(attempt 1): serialization conflict" in caplog.text and r.rows_written == 1
     assert table_rows(wh) == [*BEFORE, (4, 40)]
-    redshift_server.inject_error(r"^\s*INSERT INTO", times=None)
+    redshift_server.inject_error(r"^\s*(INSERT INTO|COPY)", times=None)
     try:
         with pytest.raises(WriteConflict, match=r"gave up after 1 retries.*Nothing was committed"):
             wh.write(pa.table({"id": [5], "n": [50], "s": ["e"]}), "wh.t", mode="overwrite", engine="pandas",
@@ -113,6 +115,8 @@ def test_two_loads_into_one_table_at_once_both_land_serialised_by_lock(wh, monke
             times[f"{name} locked"] = time.monotonic()
             if name == "first":
                 time.sleep(1.5)  # hold the lock: the second load must wait for this commit
+        if sql.startswith("COPY "):
+            times[f"{name} copied"] = time.monotonic()
         return result
 
     monkeypatch.setattr(_redshift_write, "execute", execute)
@@ -135,7 +139,9 @@ def test_two_loads_into_one_table_at_once_both_land_serialised_by_lock(wh, monke
     first.join()
     second.join()
     assert not errors, errors
-    assert times["second locked"] >= times["first done"] - 0.2  # the second got the lock after the first committed
+    # the second got the lock only after the first's COPY (and its commit, which follows it), though it
+    # asked for it while the first held it
+    assert times["second locked"] >= times["first copied"]
     assert [r for r in table_rows(wh) if r[0] >= 100] == [(100, 100), (101, 101), (200, 200)]
 
 

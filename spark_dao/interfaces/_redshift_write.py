@@ -159,7 +159,9 @@ def commit_write(itf: Any, obj: DataObject, parts: list[StagedPart], spec: Write
         lengths = _staged_lengths(files)
         _widen_varchars(options, spec, lengths, what=what)
         try:
-            result = with_retries(lambda attempt: _transaction(options, obj, spec, manifest, tasks, lengths),
+            staged_rows = sum(f.rows for f in files)
+            result = with_retries(lambda attempt: _transaction(options, obj, spec, manifest, tasks, lengths,
+                                                               staged_rows),
                                   what=what, retries=int(spec.options.get("max_retries", 4)))
         except driver_errors() as exc:  # the server's fields, not the driver's dict, and no SQL text
             raise DaoError(f"{what}: {error_text(exc)}. Nothing was committed; the table is unchanged") from None
@@ -225,8 +227,18 @@ def _widen_varchars(options: RedshiftOptions, spec: WriteSpec, lengths: dict[str
                 ) from None
 
 
+def _copy(cur: Any, sql: str) -> None:
+    """One COPY; a failure other than a serialization conflict is a load failure (``stl_load_errors``)."""
+    try:
+        execute(cur, sql)
+    except driver_errors() as exc:
+        if is_conflict(exc):
+            raise
+        raise _CopyFailed(exc) from None
+
+
 def _transaction(options: RedshiftOptions, obj: DataObject, spec: WriteSpec, manifest: str | None,
-                 tasks: dict[str, int], lengths: dict[str, int]) -> WriteResult:
+                 tasks: dict[str, int], lengths: dict[str, int], staged_rows: int = 0) -> WriteResult:
     o = spec.options
     schema, table = o["table"]
     target = q.table_ident(schema, table)
@@ -255,6 +267,17 @@ def _transaction(options: RedshiftOptions, obj: DataObject, spec: WriteSpec, man
         stage = q.ident(f"dao_stage_{o['job_tag']}")
         stored = {c.name: c.sql_type for c in stored_columns(cur, schema, table)}
         copy_cols = [*columns, q.TASK_COL, q.ROW_COL] if upsert is not None else columns
+        if upsert is None and list(stored) == copy_cols:
+            # the staged files hold exactly the table's columns in its order: COPY straight into it
+            # (no stage table, no second pass); a failed COPY aborts the transaction, the DELETE of
+            # an overwrite with it, so the table is unchanged
+            deleted = max(execute(cur, f"DELETE FROM {target}").rowcount, 0) if spec.mode == "overwrite" else 0
+            if manifest is not None:
+                _copy(cur, q.copy_sql(target, copy_cols, manifest,
+                                      q.auth_clause(options.iam_role_arn, options.copy_credentials())))
+            conn.commit()
+            return WriteResult(object=obj.full_name, mode=mode, location=location, rows_written=staged_rows,
+                               rows_inserted=staged_rows, rows_deleted=deleted)
         if list(stored) == copy_cols:
             execute(cur, f"CREATE TEMP TABLE {stage} (LIKE {target})")
         else:
@@ -263,13 +286,8 @@ def _transaction(options: RedshiftOptions, obj: DataObject, spec: WriteSpec, man
             types = {**stored, q.TASK_COL: "VARCHAR(16)", q.ROW_COL: "BIGINT"}
             execute(cur, f"CREATE TEMP TABLE {stage} ({', '.join(f'{q.ident(c)} {types[c]}' for c in copy_cols)})")
         if manifest is not None:
-            sql = q.copy_sql(stage, copy_cols, manifest, q.auth_clause(options.iam_role_arn, options.copy_credentials()))
-            try:
-                execute(cur, sql)
-            except driver_errors() as exc:
-                if is_conflict(exc):
-                    raise
-                raise _CopyFailed(exc) from None
+            _copy(cur, q.copy_sql(stage, copy_cols, manifest,
+                                  q.auth_clause(options.iam_role_arn, options.copy_credentials())))
         if upsert is not None:
             result = _upsert(cur, obj, target, stage, columns, upsert, tasks)
             result = WriteResult(object=obj.full_name, mode="upsert", location=location, **result)
