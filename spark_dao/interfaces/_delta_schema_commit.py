@@ -160,8 +160,9 @@ def put_if_absent(store: Any, location: str, version: int, body: bytes) -> bool:
         try:
             client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
         except Exception as exc:
-            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+            from ._s3 import CONFLICT_CODES, error_code
+
+            if error_code(exc) in CONFLICT_CODES:
                 return False
             raise
         return True

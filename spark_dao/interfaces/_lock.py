@@ -229,8 +229,9 @@ class _S3Backend:
     """The lock as an S3 object, changed only with conditional requests (``If-None-Match: *`` to create,
     ``If-Match: <etag>`` to renew, take over or delete): S3 itself decides which writer wins."""
 
-    _LOST = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409",
-                       "NoSuchKey", "404", "NotFound"})
+    from ._s3 import CONFLICT_CODES, MISSING_CODES
+
+    _LOST = CONFLICT_CODES | MISSING_CODES
 
     def __init__(self, store: DataStore, path: str, obj: DataObject) -> None:
         from ._s3 import client_for, split_location

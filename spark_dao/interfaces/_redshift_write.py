@@ -122,8 +122,9 @@ def job_is_live(options: RedshiftOptions, job_id: str) -> bool:
     try:
         client.head_object(Bucket=bucket, Key=key)
     except Exception as exc:
-        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchKey", "NotFound"):
+        from ._s3 import MISSING_CODES, error_code
+
+        if error_code(exc) in MISSING_CODES:
             return False
         raise
     return True

@@ -70,6 +70,14 @@ _ACCESS_CODES = frozenset(
     }
 )
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+MISSING_CODES = _MISSING_CODES
+#: a conditional request (``If-None-Match: *`` / ``If-Match``) that lost to another writer
+CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+
+
+def error_code(exc: BaseException) -> str:
+    """The S3 error code of a botocore ``ClientError`` ("" for anything else)."""
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 # --------------------------------------------------------------------------- settings
