@@ -165,12 +165,15 @@ def _partition_values(rel: str) -> list[tuple[str, str | None]]:
     return values
 
 
-def _partition_segment(col: str, value: Any) -> str:
+def _partition_segment(col: str, value: Any, type_: pa.DataType | None = None) -> str:
     """``col=value``, written as pyarrow's hive partitioning writes it (the csv/parquet writer):
-    booleans ``true``/``false``, timestamps ``2020-01-01 01:02:03.000000Z``."""
+    booleans ``true``/``false``, timestamps ``2020-01-01 01:02:03.000000Z``, floats as Arrow
+    prints them (``1`` for 1.0; pass the column's ``type_``)."""
     if value is None:
         return f"{col}={HIVE_NULL}"
-    if isinstance(value, bool):
+    if isinstance(value, float):
+        text = pa.array([value], type_ or pa.float64()).cast(pa.string())[0].as_py()
+    elif isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, datetime.datetime):
         text = pa.array([value]).cast(pa.string())[0].as_py()
