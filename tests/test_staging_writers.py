@@ -114,7 +114,8 @@ def test_buffers_stay_bounded_with_many_partitions(tmp_path: Path, monkeypatch: 
 
     files = _stage_partitioned_parquet(pafs.LocalFileSystem(), str(tmp_path), batches(),
                                        _spec(table, ("p",), row_group=row_group), "s")
-    assert high_water <= _staging._PENDING_GROUPS * row_group + row_group
+    # the buffers, plus the groups handed to the encoding threads (at most 2 per thread, <= 4 threads)
+    assert high_water <= (_staging._PENDING_GROUPS + 2 * 4 + 1) * row_group
     assert sum(f.rows for f in files) == n and len(files) == 2000
     assert _rows_by_partition(str(tmp_path), ["p"])["p=7"] == list(range(7, n, 2000))
 
@@ -132,4 +133,25 @@ def test_a_failing_stream_closes_every_open_file(tmp_path: Path) -> None:
     staged = _tree(str(tmp_path))
     assert staged  # something was staged before the failure (the caller removes it by stem)
     for rel in staged:  # and every file was closed (a readable footer), none left half-open
+        pq.read_metadata(os.path.join(str(tmp_path), rel))
+
+
+def test_an_encoding_failure_on_the_thread_pool_fails_the_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = 0
+
+    class Failing(pq.ParquetWriter):
+        def write_table(self, table, row_group_size=None):  # type: ignore[override]
+            nonlocal calls
+            calls += 1
+            if calls == 5:
+                raise OSError("disk full")
+            super().write_table(table, row_group_size=row_group_size)
+
+    monkeypatch.setattr(pq, "ParquetWriter", Failing)
+    table = pa.table({"x": list(range(400)), "p": [i % 8 for i in range(400)]})
+    with pytest.raises(OSError, match="disk full"):
+        _stage_partitioned_parquet(pafs.LocalFileSystem(), str(tmp_path), iter(table.to_batches(max_chunksize=50)),
+                                   _spec(table, ("p",), row_group=10), "s")
+    assert calls >= 5
+    for rel in _tree(str(tmp_path)):  # whatever was written is closed; the caller removes it by stem
         pq.read_metadata(os.path.join(str(tmp_path), rel))

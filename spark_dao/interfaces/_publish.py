@@ -368,6 +368,11 @@ class CommitProtocol:
             log.warning("%s; the next write or dao.cleanup(%r) retries; on S3 also add a bucket lifecycle "
                         "rule (AbortIncompleteMultipartUpload)", exc, obj.full_name)
 
+    def _dead_job_data(self, obj: DataObject, fs, base: str, jobs: list[str]) -> list[str]:
+        """Data a dead job wrote outside the staging folder (none here: files stage inside it;
+        Delta tasks write into the table folder), removed by the sweep; returns what was removed."""
+        return []
+
     def _stale_hours(self) -> float:
         value = self.store.configs.get("stale_staging_hours", STALE_STAGING_HOURS)
         try:
@@ -430,6 +435,8 @@ class CommitProtocol:
 
         removed: list[str] = []
         scheme = obj.location.partition("://")[0] + "://" if "://" in obj.location else ""
+        # before the markers go: they are how a dead job's data outside the staging is found
+        removed += self._dead_job_data(obj, fs, base, stale_markers)
         if dead_uploads:
             from ._s3 import abort_uploads
 

@@ -78,11 +78,16 @@ def _stage_partitioned_parquet(fs, staging: str, batches, spec: WriteSpec, stem:
     """Partitioned parquet: one ``ParquetWriter`` per open partition file, streamed.
 
     Each chunk of incoming rows is sorted by the partition columns and cut at the value changes;
-    a partition's rows are buffered into full row groups. The buffers together hold at most
-    ``_PENDING_GROUPS`` row groups (the largest is written early when they would hold more), so
-    memory stays bounded by the row group size, not by the data. Costs about 20% less CPU than
-    the dataset writer, which re-slices batches into small morsels.
+    a partition's rows are buffered into full row groups, which a small thread pool encodes (a
+    partition's groups in order, different partitions at once). The buffers together hold at
+    most ``_PENDING_GROUPS`` row groups or ``_PENDING_BYTES`` (the largest buffer is written early
+    when they would hold more), so memory stays bounded by the row group size, not by the data.
+    Costs about 20% less CPU than the dataset writer, which re-slices batches into small morsels.
     """
+    import itertools
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -94,8 +99,11 @@ def _stage_partitioned_parquet(fs, staging: str, batches, spec: WriteSpec, stem:
     data_schema = pa.schema([f for f in spec.schema if f.name not in part_cols])
     written: list[StagedFile] = []
     parts: dict[str, dict[str, Any]] = {}  # rel_dir -> writer state and pending slices
-    counter = iter(range(1 << 62))
-    pending_total = 0
+    counter = itertools.count()
+    pending = {"rows": 0, "bytes": 0}
+    workers = max(1, min(pa.cpu_count(), 4))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dao-parquet")
+    inflight: deque = deque()
 
     def close_file(st: dict[str, Any]) -> None:
         if st.get("writer") is not None:
@@ -105,11 +113,7 @@ def _stage_partitioned_parquet(fs, staging: str, batches, spec: WriteSpec, stem:
             written.append(StagedFile(st["rel"], st["rows"], size))
             st.update(writer=None, stream=None, rows=0)
 
-    def flush(st: dict[str, Any]) -> None:
-        nonlocal pending_total
-        table = pa.Table.from_batches(st["pending"], schema=data_schema)
-        pending_total -= table.num_rows
-        st["pending"], st["pending_rows"] = [], 0
+    def write_out(st: dict[str, Any], table: pa.Table) -> None:  # on the pool; one at a time per partition
         while table.num_rows:
             if st.get("writer") is None:
                 rel = posixpath.join(st["dir"], f"{stem}-{next(counter)}.parquet")
@@ -125,8 +129,19 @@ def _stage_partitioned_parquet(fs, staging: str, batches, spec: WriteSpec, stem:
             if max_rows and st["rows"] >= max_rows:
                 close_file(st)
 
+    def flush(st: dict[str, Any]) -> None:
+        table = pa.Table.from_batches(st["pending"], schema=data_schema)
+        pending["rows"] -= st["pending_rows"]
+        pending["bytes"] -= st["pending_bytes"]
+        st.update(pending=[], pending_rows=0, pending_bytes=0)
+        if st.get("future") is not None:
+            st["future"].result()  # this partition's previous group first
+        st["future"] = pool.submit(write_out, st, table)
+        inflight.append(st["future"])
+        while len(inflight) > 2 * workers:  # tables handed to the pool count as memory too
+            inflight.popleft().result()
+
     def add(chunk: pa.Table) -> None:
-        nonlocal pending_total
         if chunk.num_rows == 0:
             return
         keys = chunk.select(part_cols)
@@ -134,23 +149,23 @@ def _stage_partitioned_parquet(fs, staging: str, batches, spec: WriteSpec, stem:
         chunk = chunk.take(order)
         cuts = {0, chunk.num_rows}
         for c in part_cols:
-            column = chunk.column(c).combine_chunks()
-            ree = pc.run_end_encode(column)
-            cuts.update(ree.run_ends.to_pylist())
+            cuts.update(pc.run_end_encode(chunk.column(c).combine_chunks()).run_ends.to_pylist())
         bounds = sorted(cuts)
         body = chunk.drop_columns(part_cols)
         for start, end in zip(bounds, bounds[1:], strict=False):
             row = chunk.slice(start, 1).select(part_cols)
             rel_dir = "/".join(_partition_segment(c, row.column(c)[0].as_py(), row.schema.field(c).type)
                                for c in part_cols)
-            st = parts.setdefault(rel_dir, {"dir": rel_dir, "pending": [], "pending_rows": 0})
+            st = parts.setdefault(rel_dir, {"dir": rel_dir, "pending": [], "pending_rows": 0, "pending_bytes": 0})
             piece = body.slice(start, end - start)
             st["pending"].extend(piece.to_batches())
             st["pending_rows"] += piece.num_rows
-            pending_total += piece.num_rows
+            st["pending_bytes"] += piece.nbytes
+            pending["rows"] += piece.num_rows
+            pending["bytes"] += piece.nbytes
             if st["pending_rows"] >= row_group:
                 flush(st)
-        while pending_total > _PENDING_GROUPS * row_group:
+        while pending["rows"] > _PENDING_GROUPS * row_group or pending["bytes"] > _PENDING_BYTES:
             flush(max(parts.values(), key=lambda s: s["pending_rows"]))
 
     if not _is_object_store(fs):
@@ -169,13 +184,21 @@ def _stage_partitioned_parquet(fs, staging: str, batches, spec: WriteSpec, stem:
             if st["pending_rows"]:
                 flush(st)
     finally:
+        pool.shutdown(wait=True)  # every write done (or failed) before the files close
         for st in parts.values():
             close_file(st)
-    return written
+    for f in inflight:
+        f.result()  # a write that failed on the pool fails the stage
+    for st in parts.values():
+        if st.get("future") is not None:
+            st["future"].result()
+    return sorted(written, key=lambda f: f.path)
 
 
-# the partition buffers of _stage_partitioned_parquet hold at most this many row groups' rows
-_PENDING_GROUPS = 8
+# the partition buffers of _stage_partitioned_parquet hold at most this many row groups' rows,
+# and at most this many bytes
+_PENDING_GROUPS = 16
+_PENDING_BYTES = 256 << 20
 
 
 def _stage_dataset(fs, staging: str, batches, spec: WriteSpec, stem: str) -> list[StagedFile]:
