@@ -238,3 +238,26 @@ def test_a_prefix_applies_under_a_local_path_as_under_a_bucket(tmp_path) -> None
     assert dao.list("silver") == ["silver.users_clean"]  # not a bogus "silver.datasets"
     assert store(bucket="b", prefix="/p/").location == "s3://b/p"
     assert store(path="s3://b/root", prefix="p").location == "s3://b/root/p"
+
+
+def test_a_catalog_file_on_s3_loads_by_url(s3_server: str, s3_bucket: str, s3_client, tmp_path, monkeypatch) -> None:
+    """``SPARK_DAO_CATALOG=s3://bucket/conf/catalog.yaml`` (EMR, Databricks): boto3's default chain."""
+    from spark_dao import CatalogError, DataAccessObject
+    from spark_dao.catalog._remote import local_path
+
+    for k, v in {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    s3_client.put_object(Bucket=s3_bucket, Key="conf/catalog.yaml", Body=(
+        f"stores:\n  silver:\n    interface: files\n    path: {tmp_path / 'silver'}\n"
+        "objects:\n  silver.users_clean:\n    keys: [id]\n").encode())
+    monkeypatch.setenv("SPARK_DAO_CATALOG", f"s3://{s3_bucket}/conf/catalog.yaml")
+    dao = DataAccessObject()
+    assert dao.catalog.source == f"s3://{s3_bucket}/conf/catalog.yaml"
+    assert dao.resolve("silver.users_clean").keys == ("id",)
+    with pytest.raises(CatalogError, match=rf"catalog file not found: s3://{s3_bucket}/conf/nope.yaml"):
+        DataAccessObject(f"s3://{s3_bucket}/conf/nope.yaml")
+    s3_client.put_object(Bucket=s3_bucket, Key="conf/bad.yaml", Body=b"stores: [\n")
+    with pytest.raises(CatalogError, match=rf"s3://{s3_bucket}/conf/bad.yaml: cannot parse catalog"):
+        DataAccessObject(f"s3://{s3_bucket}/conf/bad.yaml")
+    assert str(local_path("dbfs:/FileStore/conf/catalog.yaml")) == "/dbfs/FileStore/conf/catalog.yaml"
