@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from ._call_args import (
+    _check_filter_columns,
     _location,
     _one_mode,
     _partition_overwrite_mode,
@@ -234,13 +235,7 @@ class DataAccessObject:
             if hint is None:
                 raise
             raise DaoError(f"reading {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: {hint}") from exc
-        unknown = [c for c, _, _ in filters if c not in df.columns]
-        if unknown:
-            raise DaoError(
-                f"reading {obj.full_name!r} (store {obj.store_name!r}): filter column {unknown[0]!r} is not in "
-                f"the data read; columns: {', '.join(df.columns)}.{did_you_mean(unknown[0], df.columns)}"
-                + (" A filter may only name columns that are read: add it to columns=." if opts.get("columns") else "")
-            )
+        _check_filter_columns(obj, filters, df.columns, selected=bool(opts.get("columns")))
         for col, op, value in filters:
             df = df.filter(spark_column(F.col(col), op, value))
         return df
