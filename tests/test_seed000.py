@@ -6,6 +6,7 @@ back through a catalog)."""
 from __future__ import annotations
 
 import logging
+import re
 
 import pandas as pd
 import pyarrow as pa
@@ -214,6 +215,11 @@ def test_paths_and_formats(s3_server, s3_bucket, s3_client):
         rw.read("a/plain", bogus=1)
     with pytest.raises(DaoError, match=r"bytes and files are stored as they are; the options \['mode'\] do not apply"):
         rw.write(b"x", "raw/x.bin", mode="append")
+    rw.write(df, "a/csvdir", format="csv")
+    with pytest.raises(DaoError, match=r"as parquet.* \(the path 'a/csvdir' has no extension, so it was read as "
+                                       r"parquet; pass format='csv' or format='json' if its files are not parquet\)"):
+        rw.read("a/csvdir")
+    assert rows(rw.read("a/csvdir", format="csv")) == [(1, "a"), (2, "b")]
     for bad in ("", "a/b", "gs://bucket", None):
         with pytest.raises(DaoError, match="bucket"):
             DataReaderWriter("pandas", bucket_name=bad)
@@ -283,3 +289,34 @@ def test_path_data_is_catalog_data(s3_server, s3_bucket):
     assert sorted(dao.read("silver.users_clean", engine="pandas")["name"]) == ["a", "b"]
     dao.upsert(pa.table({"id": [2], "name": ["B"]}), "silver.users_clean")
     assert rows(rw.read("silver/users_clean.parquet")) == [(1, "a"), (2, "B")]
+
+
+def test_a_path_holding_one_file(s3_server, s3_bucket, s3_client, tmp_path):
+    """A file stored as-is (the pandas era's ``df.to_csv("s3://...")``, an upload) is the path's data:
+    an overwrite replaces it with a dataset folder; an append or upsert, which would hide it behind
+    new files, is refused and changes nothing."""
+    rw = DataReaderWriter("pandas", **connection(s3_server, s3_bucket))
+    rw.client.upload(b"id,name\n1,a\n", "raw/users.csv")
+    assert rows(rw.read("raw/users.csv")) == [(1, "a")]
+    message = (f"s3://{s3_bucket}/raw/users.csv is a single file (stored as-is), not a dataset folder; "
+               "{how} would add files beside it and hide it from readers. Replace it with mode='overwrite'")
+    with pytest.raises(DaoError, match=re.escape(message.format(how="mode 'append'"))):
+        rw.write(pd.DataFrame({"id": [2], "name": ["b"]}), "raw/users.csv", mode="append")
+    with pytest.raises(DaoError, match=re.escape(message.format(how="an upsert"))):
+        Upsert("pandas", **connection(s3_server, s3_bucket)).upsert(
+            pd.DataFrame({"id": [2], "name": ["b"]}), "raw/users.csv", "merge", ["id"])
+    assert keys_of(s3_client, s3_bucket) == ["raw/users.csv"] and rows(rw.read("raw/users.csv")) == [(1, "a")]
+    r = rw.write(pd.DataFrame({"id": [2], "name": ["b"]}), "raw/users.csv")  # the default mode, overwrite
+    assert r.files_removed == 1 and rows(rw.read("raw/users.csv")) == [(2, "b")]
+    assert [k.rsplit("/", 1)[0] for k in keys_of(s3_client, s3_bucket)] == ["raw/users.csv"]
+    assert keys_of(s3_client, s3_bucket)[0] != "raw/users.csv"  # a part file in the folder now
+    # the seed's signatures, called by keyword; the client's file operations
+    rw.write(data=pd.DataFrame({"id": [3], "name": ["c"]}), path="raw/users.csv", mode="append")
+    assert rows(rw.read(path="raw/users.csv")) == [(2, "b"), (3, "c")]
+    Upsert("pandas", **connection(s3_server, s3_bucket)).upsert(
+        new_data=pd.DataFrame({"id": [3], "name": ["C"]}), target_path="raw/users.csv", upsert_method="merge",
+        id_columns=["id"], modification_column=None)
+    assert rows(rw.read("raw/users.csv")) == [(2, "b"), (3, "C")]
+    rw.client.upload(b"hello", "notes/readme.txt")
+    assert rw.client.download("notes/readme.txt", tmp_path).read_bytes() == b"hello"
+    assert rw.client.client.get_object(Bucket=s3_bucket, Key="notes/readme.txt")["Body"].read() == b"hello"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..._data import _is_raw, _is_spark_df
-from ...errors import DaoError
+from ...errors import DaoError, ObjectNotFound
 from ..client.s3 import S3Client
 from ..utils.paths import upsert_strategy
 
@@ -49,7 +49,16 @@ class PathBackend:
         kw = dict(kwargs)
         obj = self.client.data_object(path, format=kw.pop("format", None), what="reading")
         columns, filters = kw.pop("columns", None), kw.pop("filters", None)
-        return self.client.dao.read(data_object=obj, engine=self.engine, columns=columns, filters=filters, options=kw)
+        try:
+            return self.client.dao.read(data_object=obj, engine=self.engine, columns=columns, filters=filters,
+                                        options=kw)
+        except DaoError as exc:
+            if obj.format is not None or isinstance(exc, ObjectNotFound) or "parquet" not in str(exc):
+                raise
+            raise type(exc)(
+                f"{exc} (the path {path!r} has no extension, so it was read as parquet; "
+                "pass format='csv' or format='json' if its files are not parquet)"
+            ) from exc
 
     def _write(self, data: Any, path: str, kwargs: dict[str, Any]) -> Any:
         kw = dict(kwargs)
