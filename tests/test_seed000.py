@@ -158,6 +158,7 @@ def test_unknown_backend_and_upsert_method_list_the_valid_ones(s3_server, s3_buc
     with pytest.raises(DaoError, match="unknown backend 'Pandass'. Did you mean 'pandas'"):
         Upsert(backend="Pandass", bucket_name=s3_bucket)
     assert DataReaderWriter(backend="PySpark", bucket_name=s3_bucket).backend == "pyspark"
+    assert Upsert(backend="spark", bucket_name=s3_bucket).backend == "pyspark"
 
     rw = DataReaderWriter("pandas", **connection(s3_server, s3_bucket))
     rw.write(pd.DataFrame({"id": [1]}), "t.parquet")
