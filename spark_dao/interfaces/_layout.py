@@ -151,6 +151,12 @@ def _list_files(fs: pafs.FileSystem, base: str) -> list[tuple[str, int]]:
         if _hidden(rel):
             continue
         out.append((rel, fi.size or 0))
+    if not out and listing and _is_object_store(fs):
+        # only hidden entries under "base/" (a write's staging): "base" itself may be one file, e.g.
+        # uploaded as-is; it is the object's data (an overwrite replaces it, see CommitProtocol._commit)
+        info = fs.get_file_info(base)
+        if info.type == pafs.FileType.File:
+            return [("", info.size or 0)]
     out.sort()
     return out
 

@@ -58,6 +58,13 @@ class CommitProtocol:
                 )
             if existing and spec.mode == "ignore":
                 return WriteResult(object=obj.full_name, mode=spec.mode, location=obj.location, skipped=True)
+            if [rel for rel, _ in existing] == [""] and (spec.mode in ("append", "dynamic") or spec.operation == "upsert"):
+                how = "an upsert" if spec.operation == "upsert" else f"mode {spec.mode!r}"
+                raise DaoError(
+                    f"writing {obj.full_name!r} (store {obj.store_name!r}): {obj.location} is a single file (stored "
+                    f"as-is), not a dataset folder; {how} would add files beside it and hide it from readers. "
+                    "Replace it with mode='overwrite', or write to another path"
+                )
             # every folder a file is moved into, rewritten or deleted in must be inside the store (symlinks)
             self._check_local(obj, fs, base, [*(f.path for p in parts for f in p.files), *(rel for rel, _ in existing)],
                               action="committing the write to")
