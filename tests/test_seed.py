@@ -101,13 +101,13 @@ def test_seed_pipeline_calls_verbatim(spark, tmp_path):
         data=users_clean,
         data_object=users_clean_obj,
         format="parquet",
-        path=str(tmp_path / "silver" / "users_clean"),
+        path=str(tmp_path / "silver" / "datasets" / "users_clean"),  # the seed: s3://my-company-silver/datasets/users_clean/
         spark_options={"mode": "overwrite"},
     )
     users_clean_data = dao.read(data_object=users_clean_obj, format="parquet")
     # --------------------------------------------------------------------------------------
     assert sorted((r.id, r.name) for r in users_clean_data.collect()) == [(1, "Ada"), (3, "Linus")]
-    assert sorted(p.suffix for p in (tmp_path / "silver" / "users_clean").iterdir()) == [".parquet"]
+    assert sorted(p.suffix for p in (tmp_path / "silver" / "datasets" / "users_clean").iterdir()) == [".parquet"]
     # The same object through pandas, no Spark involved.
     pdf = dao.read(data_object=users_clean_obj, engine="pandas").sort_values("id")
     assert pdf["email"].tolist() == ["ada@example.com", "linus@example.com"]
