@@ -151,14 +151,25 @@ def _report_bronze(dao: Any) -> None:
               f" ({', '.join(f.key for f in files)})")
 
 
-def _data_files(s3: Any, location: str) -> list[str]:
+def _keys(s3: Any, location: str) -> list[str]:
+    """Keys under ``location``, relative to it."""
     bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    prefix = prefix.rstrip("/") + "/"
     keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
-        keys += [o["Key"] for o in page.get("Contents", [])]
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
+    return keys
+
+
+def _data_files(keys: list[str]) -> list[str]:
     # data files only: not the Delta log, not hidden staging or markers
-    return [k for k in keys if k.endswith(".parquet")
-            and not any(part.startswith(("_", ".")) for part in k[len(prefix):].split("/"))]
+    return [k for k in keys if k.endswith(".parquet") and not any(p.startswith(("_", ".")) for p in k.split("/"))]
+
+
+def _delta_version(keys: list[str]) -> int:
+    """The newest commit in ``_delta_log/`` (listed with boto3: deltalake's own S3 calls hold the GIL
+    while they wait, which stalls the in-process moto server this launcher runs)."""
+    return max(int(k.split("/")[1][:-5]) for k in keys if k.startswith("_delta_log/") and k.endswith(".json"))
 
 
 def _report_silver(dao: Any, s3: Any) -> None:
@@ -167,11 +178,12 @@ def _report_silver(dao: Any, s3: Any) -> None:
         full = f"silver.{name}"
         obj = dao.resolve(full)
         rows = dao.read(full, engine="arrow").num_rows
-        files = _data_files(s3, obj.location)
-        parts = sorted({k.rsplit("/", 1)[0].split("/", 2)[-1] for k in files if "=" in k})
+        keys = _keys(s3, obj.location)
+        files = _data_files(keys)
+        parts = {k.rsplit("/", 1)[0] for k in files if "/" in k}
         line = f"  {full}: {rows} rows in {len(files)} files"
         if store.interface.kind == "delta":
-            line += f", Delta version {dao.history(full, limit=1)[0]['version']}"
+            line += f", Delta version {_delta_version(keys)}"
         else:
             line += " (parquet)"
         line += f" at {obj.location}"
