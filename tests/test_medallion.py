@@ -96,6 +96,11 @@ def test_the_same_scripts_with_silver_as_delta(spark, s3_server, s3_client, reds
            "REDSHIFT_DATABASE": redshift_server.database, "REDSHIFT_IAM_ROLE_ARN": REDSHIFT_ROLE}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    # the Delta path run_local.py's session takes (no hadoop-aws: deltalake); this session's native
+    # delta-spark path over S3A is tested in tests/test_delta_native.py, and is slow against moto
+    from spark_dao.engines import delta_native
+
+    monkeypatch.setattr(delta_native, "has_s3a", lambda spark: False)
     for step in STEPS:
         runpy.run_path(str(EXAMPLE / step), run_name="__main__")
     assert "gold: users_agg, sales_daily_agg -> Redshift" in capsys.readouterr().out
