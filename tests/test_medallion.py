@@ -80,6 +80,35 @@ def test_run_local_fills_bronze_silver_gold_and_queries_gold():
     assert "Traceback" not in done.stderr and "WARNING spark_dao" not in done.stderr
 
 
+def test_run_local_on_a_running_s3_endpoint_sets_the_variables_and_keeps_existing_buckets(s3_server, s3_client):
+    """``--s3-endpoint`` (docker-compose's MinIO): the catalog is pointed there with the given keys,
+    and the buckets minio-init already made are kept (creating them again is no error)."""
+    launcher = runpy.run_path(str(EXAMPLE / "run_local.py"), run_name="run_local")
+    saved = dict(os.environ)
+    tag = uuid.uuid4().hex[:8]
+    try:
+        for key in CATALOG_VARS:
+            os.environ.pop(key, None)
+        os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", BRONZE_BUCKET=f"b-{tag}",
+                          SILVER_BUCKET=f"s-{tag}", TEMP_BUCKET=f"t-{tag}")
+        args = launcher["_parse"](["--s3-endpoint", s3_server, "--silver", "delta"])
+        launcher["_environment"](args, args.s3_endpoint)
+        catalog = Catalog.load(str(EXAMPLE / "catalog.json"))
+        s3_client.create_bucket(Bucket=f"b-{tag}")  # as minio-init would have
+        client = launcher["_s3_client"](s3_server)
+        launcher["_create_buckets"](client, launcher["_buckets"](catalog))
+        launcher["_create_buckets"](client, launcher["_buckets"](catalog))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    names = {b["Name"] for b in s3_client.list_buckets()["Buckets"]}
+    assert {f"b-{tag}", f"s-{tag}", f"t-{tag}"} <= names
+    assert launcher["_buckets"](catalog) == [f"b-{tag}", f"s-{tag}", f"t-{tag}"]
+    assert catalog.stores["silver"].interface.kind == "delta"
+    for store in catalog.stores.values():
+        assert (store.configs["endpoint_url"], store.configs["access_key"]) == (s3_server, "testing")
+
+
 # --------------------------------------------------------------------------- silver as Delta
 def test_the_same_scripts_with_silver_as_delta(spark, s3_server, s3_client, redshift_server, monkeypatch, capsys):
     """The catalog's switch (SILVER_INTERFACE=DeltaSparkInterface): the scripts run unchanged, silver
