@@ -67,7 +67,7 @@ def test_run_local_fills_bronze_silver_gold_and_queries_gold():
     assert ("silver.users_clean: 7 rows in 2 files (parquet) at s3://my-company-silver/datasets/users_clean, "
             "partitions by year/month/day: 2") in out
     assert "silver.events_enriched: 11 rows in 2 files (parquet)" in out
-    assert "silver.orders_clean: 12 rows in 1 files (parquet) at s3://my-company-silver/datasets/orders_clean" in out
+    assert "silver.orders_clean: 12 rows in 1 file (parquet) at s3://my-company-silver/datasets/orders_clean" in out
     assert re.search(r"gold\.users_agg: 7 rows in Redshift table analytics\.public\.users_agg \(127\.0\.0\.1:\d+\)", out)
     assert "gold.sales_daily_agg: 4 rows in Redshift table analytics.public.sales_daily_agg" in out
     assert out.index("== 01_ingest_bronze.py") < out.index("== 02_transform_silver.py") < out.index("== 03_load_gold.py")

@@ -181,7 +181,7 @@ def _report_silver(dao: Any, s3: Any) -> None:
         keys = _keys(s3, obj.location)
         files = _data_files(keys)
         parts = {k.rsplit("/", 1)[0] for k in files if "/" in k}
-        line = f"  {full}: {rows} rows in {len(files)} files"
+        line = f"  {full}: {rows} rows in {len(files)} file{'s' if len(files) != 1 else ''}"
         if store.interface.kind == "delta":
             line += f", Delta version {_delta_version(keys)}"
         else:
