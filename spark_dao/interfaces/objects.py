@@ -59,7 +59,7 @@ from ._objects_s3 import _S3Backend
 from ._s3 import _cached_client, _client_settings, _transfer_settings
 from ._s3settings import S3_SCHEMES as _S3_SCHEMES
 from .base import BaseInterface, PartitionFilter, ReadPlan, ReadTask, StagedPart, WriteResult, WriteSpec
-from .files import FilesInterface
+from .files import FilesInterface, _list_files
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -73,6 +73,22 @@ __all__ = [
 ]
 
 log = logging.getLogger("spark_dao.objects")
+
+
+#: file name endings -> the format the files interface reads them as
+_FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".parquet": "parquet",
+                     ".pq": "parquet"}
+#: compressions pyarrow detects when reading csv and json (``users.csv.gz`` is csv)
+_COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
+
+
+def _suffix(name: str) -> str:
+    name = posixpath.basename(name).lower()
+    for ending in _COMPRESSED:
+        if name.endswith(ending):
+            inner = posixpath.splitext(name[: -len(ending)])[1]
+            return inner if _FORMAT_BY_SUFFIX.get(inner) in ("csv", "json") else ending  # no gzipped parquet
+    return posixpath.splitext(name)[1]
 
 
 # --------------------------------------------------------------------------- backends of a location
@@ -133,8 +149,43 @@ class ObjectsInterface(BaseInterface):
     def plan_read(
         self, obj: DataObject, options: Mapping[str, Any], filters: Iterable[PartitionFilter] = ()
     ) -> ReadPlan:
-        """Plan a tabular read of the object's files: :meth:`FilesInterface.plan_read`."""
+        """Plan a tabular read of the object's files: :meth:`FilesInterface.plan_read`.
+
+        >>> dao.read(data_object=users_raw)        # 2025-01-07/users.csv, ... -> read as csv  # doctest: +SKIP
+
+        Raw files arrive in any format, so with no ``format`` in the call or the catalog the files'
+        names decide (``.csv``, ``.json``/``.jsonl``/``.ndjson``, ``.parquet``; also compressed,
+        ``users.csv.gz``) rather than the files interface's default, parquet.
+        """
+        if not obj.format and not any(str(k).lower() == "format" and v for k, v in options.items()):
+            fmt = self._format_of_files(obj)
+            if fmt is not None:
+                obj = obj.with_(format=fmt)
         return self.files.plan_read(obj, options, filters)
+
+    def _format_of_files(self, obj: DataObject) -> str | None:
+        """The one format the object's file names say, None when it has no files (the files
+        interface then says what is missing); a DaoError for mixed or unknown endings."""
+        fs, base = self.files._where(obj)
+        kinds: dict[str, list[str]] = {}
+        for rel, _ in _list_files(fs, base):
+            name = rel or posixpath.basename(base)
+            kinds.setdefault(_FORMAT_BY_SUFFIX.get(_suffix(name), "unknown"), []).append(name)
+        if len(kinds) == 1 and "unknown" not in kinds:
+            return next(iter(kinds))
+        if not kinds:
+            return None
+        found = "; ".join(
+            f"{len(names)} {kind} ({', '.join(names[:2])}{', ...' if len(names) > 2 else ''})"
+            for kind, names in sorted(kinds.items())
+        )
+        what = "the file names do not say it" if list(kinds) == ["unknown"] else "its files are of several kinds"
+        raise DaoError(
+            f"reading object {obj.full_name!r} (store {obj.store_name!r}) at {obj.location}: no format given "
+            f"and {what}: {found}. Pass the format, e.g. dao.read({obj.full_name!r}, format='csv') "
+            "(csv, json or parquet), with path= to read one kind of file, or set 'format' on the object "
+            "in the catalog"
+        )
 
     def read(self, task: ReadTask) -> Iterator[pa.RecordBatch]:
         """Read one task of a plan: :meth:`FilesInterface.read`."""
