@@ -5,6 +5,7 @@ errors that never quote the file (a line may hold a secret).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Collection
 from pathlib import Path
@@ -176,3 +177,29 @@ def _check_duplicates(value: Any, *, where: str, path: str) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _check_duplicates(v, where=where, path=f"{path}[{i}]")
+
+
+_ENV_RE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def interpolate_env(value: Any, *, where: str, path: str) -> Any:
+    """``value`` with every ``${env:VAR}`` / ``${env:VAR:-default}`` replaced; an unset variable
+    without a default is a :class:`CatalogError` naming the key path (``stores.silver.bucket``)."""
+    if isinstance(value, str):
+        def sub(match: re.Match[str]) -> str:
+            var, default = match.group(1), match.group(2)
+            found = os.environ.get(var)
+            # As in a shell: ``${env:VAR:-x}`` means x when VAR is unset *or empty*.
+            if default is not None and not found or found is not None:
+                return default if default is not None and not found else found  # type: ignore[return-value]
+            raise CatalogError(
+                f"{where}: {path or '<root>'}: environment variable {var!r} is not set "
+                f"(referenced as ${{env:{var}}}); set it or give a default: ${{env:{var}:-value}}"
+            )
+
+        return _ENV_RE.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: interpolate_env(v, where=where, path=f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate_env(v, where=where, path=f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
