@@ -182,9 +182,10 @@ def _check_duplicates(value: Any, *, where: str, path: str) -> None:
 _ENV_RE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
-def interpolate_env(value: Any, *, where: str, path: str) -> Any:
+def interpolate_env(value: Any, *, where: str, path: str, errors: list[CatalogError] | None = None) -> Any:
     """``value`` with every ``${env:VAR}`` / ``${env:VAR:-default}`` replaced; an unset variable
-    without a default is a :class:`CatalogError` naming the key path (``stores.silver.bucket``)."""
+    without a default is a :class:`CatalogError` naming the key path (``stores.silver.bucket``),
+    raised, or appended to ``errors`` (the reference is then left as written)."""
     if isinstance(value, str):
         def sub(match: re.Match[str]) -> str:
             var, default = match.group(1), match.group(2)
@@ -192,14 +193,19 @@ def interpolate_env(value: Any, *, where: str, path: str) -> Any:
             # As in a shell: ``${env:VAR:-x}`` means x when VAR is unset *or empty*.
             if default is not None and not found or found is not None:
                 return default if default is not None and not found else found  # type: ignore[return-value]
-            raise CatalogError(
+            error = CatalogError(
                 f"{where}: {path or '<root>'}: environment variable {var!r} is not set "
                 f"(referenced as ${{env:{var}}}); set it or give a default: ${{env:{var}:-value}}"
             )
+            if errors is None:
+                raise error
+            errors.append(error)
+            return match.group(0)
 
         return _ENV_RE.sub(sub, value)
     if isinstance(value, dict):
-        return {k: interpolate_env(v, where=where, path=f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        return {k: interpolate_env(v, where=where, path=f"{path}.{k}" if path else str(k), errors=errors)
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [interpolate_env(v, where=where, path=f"{path}[{i}]") for i, v in enumerate(value)]
+        return [interpolate_env(v, where=where, path=f"{path}[{i}]", errors=errors) for i, v in enumerate(value)]
     return value

@@ -227,9 +227,9 @@ def parse_catalog(
 ) -> Catalog:
     """Parse a catalog mapping (either shape) into a :class:`Catalog`.
 
-    The first error raises, unless ``errors`` is a list: then the first error of each store, each
-    object and each environment reference is appended to it, the entry is left out, and parsing goes
-    on (a catalog with no stores at all still raises).
+    The first error raises, unless ``errors`` is a list: then each unset ``${env:VAR}`` and the first
+    error of each store and each object are appended to it, a store or object with an error is left
+    out, and parsing goes on (a catalog with no stores at all still raises).
     """
     where = source
 
@@ -242,10 +242,7 @@ def parse_catalog(
             errors.append(exc)
             return None
 
-    interpolated: dict[str, Any] = {}
-    for key, value in data.items():  # key by key, so that every missing variable is reported
-        interpolated.update(attempt(_interpolate, {key: value}, where=where, path="") or {})
-    data = interpolated
+    data = _interpolate(data, where=where, path="", errors=errors)
     if "stores" in data and isinstance(data["stores"], dict):
         attempt(_check_keys, data, _TOP_KEYS, where=where, path="", what="top-level key")
         raw_stores = data["stores"]
@@ -301,7 +298,8 @@ def _object_entry(full: Any, entry: Any, stores: dict[str, DataStore], raw_store
         if store_name in raw_stores:
             return None  # its store has errors, already reported
         raise CatalogError(
-            f"{where}: {path}: object {full!r} names unknown store {store_name!r}.{did_you_mean(store_name, stores)}"
+            f"{where}: {path}: object {full!r} names unknown store {store_name!r}."
+            f"{did_you_mean(store_name, [str(k) for k in raw_stores])}"
         )
     return _parse_object(obj_name, stores[store_name], entry, where=where, path=path)
 

@@ -125,16 +125,22 @@ def run_preview(args: argparse.Namespace, out: Output) -> int:
 
     dao = _dao(args)
     obj = dao.resolve(args.name)
-    options = {"columns": ",".join(args.columns)} if args.columns else {}
+    filters = args.where or ()
+    read = list(args.columns or ())
+    # the rows are filtered on columns that need not be shown: read them too, drop them after
+    read += [c for c, _, _ in filters if read and c not in read]
+    options = {"columns": ",".join(read)} if read else {}
     batches: list[pa.RecordBatch] = []
     rows = 0
-    with stream_batches(obj, options, args.where or ()) as (schema, stream):
+    with stream_batches(obj, options, filters) as (schema, stream):
         for batch in stream:
             if rows >= args.rows:
                 break
             batches.append(batch.slice(0, args.rows - rows))
             rows += batches[-1].num_rows
         table = pa.Table.from_batches(batches, schema=schema)
+    if args.columns:
+        table = table.select(args.columns)
     if out.json_mode:
         out.emit({"name": obj.full_name, "columns": table.column_names, "rows": table.to_pylist()})
         return 0

@@ -70,7 +70,7 @@ class Output:
             return
         from tqdm import tqdm
 
-        bar = tqdm(desc=label, unit=unit, unit_scale=True, file=sys.stderr, leave=True, dynamic_ncols=True)
+        bar = tqdm(desc=label, unit=f" {unit}", file=sys.stderr, leave=True, dynamic_ncols=True)
         try:
             yield bar.update
         finally:
