@@ -198,6 +198,10 @@ def test_preview_rows_columns_and_where(cat: Path, capsys) -> None:
     code, out, _ = run(capsys, "preview", "silver.users_clean", "--catalog", str(cat), "--where", "id = 2")
     assert code == 0 and out.splitlines()[0].split() == ["id", "email", "age", "country"]
     assert out.splitlines()[1].split() == ["2", "b@x.fr", "17", "FR"] and out.endswith("(1 row(s))\n")
+    code, out, _ = run(capsys, "preview", "silver.users_clean", "-n", "2", "--catalog", str(cat))
+    assert code == 0 and len(out.splitlines()) == 4 and out.endswith("(2 row(s), first ones)\n")
+    code, out, _ = run(capsys, "preview", "silver.users_clean", "-n", "4", "--catalog", str(cat))
+    assert code == 0 and out.endswith("\n(4 row(s))\n")  # all of them
     code, out, _ = run(capsys, "preview", "silver.users_clean", "--catalog", str(cat), "--where", "id IN (7, 8)")
     assert code == 0 and out.endswith("(0 row(s))\n")
 

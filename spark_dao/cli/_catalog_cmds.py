@@ -113,7 +113,8 @@ def describe(dao: DataAccessObject, name: str) -> dict[str, Any]:
         for task in plan.tasks:
             for piece in getattr(task.payload, "slices", ()):
                 sizes[piece.rel] = max(sizes.get(piece.rel, 0), int(piece.size or 0))
-        info["files"], info["bytes"] = len(sizes), sum(sizes.values())
+        if sizes or all(hasattr(t.payload, "slices") for t in plan.tasks):  # not a custom interface's tasks
+            info["files"], info["bytes"] = len(sizes), sum(sizes.values())
     info["columns"] = [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
     if kind == "delta":
         latest = dao.history(name, limit=1)

@@ -131,20 +131,22 @@ def run_preview(args: argparse.Namespace, out: Output) -> int:
     read += [c for c, _, _ in filters if read and c not in read]
     options = {"columns": ",".join(read)} if read else {}
     batches: list[pa.RecordBatch] = []
-    rows = 0
+    rows, more = 0, False
     with stream_batches(obj, options, filters) as (schema, stream):
         for batch in stream:
             if rows >= args.rows:
+                more = True  # stop reading: the rest is not shown
                 break
             batches.append(batch.slice(0, args.rows - rows))
             rows += batches[-1].num_rows
+            more = batch.num_rows > batches[-1].num_rows
         table = pa.Table.from_batches(batches, schema=schema)
     if args.columns:
         table = table.select(args.columns)
     if out.json_mode:
         out.emit({"name": obj.full_name, "columns": table.column_names, "rows": table.to_pylist()})
         return 0
-    out.emit(None, [_render(table), f"({table.num_rows} row(s){'' if table.num_rows < args.rows else ', first ones'})"])
+    out.emit(None, [_render(table), f"({table.num_rows} row(s){', first ones' if more else ''})"])
     return 0
 
 
