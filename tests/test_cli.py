@@ -312,3 +312,16 @@ def test_progress_bars_only_on_a_terminal(cat: Path, tmp_path: Path, capsys, mon
         DataAccessObject(str(cat)).upload(f, "bronze.users_raw", path="big.bin")
     err = capsys.readouterr().err
     assert "[spark_dao] writing " in err and "100%" in err and "4.00k/4.00k" in err
+
+
+def test_ctrl_c_is_one_line_and_exit_130(cat: Path, capsys, monkeypatch) -> None:
+    from spark_dao.engines import local
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local, "write_batches", interrupted)
+    code, out, err = run(capsys, "copy", "silver.users_clean", "lake.users", "--catalog", str(cat))
+    assert (code, out) == (130, "")
+    assert err == "spark-dao copy: interrupted; a write that had not committed left its target unchanged\n"
+    assert not (cat.parent / "lake" / "users").exists()

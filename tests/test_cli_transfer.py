@@ -171,6 +171,9 @@ def test_copy_files_to_delta_to_redshift(redshift_server, s3_server, s3_bucket, 
     assert back == USERS.to_pylist()
     assert temp_keys(s3_client, s3_bucket) == []  # staged parquet removed after the COPY
 
+    assert main(["describe", "gold.users", "--catalog", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"  table:          {store['schema']}.users\n" in out and store["password"] not in out
     assert main(["describe", "gold.users", "--catalog", str(path), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["table"] == f"{store['schema']}.users" and info["exists"] is True
