@@ -312,6 +312,13 @@ def test_progress_bars_only_on_a_terminal(cat: Path, tmp_path: Path, capsys, mon
         DataAccessObject(str(cat)).upload(f, "bronze.users_raw", path="big.bin")
     err = capsys.readouterr().err
     assert "[spark_dao] writing " in err and "100%" in err and "4.00k/4.00k" in err
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"part-{i}.csv").write_bytes(b"y" * 100)
+    code, out, err = run(capsys, "upload", str(folder), "bronze.users_raw", "--path", "export/", "--catalog", str(cat))
+    assert code == 0 and out.endswith("bronze.users_raw: uploaded 3 file(s)\n")
+    assert f"[spark_dao] uploading 3 files from {folder}: 100%" in err and "300/300" in err
 
 
 def test_ctrl_c_is_one_line_and_exit_130(cat: Path, capsys, monkeypatch) -> None:
