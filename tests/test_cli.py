@@ -332,3 +332,21 @@ def test_ctrl_c_is_one_line_and_exit_130(cat: Path, capsys, monkeypatch) -> None
     assert (code, out) == (130, "")
     assert err == "spark-dao copy: interrupted; a write that had not committed left its target unchanged\n"
     assert not (cat.parent / "lake" / "users").exists()
+
+
+def test_catalog_load_collects_the_errors_of_every_store(tmp_path: Path) -> None:
+    rs = {"interface": "redshift", "host": "localhost", "database": "analytics", "user": "u", "schema": "gold"}
+    bad = {"stores": {"silver": {"interface": "files", "path": str(tmp_path)},
+                      "gold": {**rs, "temp_store": "tmp"}, "gold2": {**rs, "temp_store": "silver"}},
+           "objects": {"gold.users": {}, "silver.users": {"partition_by": 3}}}
+    errors: list[CatalogError] = []
+    catalog = Catalog.load(bad, errors=errors)
+    messages = [str(e) for e in errors]
+    assert len(messages) == 3, messages
+    assert "store 'gold': temp_store 'tmp' names no store of the catalog" in messages[0]
+    assert "store 'gold2': temp_store 'silver' must be an S3 store" in messages[1]
+    assert "objects.silver.users" in messages[2] and "partition_by" in messages[2]
+    assert sorted(catalog.stores) == ["silver"] and catalog.objects == {}
+    with pytest.raises(CatalogError) as first:  # without errors=: the first one raises, as before
+        Catalog.load(bad)
+    assert str(first.value) == messages[0]
