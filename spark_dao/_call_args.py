@@ -75,3 +75,16 @@ def _spark_value(value: Any) -> str:
     return str(value)
 
 
+
+
+def _check_filter_columns(obj: DataObject, filters: Any, columns: list[str], *, selected: bool) -> None:
+    """Every filter names a column that is read (Spark would raise a raw AnalysisException)."""
+    from .errors import did_you_mean
+
+    unknown = [c for c, _, _ in filters if c not in columns]
+    if unknown:
+        raise DaoError(
+            f"reading {obj.full_name!r} (store {obj.store_name!r}): filter column {unknown[0]!r} is not in "
+            f"the data read; columns: {', '.join(columns)}.{did_you_mean(unknown[0], columns)}"
+            + (" A filter may only name columns that are read: add it to columns=." if selected else "")
+        )

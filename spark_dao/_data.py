@@ -20,9 +20,13 @@ def _is_raw(data: Any) -> bool:
     """Bytes, a binary file object or a local path: a raw upload, not a table."""
     import pathlib
 
-    return isinstance(data, bytes | bytearray | memoryview | pathlib.PurePath) or (
-        hasattr(data, "read") and not _is_pandas_df(data)
-    )
+    if isinstance(data, bytes | bytearray | memoryview | pathlib.PurePath):
+        return True
+    if _is_spark_df(data) or _is_pandas_df(data) or type(data).__module__.startswith("pyarrow"):
+        return False
+    # the type's attribute, not the instance's: a DataFrame's __getattr__ answers for any column name
+    # (a column named "read"), and a Spark Connect DataFrame's for any name at all
+    return callable(getattr(type(data), "read", None))
 
 
 def _to_arrow(data: Any) -> Any:

@@ -10,6 +10,7 @@ in-process (pandas / pyarrow) or by Spark through the ``dao`` data source.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from ._call_args import (
+    _check_filter_columns,
     _location,
     _one_mode,
     _partition_overwrite_mode,
@@ -27,7 +29,7 @@ from ._call_args import (
 from ._data import _is_raw, _is_spark_df, _to_arrow, _to_pandas_or_arrow
 from .catalog import Catalog, DataObject
 from .catalog.model import join_inside
-from .engines._failures import run_spark_write
+from .engines._failures import run_spark_write, worker_hint
 from .errors import DaoError, ObjectNotFound, close_matches, did_you_mean
 from .interfaces import WriteResult, get_interface, parse_mode
 from .interfaces.base import PartitionFilter
@@ -226,7 +228,14 @@ class DataAccessObject:
         for key, value in opts.items():
             if value is not None:  # unset, as on the local engine
                 reader = reader.option(key, _spark_value(value))
-        df = reader.load(obj.full_name)
+        try:
+            df = reader.load(obj.full_name)
+        except Exception as exc:
+            hint = worker_hint(exc)
+            if hint is None:
+                raise
+            raise DaoError(f"reading {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: {hint}") from exc
+        _check_filter_columns(obj, filters, df.columns, selected=bool(opts.get("columns")))
         for col, op, value in filters:
             df = df.filter(spark_column(F.col(col), op, value))
         return df
@@ -324,13 +333,20 @@ class DataAccessObject:
                     writer = writer.option(key, _spark_value(value))
             save_mode = "overwrite" if mode in ("overwrite", "dynamic") else "append"
             run_spark_write(lambda: writer.mode(save_mode).save(obj.full_name), obj)
-            with open(result_file, encoding="utf-8") as f:
-                raw = f.read()
+            try:
+                with open(result_file, encoding="utf-8") as f:
+                    raw = f.read()
+            except FileNotFoundError:
+                raw = ""
             data = json.loads(raw) if raw else {}
         finally:
-            os.unlink(result_file)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(result_file)
         if not data:
-            return WriteResult(object=obj.full_name, mode=mode, location=_location(obj))
+            # the commit ran on a driver that cannot see this machine's files: a remote Spark Connect server
+            log.warning("%s: the write committed on a Spark Connect server on another machine; its metrics "
+                        "(rows, files) cannot come back to this client", obj.full_name)
+            return WriteResult(object=obj.full_name, mode=mode, location=_location(obj), metrics_available=False)
         data["partitions"] = tuple(data.get("partitions") or ())
         return WriteResult(**data)
 

@@ -126,3 +126,68 @@ def test_a_python_worker_failure_names_its_cause() -> None:
     plain = Exception("[USER_RAISED_EXCEPTION] task failed on purpose SQLSTATE: P0001")
     assert str(_spark_failure(plain, obj)).endswith("with Spark failed: [USER_RAISED_EXCEPTION] task failed on "
                                                      "purpose SQLSTATE: P0001")
+
+
+def test_a_spark_dataframe_with_a_column_named_read_is_a_table_not_a_file(dao, spark):
+    """The raw-data check looked for a ``read`` attribute: a DataFrame's ``__getattr__`` answers
+    for a column named ``read`` (and a Spark Connect DataFrame's for any name)."""
+    from spark_dao._data import _is_raw
+
+    df = spark.createDataFrame([(1, "x"), (2, "y")], "id long, read string")
+    assert not _is_raw(df) and not _is_raw(pd.DataFrame({"read": [1]})) and not _is_raw(pa.table({"read": [1]}))
+    result = dao.write(df, "silver.notes", mode="overwrite")
+    assert result.rows_written == 2 and result.metrics_available
+    assert sorted(dao.read("silver.notes", engine="pandas")["read"]) == ["x", "y"]
+    upserted = dao.upsert(spark.createDataFrame([(2, "z")], "id long, read string"), "silver.notes", keys=["id"])
+    assert (upserted.rows_inserted, upserted.rows_updated) == (0, 1)
+    assert sorted(dao.read("silver.notes", engine="pandas")["read"]) == ["x", "z"]
+
+
+def test_spark_filters_on_columns_not_read_are_clear_errors(dao, pdf):
+    dao.write(pdf, "silver.events", mode="overwrite", engine="pandas")
+    with pytest.raises(DaoError, match=r"reading 'silver.events' \(store 'silver'\): filter column 'contry' is not "
+                                       r"in the data read; columns: .*Did you mean 'country'"):
+        dao.read("silver.events", engine="spark", filters=[("contry", "=", "DE")])
+    with pytest.raises(DaoError, match=r"filter column 'country' is not in the data read; columns: id\..*add it to "
+                                       r"columns="):
+        dao.read("silver.events", engine="spark", columns=["id"], filters=[("country", "=", "DE")])
+    assert dao.read("silver.events", engine="spark", filters=[("country", "=", "DE")]).count() == 2
+
+
+def test_register_points_local_workers_at_this_interpreter_and_keeps_the_users_choice(spark, monkeypatch):
+    import sys
+
+    import spark_dao
+
+    sc = spark.sparkContext
+    saved = sc.pythonExec
+    jvm = sc._jvm
+    logger = "org.apache.spark.sql.execution.datasources.DataSourceManager"
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(logger, jvm.org.apache.logging.log4j.Level.WARN)
+    try:
+        monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+        sc.pythonExec = "python3"  # Spark's default when nothing is set
+        spark_dao.register(spark, {"stores": {"s": {"interface": "files", "path": "/tmp/unused"}}}, name="dao_t1")
+        assert sc.pythonExec == sys.executable
+        monkeypatch.setenv("PYSPARK_PYTHON", "/opt/their/python")  # the user chose one: kept
+        sc.pythonExec = "/opt/their/python"
+        spark_dao.register(spark, {"stores": {"s": {"interface": "files", "path": "/tmp/unused"}}}, name="dao_t2")
+        assert sc.pythonExec == "/opt/their/python"
+    finally:
+        sc.pythonExec = saved
+    # Spark's "replaced a statically registered data source" warning is silenced only while registering
+    assert str(jvm.org.apache.logging.log4j.LogManager.getLogger(logger).getLevel()) == "WARN"
+
+
+def test_workers_without_spark_dao_get_the_fix_in_the_error() -> None:
+    from spark_dao.catalog import Catalog
+    from spark_dao.engines._failures import _spark_failure
+
+    obj = Catalog.load({"stores": {"gold": {"interface": "files", "path": "/tmp/x"}}}).get("gold.t")
+    text = ("[PYTHON_DATA_SOURCE_ERROR] Failed to initialize Python data source writer: Traceback (most recent call "
+            "last):\n  File \"pyspark/serializers.py\", line 460, in loads\nModuleNotFoundError: No module named "
+            "'spark_dao'\n")
+    message = str(_spark_failure(Exception(text), obj))
+    assert message.startswith("writing 'gold.t' (store 'gold') with Spark failed: Spark's Python workers could not "
+                              "import spark_dao")
+    assert "spark.pyspark.python" in message and "--py-files" in message

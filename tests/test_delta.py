@@ -592,3 +592,71 @@ def test_drop_deleted_across_batch_boundaries() -> None:
     for deleted in [(), (0,), (3, 4), (11,), (0, 3, 4, 7, 8, 11), tuple(range(12)), (5,)]:
         kept = [v for b in drop_deleted(iter(batches), deleted) for v in b.column(0).to_pylist()]
         assert kept == [i for i in range(12) if i not in deleted], deleted
+
+
+# --------------------------------------------------------------------------- a killed driver's data files
+def _data_files(lake: Path) -> list[str]:
+    return sorted(str(p.relative_to(lake)) for p in (lake / "events").rglob("*.parquet")
+                  if "_delta_log" not in p.parts and "_dao_staging" not in p.parts)
+
+
+def _age(path: Path, hours: float) -> None:
+    old = time.time() - hours * 3600
+    os.utime(path, (old, old))
+
+
+def test_cleanup_removes_the_data_files_of_a_killed_driver_that_the_log_never_referenced(
+        catalog: Catalog, lake: Path) -> None:
+    dao = DataAccessObject(catalog)
+    dao.write(events([(1, "2025-01-01"), (2, "2025-01-02")]), "lake.events", engine="pandas")
+    committed = _data_files(lake)
+    obj = catalog.get("lake.events")
+    itf = get_interface(obj.store)
+    data = pa.Table.from_pandas(events([(3, "2025-01-01"), (4, "2025-01-03")]), preserve_index=False)
+    spec = itf.start_job(obj, itf.prepare_write(obj, data.schema, {"mode": "append"}), "c0ffee11" * 4)
+    itf.stage(obj, data.to_batches(), spec, "c0ffee11" * 4)  # the task ran; then the driver was killed
+    orphans = sorted(set(_data_files(lake)) - set(committed))
+    assert len(orphans) == 2 and all("part-c0ffee11-" in p for p in orphans)  # staged into the table folder
+    marker = lake / "events" / "_dao_staging" / f"{'c0ffee11' * 4}.live"
+    assert marker.exists()
+
+    # a job still marked live is left alone
+    assert dao.cleanup("lake.events", older_than=24) == []
+    assert _data_files(lake) == sorted(committed + orphans)
+    # once its marker is older than older_than the job is dead: its files and marker go
+    _age(marker, 48)
+    removed = dao.cleanup("lake.events", older_than=24)
+    assert sorted(os.path.relpath(r, lake) for r in removed if r.endswith(".parquet")) == orphans
+    assert any(r.endswith(".live") for r in removed)
+    assert _data_files(lake) == committed and not marker.exists()
+    assert sorted(r["id"] for r in dao.read("lake.events", engine="arrow").to_pylist()) == [1, 2]
+    assert DeltaTable(str(lake / "events")).version() == 0
+
+
+def test_cleanup_keeps_the_files_of_a_job_that_committed_before_its_driver_died(catalog: Catalog, lake: Path) -> None:
+    dao = DataAccessObject(catalog)
+    obj = catalog.get("lake.events")
+    itf = get_interface(obj.store)
+    data = pa.Table.from_pandas(events([(1, "2025-01-01"), (2, "2025-01-02")]), preserve_index=False)
+    job = "feedbeef" * 4
+    spec = itf.start_job(obj, itf.prepare_write(obj, data.schema, {"mode": "append"}), job)
+    itf.commit(obj, [itf.stage(obj, data.to_batches(), spec, job)], spec)
+    files = _data_files(lake)
+    assert files and all("part-feedbeef-" in p for p in files)
+    # the driver died after the commit, before removing its marker: a stale marker, committed files
+    marker = lake / "events" / "_dao_staging" / f"{job}.live"
+    marker.parent.mkdir(exist_ok=True)
+    marker.write_text("")
+    _age(marker, 48)
+    removed = dao.cleanup("lake.events", older_than=24)
+    assert [r for r in removed if r.endswith(".parquet")] == [] and _data_files(lake) == files
+    assert sorted(r["id"] for r in dao.read("lake.events", engine="arrow").to_pylist()) == [1, 2]
+    # also once a checkpoint stands for the commits (their JSON may be cleaned up later)
+    DeltaTable(str(lake / "events")).create_checkpoint()
+    for commit in (lake / "events" / "_delta_log").glob("*.json"):
+        commit.unlink()
+    marker.parent.mkdir(exist_ok=True)
+    marker.write_text("")
+    _age(marker, 48)
+    dao.cleanup("lake.events", older_than=24)
+    assert _data_files(lake) == files

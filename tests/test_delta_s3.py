@@ -158,3 +158,28 @@ def test_time_travel_by_timestamp_on_s3(catalog: Catalog, s3_server: str, s3_buc
     with pytest.raises(DaoError, match=r"no version of the table exists at .*its first commit is at"):
         dao.read("lake.events", engine="arrow", timestamp="2001-01-01 00:00:00")
     assert time.monotonic() - started < 30
+
+
+def test_cleanup_removes_a_killed_drivers_data_files_on_s3(catalog: Catalog, s3_server: str, s3_bucket: str,
+                                                           s3_client: Any) -> None:
+    from spark_dao.interfaces import get_interface
+
+    dao = DataAccessObject(catalog)
+    dao.write(data([1], "DE", "a"), "lake.events", engine="pandas")
+
+    def data_keys() -> list[str]:
+        return sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="lake/events/")
+                      .get("Contents", []) if o["Key"].endswith(".parquet") and "_delta_log" not in o["Key"])
+
+    committed = data_keys()
+    obj = catalog.get("lake.events")
+    itf = get_interface(obj.store)
+    job = "0badc0de" * 4
+    spec = itf.start_job(obj, itf.prepare_write(obj, data([2], "US", "b").schema, {"mode": "append"}), job)
+    itf.stage(obj, data([2, 3], "US", "b").to_batches(), spec, job)  # then the driver is killed
+    orphans = sorted(set(data_keys()) - set(committed))
+    assert orphans and all("part-0badc0de-" in k for k in orphans)
+    removed = dao.cleanup("lake.events", older_than=0)
+    assert sorted(r.removeprefix(f"s3://{s3_bucket}/") for r in removed if r.endswith(".parquet")) == orphans
+    assert data_keys() == committed
+    assert rows(s3_server, s3_bucket) == [(1, "DE", "a")]

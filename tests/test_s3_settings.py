@@ -196,3 +196,68 @@ def test_one_batched_delete_for_files_and_objects(s3_server: str, s3_bucket: str
     assert backend.remove("") == 5
     assert calls == [5, 5]
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
+
+
+# --------------------------------------------------------------------------- AWS_ENDPOINT_URL, prefix under a path
+def test_aws_endpoint_url_reaches_tables_and_uploads_alike(s3_server: str, s3_bucket: str, s3_client,
+                                                            tmp_path, monkeypatch) -> None:
+    """Uploads (boto3) honoured AWS_ENDPOINT_URL and tabular reads (pyarrow) did not: both do now;
+    the S3-specific variable wins; a store's own endpoint_url (even "" = AWS) wins over both."""
+    import pyarrow as pa
+
+    from spark_dao import DataAccessObject
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    catalog = {"stores": {"raw": {"interfaces": ["files", "objects"], "bucket": s3_bucket, "prefix": "env",
+                                  "region": "us-east-1", "access_key": "testing", "secret_key": "testing"}}}
+    dao = DataAccessObject(catalog)
+    dao.write(pa.table({"id": [1, 2]}), "raw.t", mode="overwrite", engine="pandas")
+    assert dao.read("raw.t", engine="arrow")["id"].to_pylist() == [1, 2]
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    dao.upload(str(tmp_path / "a.csv"), "raw.files")
+    keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="env/")["Contents"])
+    assert "env/files/a.csv" in keys and any(k.startswith("env/t/") and k.endswith(".parquet") for k in keys)
+    assert S3Settings.from_store(store(endpoint_url="")).endpoint_url is None
+    assert S3Settings.from_store(store(endpoint_url="http://own:9000")).endpoint_url == "http://own:9000"
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    assert S3Settings.from_store(store()).endpoint_url == "http://127.0.0.1:1"
+    assert S3Settings.from_store(store()).path_style  # an endpoint means path-style, as when set in the store
+
+
+def test_a_prefix_applies_under_a_local_path_as_under_a_bucket(tmp_path) -> None:
+    import pyarrow as pa
+
+    from spark_dao import DataAccessObject
+
+    dao = DataAccessObject({"stores": {"silver": {"interface": "files", "path": str(tmp_path / "silver"),
+                                                  "prefix": "datasets"}}})
+    dao.write(pa.table({"id": [1]}), "silver.users_clean", mode="overwrite", engine="pandas")
+    assert dao.resolve("silver.users_clean").location == str(tmp_path / "silver" / "datasets" / "users_clean")
+    assert (tmp_path / "silver" / "datasets" / "users_clean").is_dir()
+    assert dao.list("silver") == ["silver.users_clean"]  # not a bogus "silver.datasets"
+    assert store(bucket="b", prefix="/p/").location == "s3://b/p"
+    assert store(path="s3://b/root", prefix="p").location == "s3://b/root/p"
+
+
+def test_a_catalog_file_on_s3_loads_by_url(s3_server: str, s3_bucket: str, s3_client, tmp_path, monkeypatch) -> None:
+    """``SPARK_DAO_CATALOG=s3://bucket/conf/catalog.yaml`` (EMR, Databricks): boto3's default chain."""
+    from spark_dao import CatalogError, DataAccessObject
+    from spark_dao.catalog._remote import local_path
+
+    for k, v in {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    s3_client.put_object(Bucket=s3_bucket, Key="conf/catalog.yaml", Body=(
+        f"stores:\n  silver:\n    interface: files\n    path: {tmp_path / 'silver'}\n"
+        "objects:\n  silver.users_clean:\n    keys: [id]\n").encode())
+    monkeypatch.setenv("SPARK_DAO_CATALOG", f"s3://{s3_bucket}/conf/catalog.yaml")
+    dao = DataAccessObject()
+    assert dao.catalog.source == f"s3://{s3_bucket}/conf/catalog.yaml"
+    assert dao.resolve("silver.users_clean").keys == ("id",)
+    with pytest.raises(CatalogError, match=rf"catalog file not found: s3://{s3_bucket}/conf/nope.yaml"):
+        DataAccessObject(f"s3://{s3_bucket}/conf/nope.yaml")
+    s3_client.put_object(Bucket=s3_bucket, Key="conf/bad.yaml", Body=b"stores: [\n")
+    with pytest.raises(CatalogError, match=rf"s3://{s3_bucket}/conf/bad.yaml: cannot parse catalog"):
+        DataAccessObject(f"s3://{s3_bucket}/conf/bad.yaml")
+    assert str(local_path("dbfs:/FileStore/conf/catalog.yaml")) == "/dbfs/FileStore/conf/catalog.yaml"

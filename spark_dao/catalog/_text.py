@@ -11,7 +11,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from ..errors import CatalogError
+from ..errors import CatalogError, did_you_mean
 
 
 def read_document(path: Path, *, known_keys: Collection[str]) -> tuple[Any, str]:
@@ -30,25 +30,36 @@ def read_document(path: Path, *, known_keys: Collection[str]) -> tuple[Any, str]
     # whole text, a converter's ValueError the value): it may hold a secret. Only safe details
     # leave this block, and the CatalogError is raised outside it so nothing chains to it.
     problem: str | None = None
-    data: Any = None
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         problem = f"the file is not UTF-8 text (invalid byte at offset {exc.start}); save it as UTF-8"
     except OSError as exc:
         problem = f"cannot read the file ({type(exc).__name__}: {exc.strerror or 'error'})"
-    else:
-        try:
-            data = json.loads(text, object_pairs_hook=_json_mapping) if suffix == ".json" else _load_yaml(text)
-        except Exception as exc:  # noqa: BLE001 - any parser failure becomes one CatalogError
-            problem = _parse_error(exc, text, known_keys)
     if problem is not None:
         raise CatalogError(f"{path}: cannot parse catalog: {problem}") from None
-    source_name = str(path.resolve())
+    return parse_document(text, name=str(path), source_name=str(path.resolve()), known_keys=known_keys), \
+        str(path.resolve())
+
+
+def parse_document(text: str, *, name: str, source_name: str, known_keys: Collection[str]) -> Any:
+    """The parsed mapping of a catalog's text (JSON when ``name`` ends in ``.json``, else YAML)."""
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name.rsplit("/", 1)[-1] else ""
+    if f".{suffix}" not in (".json", ".yaml", ".yml"):
+        raise CatalogError(f"{name}: unsupported catalog file type {'.' + suffix if suffix else '(none)'!r}; "
+                           "use .yaml, .yml or .json")
+    problem: str | None = None
+    data: Any = None
+    try:
+        data = json.loads(text, object_pairs_hook=_json_mapping) if suffix == "json" else _load_yaml(text)
+    except Exception as exc:  # noqa: BLE001 - any parser failure becomes one CatalogError
+        problem = _parse_error(exc, text, known_keys)
+    if problem is not None:
+        raise CatalogError(f"{name}: cannot parse catalog: {problem}") from None
     _check_duplicates(data, where=source_name, path="")
     if not isinstance(data, dict):
-        raise CatalogError(f"{path}: a catalog must be a mapping of stores, got {type(data).__name__}")
-    return data, source_name
+        raise CatalogError(f"{name}: a catalog must be a mapping of stores, got {type(data).__name__}")
+    return data
 
 
 class _Duplicates(dict):
@@ -209,3 +220,13 @@ def interpolate_env(value: Any, *, where: str, path: str, errors: list[CatalogEr
     if isinstance(value, list):
         return [interpolate_env(v, where=where, path=f"{path}[{i}]", errors=errors) for i, v in enumerate(value)]
     return value
+
+
+def check_keys(entry: dict[str, Any], allowed: set[str], *, where: str, path: str, what: str) -> None:
+    """A :class:`CatalogError` for the first key of ``entry`` not in ``allowed``, with a close match."""
+    for key in entry:
+        if key not in allowed:
+            raise CatalogError(
+                f"{where}: {path + ': ' if path else ''}unknown {what} {key!r}.{did_you_mean(str(key), allowed)}"
+                f" Valid: {', '.join(sorted(allowed))}"
+            )

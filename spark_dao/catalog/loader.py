@@ -26,7 +26,8 @@ from typing import Any
 from ..errors import CatalogError, ObjectNotFound, did_you_mean
 from ._links import link_temp_stores, object_keys_of
 from ._text import interpolate_env as _interpolate
-from ._text import read_document
+from ._text import check_keys as _check_keys
+from ._text import parse_document, read_document
 from .builtins import (
     BUILTIN_LOCATION_PREFIXES,
     BUILTINS,
@@ -119,7 +120,14 @@ class Catalog:
             raise CatalogError(
                 f"a catalog is a path to a .yaml/.json file, a dict or a Catalog, got {type(source).__name__}"
             )
-        path = Path(os.fspath(source)).expanduser()
+        from ._remote import fetch_s3, is_remote, local_path
+
+        text_source = os.fspath(source)
+        if is_remote(text_source):  # s3://bucket/conf/catalog.yaml: relative paths in it are the cwd's
+            data = parse_document(fetch_s3(text_source), name=text_source, source_name=text_source,
+                                  known_keys=_known_keys())
+            return parse_catalog(data, source=text_source, base_dir=Path.cwd(), errors=errors)
+        path = local_path(text_source)
         data, source_name = read_document(path, known_keys=_known_keys())
         return parse_catalog(data, source=source_name, base_dir=path.resolve().parent, errors=errors)
 
@@ -606,12 +614,3 @@ def _check_catalog_options(options: dict[Any, Any], *, where: str, path: str, ow
         return check_options(options, CATALOG_OPTIONS, as_written=True)
     except SettingTypeError as exc:
         raise CatalogError(f"{where}: {path}.{getattr(exc, 'key', '?')}: {exc}") from None
-
-
-def _check_keys(entry: dict[str, Any], allowed: set[str], *, where: str, path: str, what: str) -> None:
-    for key in entry:
-        if key not in allowed:
-            raise CatalogError(
-                f"{where}: {path + ': ' if path else ''}unknown {what} {key!r}.{did_you_mean(str(key), allowed)}"
-                f" Valid: {', '.join(sorted(allowed))}"
-            )

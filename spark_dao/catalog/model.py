@@ -106,15 +106,17 @@ class DataStore:
     def location(self) -> str | None:
         """Root of the store: an absolute local folder or a URI such as ``s3://bucket/prefix``."""
         cfg = self.configs
+        prefix = str(cfg.get("prefix") or "").strip("/")
         for key in ("path", "root", "base_path"):
             if cfg.get(key):
-                return str(cfg[key]).rstrip("/") or "/"
+                root = str(cfg[key]).rstrip("/") or "/"
+                # a prefix applies under a path as under a bucket (the seed's silver: prefix "datasets")
+                return (root.rstrip("/") + "/" + prefix) if prefix else root
         bucket = cfg.get("bucket") or cfg.get("bucket_name")
         if bucket:
             bucket = str(bucket)
             if bucket.startswith("s3://"):
                 bucket = bucket[5:]
-            prefix = str(cfg.get("prefix") or "").strip("/")
             return f"s3://{bucket.strip('/')}" + (f"/{prefix}" if prefix else "")
         return None
 

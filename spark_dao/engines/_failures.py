@@ -12,6 +12,23 @@ _WORKER_ERROR = re.compile(r"spark_dao\.errors\.(\w+): (.+)")
 _CAUSE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit): .+")
 
 
+WORKER_HINT = (
+    "Spark's Python workers could not import spark_dao. They run the interpreter named by "
+    "PYSPARK_PYTHON or spark.pyspark.python (default: python3 on the PATH). In local mode, "
+    "spark_dao.register(spark, ...) points them at this interpreter; on a cluster install spark-dao "
+    "on every node (a cluster library, a bootstrap action, or spark-submit --py-files / --archives "
+    "with a packed environment) or set spark.pyspark.python to an interpreter that has it"
+)
+
+
+def worker_hint(exc: BaseException) -> str | None:
+    """The fix, when a Spark error says the Python workers cannot import spark_dao (or pyspark_dao)."""
+    text = str(exc)
+    if "No module named 'spark_dao'" in text or "No module named 'pyspark_dao'" in text:
+        return WORKER_HINT
+    return None
+
+
 def _spark_failure(exc: BaseException, obj: DataObject) -> DaoError:
     """A failed Spark write as the DaoError the failing task raised (its class and message, found in
     the Python worker's traceback that Spark forwards), or a DaoError quoting Spark's first line.
@@ -21,6 +38,9 @@ def _spark_failure(exc: BaseException, obj: DataObject) -> DaoError:
     from .. import errors
 
     text = str(exc)
+    hint = worker_hint(exc)
+    if hint:
+        return DaoError(f"writing {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: {hint}")
     found = _WORKER_ERROR.search(text)
     cls = getattr(errors, found.group(1), None) if found else None
     if found and isinstance(cls, type) and issubclass(cls, DaoError):

@@ -217,7 +217,15 @@ class DaoWriter(DataSourceArrowWriter):
     def commit(self, messages: list[Any]) -> None:
         result = get_interface(self.obj.store).commit(self.obj, self._parts(messages), self.spec)
         if self.result_file:
-            with open(self.result_file, "w", encoding="utf-8") as f:
+            # the file the caller created; never created here: under Spark Connect this driver may run
+            # on another machine, where the path means nothing (the caller then says so)
+            try:
+                fd = os.open(self.result_file, os.O_WRONLY | os.O_TRUNC)
+            except OSError:
+                log.debug("%s: the result file %s is not on this machine; metrics stay here",
+                          self.obj.full_name, self.result_file)
+                return
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(asdict(result), f)
 
     def abort(self, messages: list[Any]) -> None:
@@ -240,14 +248,63 @@ def register(spark: Any, catalog: Any = None, *, name: str = "dao") -> str:
     >>> spark_dao.register(spark, catalog="conf/catalog.yaml")          # doctest: +SKIP
     >>> spark.read.format("dao").load("silver.users_clean")             # doctest: +SKIP
 
-    Also enables ``spark.sql.python.filterPushdown.enabled`` so reads prune partitions, and makes
-    sure Python workers run this interpreter. Returns the format name.
+    Also enables ``spark.sql.python.filterPushdown.enabled`` so reads prune partitions. In local
+    mode, when neither ``PYSPARK_PYTHON`` nor ``spark.pyspark.python`` chose one, Python workers
+    run this interpreter (the one that has spark_dao; Spark's default is ``python3`` from the
+    PATH). On a cluster the executors need spark_dao installed (``_failures.WORKER_HINT``).
+    Returns the format name.
     """
     cat = Catalog.load(catalog) if catalog is not None else None
     spark.conf.set(PUSHDOWN_CONF, "true")
-    spark.dataSource.register(bound_source(cat, name=name, pushdown=True, parallelism=default_parallelism(spark)))
+    _use_this_interpreter(spark)
+    source = bound_source(cat, name=name, pushdown=True, parallelism=default_parallelism(spark))
+    with _quiet_jvm_logger(spark, "org.apache.spark.sql.execution.datasources.DataSourceManager"):
+        # Spark warns "replaced a statically registered data source" (pyspark_dao's) on every call
+        spark.dataSource.register(source)
     log.debug("registered format %r for catalog %s", name, cat.source if cat else "$SPARK_DAO_CATALOG")
     return name
+
+
+def _use_this_interpreter(spark: Any) -> None:
+    """Local mode: Python workers run ``sys.executable`` unless the user chose an interpreter."""
+    import sys
+
+    try:
+        sc = spark.sparkContext
+    except Exception:  # Spark Connect: the server starts its workers
+        return
+    if os.environ.get("PYSPARK_PYTHON") or sc.getConf().get("spark.pyspark.python"):
+        return
+    if not str(sc.master).startswith("local"):
+        log.debug("Spark master %s: Python workers run %r; they need spark_dao installed",
+                  sc.master, sc.pythonExec)
+        return
+    if sc.pythonExec != sys.executable:
+        log.debug("Python workers will run %s (was %s)", sys.executable, sc.pythonExec)
+        sc.pythonExec = sys.executable
+
+
+class _quiet_jvm_logger:
+    """Raise one JVM logger to ERROR for the duration (classic sessions; a no-op under Connect)."""
+
+    def __init__(self, spark: Any, name: str) -> None:
+        self.spark, self.name, self.saved = spark, name, None
+
+    def __enter__(self) -> None:
+        try:
+            jvm = self.spark.sparkContext._jvm
+            self.configurator = jvm.org.apache.logging.log4j.core.config.Configurator
+            self.saved = jvm.org.apache.logging.log4j.LogManager.getLogger(self.name).getLevel()
+            self.configurator.setLevel(self.name, jvm.org.apache.logging.log4j.Level.ERROR)
+        except Exception:  # Connect, or another logging backend: leave it
+            self.saved = None
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.saved is not None:
+            try:
+                self.configurator.setLevel(self.name, self.saved)
+            except Exception:  # noqa: BLE001 - logging only
+                pass
 
 
 def default_parallelism(spark: Any) -> int:

@@ -405,6 +405,68 @@ class DeltaCommit(CommitProtocol):
         log.info("aborted write to %s; staged files removed", obj.full_name)
 
     # ------------------------------------------------------------------ the staging protocol's hooks
+    def _dead_job_data(self, obj: DataObject, fs: Any, base: str, jobs: list[str]) -> list[str]:
+        """The data files of dead jobs (a driver killed mid-write): in the table folder under their
+        job's tag and never in the log. A job whose tag appears in any commit of the log, or among
+        the latest version's files, is left alone (its driver died after committing). Returns the
+        removed locations."""
+        import posixpath
+
+        import pyarrow.fs as pafs
+
+        from ._layout import STAGING, _job_tag
+
+        if not jobs:
+            return []
+        tags = tuple(_job_tag(j) for j in jobs)
+        hidden = (f"{base}/_delta_log/", f"{base}/{STAGING}/")
+        candidates = [fi.path for fi in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+                      if fi.type == pafs.FileType.File and not fi.path.startswith(hidden)
+                      and posixpath.basename(fi.path).startswith(tags)]
+        if not candidates:
+            return []
+        mentioned = self._tags_in_log(obj, fs, base, tags)
+        doomed = [p for p in candidates if not posixpath.basename(p).startswith(mentioned)] if mentioned else candidates
+        if doomed:
+            if self._use_boto3(obj, fs):
+                from ._s3 import delete_paths
+
+                delete_paths(self.store, doomed, what=repr(obj.full_name))
+            else:
+                for path in doomed:
+                    fs.delete_file(path)
+            log.info("%s: removed %d data file(s) of dead write jobs that the log never referenced",
+                     obj.full_name, len(doomed))
+        scheme = obj.location.partition("://")[0] + "://" if "://" in obj.location else ""
+        return [f"{scheme}{p}" for p in doomed]
+
+    @staticmethod
+    def _tags_in_log(obj: DataObject, fs: Any, base: str, tags: tuple[str, ...]) -> tuple[str, ...]:
+        """The job tags that some commit of the log (or the latest version's files) mentions."""
+        import posixpath
+
+        import pyarrow.fs as pafs
+
+        from ._delta_replay import _CHECKPOINT, _COMMIT, active_files
+
+        log_dir = f"{base}/_delta_log"
+        names = [posixpath.basename(i.path) for i in fs.get_file_info(pafs.FileSelector(log_dir, allow_not_found=True))]
+        found: set[str] = set()
+        versions = []
+        for n in names:
+            m = _COMMIT.match(n)
+            if m:
+                versions.append(int(m.group(1)))
+                with fs.open_input_stream(f"{log_dir}/{n}") as f:
+                    text = f.read().decode("utf-8", "replace")
+                found.update(t for t in tags if t in text)
+        checkpoints = [int(m.group(1)) for m in map(_CHECKPOINT.match, names) if m]
+        if checkpoints:
+            # commits before a checkpoint may have been cleaned up: the latest files say the rest
+            for path in active_files(obj, fs, base, max(versions + checkpoints)):
+                found.update(t for t in tags if posixpath.basename(path).startswith(t))
+        return tuple(sorted(found))
+
     def _where(self, obj: DataObject) -> tuple[Any, str]:
         return filesystem_for(self.store, obj.location)
 

@@ -151,6 +151,12 @@ def _list_files(fs: pafs.FileSystem, base: str) -> list[tuple[str, int]]:
         if _hidden(rel):
             continue
         out.append((rel, fi.size or 0))
+    if not out and listing and _is_object_store(fs):
+        # only hidden entries under "base/" (a write's staging): "base" itself may be one file, e.g.
+        # uploaded as-is; it is the object's data (an overwrite replaces it, see CommitProtocol._commit)
+        info = fs.get_file_info(base)
+        if info.type == pafs.FileType.File:
+            return [("", info.size or 0)]
     out.sort()
     return out
 
@@ -165,12 +171,15 @@ def _partition_values(rel: str) -> list[tuple[str, str | None]]:
     return values
 
 
-def _partition_segment(col: str, value: Any) -> str:
+def _partition_segment(col: str, value: Any, type_: pa.DataType | None = None) -> str:
     """``col=value``, written as pyarrow's hive partitioning writes it (the csv/parquet writer):
-    booleans ``true``/``false``, timestamps ``2020-01-01 01:02:03.000000Z``."""
+    booleans ``true``/``false``, timestamps ``2020-01-01 01:02:03.000000Z``, floats as Arrow
+    prints them (``1`` for 1.0; pass the column's ``type_``)."""
     if value is None:
         return f"{col}={HIVE_NULL}"
-    if isinstance(value, bool):
+    if isinstance(value, float):
+        text = pa.array([value], type_ or pa.float64()).cast(pa.string())[0].as_py()
+    elif isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, datetime.datetime):
         text = pa.array([value]).cast(pa.string())[0].as_py()

@@ -58,6 +58,13 @@ class CommitProtocol:
                 )
             if existing and spec.mode == "ignore":
                 return WriteResult(object=obj.full_name, mode=spec.mode, location=obj.location, skipped=True)
+            if [rel for rel, _ in existing] == [""] and (spec.mode in ("append", "dynamic") or spec.operation == "upsert"):
+                how = "an upsert" if spec.operation == "upsert" else f"mode {spec.mode!r}"
+                raise DaoError(
+                    f"writing {obj.full_name!r} (store {obj.store_name!r}): {obj.location} is a single file (stored "
+                    f"as-is), not a dataset folder; {how} would add files beside it and hide it from readers. "
+                    "Replace it with mode='overwrite', or write to another path"
+                )
             # every folder a file is moved into, rewritten or deleted in must be inside the store (symlinks)
             self._check_local(obj, fs, base, [*(f.path for p in parts for f in p.files), *(rel for rel, _ in existing)],
                               action="committing the write to")
@@ -368,6 +375,11 @@ class CommitProtocol:
             log.warning("%s; the next write or dao.cleanup(%r) retries; on S3 also add a bucket lifecycle "
                         "rule (AbortIncompleteMultipartUpload)", exc, obj.full_name)
 
+    def _dead_job_data(self, obj: DataObject, fs, base: str, jobs: list[str]) -> list[str]:
+        """Data a dead job wrote outside the staging folder (none here: files stage inside it;
+        Delta tasks write into the table folder), removed by the sweep; returns what was removed."""
+        return []
+
     def _stale_hours(self) -> float:
         value = self.store.configs.get("stale_staging_hours", STALE_STAGING_HOURS)
         try:
@@ -430,6 +442,8 @@ class CommitProtocol:
 
         removed: list[str] = []
         scheme = obj.location.partition("://")[0] + "://" if "://" in obj.location else ""
+        # before the markers go: they are how a dead job's data outside the staging is found
+        removed += self._dead_job_data(obj, fs, base, stale_markers)
         if dead_uploads:
             from ._s3 import abort_uploads
 

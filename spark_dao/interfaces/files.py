@@ -89,7 +89,7 @@ from ._read import (
     output_schema,
 )
 from ._schema import MB, _read_sidecar, _sample_schema, _stored_schema, _text_compatible
-from ._staging import _stage_dataset, _stage_json, _stage_parquet
+from ._staging import _stage_dataset, _stage_json, _stage_parquet, _stage_partitioned_parquet
 from .base import (
     BaseInterface,
     PartitionFilter,
@@ -402,8 +402,8 @@ class FilesInterface(CommitProtocol, BaseInterface):
                 if spec.format == "json":
                     files = _stage_json(out_fs, out_root, counted(), spec, _file_stem(job_id, task))
                 else:
-                    stage = (_stage_parquet if spec.format == "parquet" and not spec.partition_by
-                             else _stage_dataset)
+                    stage = (_stage_dataset if spec.format != "parquet"
+                             else _stage_partitioned_parquet if spec.partition_by else _stage_parquet)
                     files = stage(out_fs, out_root, counted(), spec, _file_stem(job_id, task))
                 if multipart is not None:
                     multipart.close()
