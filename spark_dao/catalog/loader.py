@@ -25,8 +25,8 @@ from typing import Any
 
 from ..errors import CatalogError, ObjectNotFound, did_you_mean
 from ._links import link_temp_stores, object_keys_of
-from ._text import interpolate_env as _interpolate
 from ._text import check_keys as _check_keys
+from ._text import interpolate_env as _interpolate
 from ._text import parse_document, read_document
 from .builtins import (
     BUILTIN_LOCATION_PREFIXES,
