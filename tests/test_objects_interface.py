@@ -583,8 +583,8 @@ def test_progress_line_only_on_a_terminal(
     shown(50)
     shown(50)
     shown.close()
-    err = capsys.readouterr().err
-    assert "uploading x:  50.0%" in err and "100.0%" in err and err.endswith("\n")
+    err = capsys.readouterr().err  # tqdm's bar: label, percentage, bytes
+    assert "[spark_dao] uploading x:" in err and "100%" in err and "100/100" in err and err.endswith("\n")
 
     small = objects_mod._Progress("uploading y", 5)  # below PROGRESS_MIN_BYTES
     small(5)

@@ -25,10 +25,13 @@ def object_keys_of(store: DataStore) -> frozenset[str]:
     return builtin.object_keys if builtin is not None else frozenset()
 
 
-def link_temp_stores(stores: dict[str, DataStore], *, where: str) -> dict[str, DataStore]:
-    """``stores`` with every ``temp_store`` reference resolved (see the module docstring)."""
+def link_temp_stores(stores: dict[str, DataStore], *, where: str, only: str | None = None) -> dict[str, DataStore]:
+    """``stores`` with every ``temp_store`` reference resolved (see the module docstring); with
+    ``only``, that one store's."""
     out = dict(stores)
     for name, store in stores.items():
+        if only is not None and name != only:
+            continue
         ref = store.configs.get("temp_store")
         if not ref:
             continue

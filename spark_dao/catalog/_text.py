@@ -5,12 +5,13 @@ errors that never quote the file (a line may hold a secret).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from ..errors import CatalogError
+from ..errors import CatalogError, did_you_mean
 
 
 def read_document(path: Path, *, known_keys: Collection[str]) -> tuple[Any, str]:
@@ -187,3 +188,45 @@ def _check_duplicates(value: Any, *, where: str, path: str) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _check_duplicates(v, where=where, path=f"{path}[{i}]")
+
+
+_ENV_RE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def interpolate_env(value: Any, *, where: str, path: str, errors: list[CatalogError] | None = None) -> Any:
+    """``value`` with every ``${env:VAR}`` / ``${env:VAR:-default}`` replaced; an unset variable
+    without a default is a :class:`CatalogError` naming the key path (``stores.silver.bucket``),
+    raised, or appended to ``errors`` (the reference is then left as written)."""
+    if isinstance(value, str):
+        def sub(match: re.Match[str]) -> str:
+            var, default = match.group(1), match.group(2)
+            found = os.environ.get(var)
+            # As in a shell: ``${env:VAR:-x}`` means x when VAR is unset *or empty*.
+            if default is not None and not found or found is not None:
+                return default if default is not None and not found else found  # type: ignore[return-value]
+            error = CatalogError(
+                f"{where}: {path or '<root>'}: environment variable {var!r} is not set "
+                f"(referenced as ${{env:{var}}}); set it or give a default: ${{env:{var}:-value}}"
+            )
+            if errors is None:
+                raise error
+            errors.append(error)
+            return match.group(0)
+
+        return _ENV_RE.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: interpolate_env(v, where=where, path=f"{path}.{k}" if path else str(k), errors=errors)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate_env(v, where=where, path=f"{path}[{i}]", errors=errors) for i, v in enumerate(value)]
+    return value
+
+
+def check_keys(entry: dict[str, Any], allowed: set[str], *, where: str, path: str, what: str) -> None:
+    """A :class:`CatalogError` for the first key of ``entry`` not in ``allowed``, with a close match."""
+    for key in entry:
+        if key not in allowed:
+            raise CatalogError(
+                f"{where}: {path + ': ' if path else ''}unknown {what} {key!r}.{did_you_mean(str(key), allowed)}"
+                f" Valid: {', '.join(sorted(allowed))}"
+            )

@@ -25,6 +25,8 @@ from typing import Any
 
 from ..errors import CatalogError, ObjectNotFound, did_you_mean
 from ._links import link_temp_stores, object_keys_of
+from ._text import check_keys as _check_keys
+from ._text import interpolate_env as _interpolate
 from ._text import parse_document, read_document
 from .builtins import (
     BUILTIN_LOCATION_PREFIXES,
@@ -77,7 +79,6 @@ _TYPE_RE = re.compile(
     r"float|double|date|timestamp|timestamp_ntz|decimal\(\s*\d+\s*,\s*\d+\s*\))$",
     re.I,
 )
-_ENV_RE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _LOCAL_PATH_KEYS = ("path", "root", "base_path")
 
 
@@ -96,8 +97,13 @@ class Catalog:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, source: Catalog | Mapping[str, Any] | str | os.PathLike[str] | None = None) -> Catalog:
-        """Load from a path (``.yaml``/``.yml``/``.json``), a dict, a Catalog, or ``$SPARK_DAO_CATALOG``."""
+    def load(cls, source: Catalog | Mapping[str, Any] | str | os.PathLike[str] | None = None, *,
+             errors: list[CatalogError] | None = None) -> Catalog:
+        """Load from a path (``.yaml``/``.yml``/``.json``), a dict, a Catalog, or ``$SPARK_DAO_CATALOG``.
+
+        With ``errors`` (a list), the errors of each store and object are appended to it and loading
+        goes on with the others (``spark-dao catalog validate`` lists them all); see :func:`parse_catalog`.
+        """
         if isinstance(source, Catalog):
             return source
         if source is None:
@@ -109,7 +115,7 @@ class Catalog:
                 )
             source = env
         if isinstance(source, Mapping):
-            return parse_catalog(copy.deepcopy(dict(source)), source="<dict>", base_dir=Path.cwd())
+            return parse_catalog(copy.deepcopy(dict(source)), source="<dict>", base_dir=Path.cwd(), errors=errors)
         if not isinstance(source, str | os.PathLike):
             raise CatalogError(
                 f"a catalog is a path to a .yaml/.json file, a dict or a Catalog, got {type(source).__name__}"
@@ -120,10 +126,10 @@ class Catalog:
         if is_remote(text_source):  # s3://bucket/conf/catalog.yaml: relative paths in it are the cwd's
             data = parse_document(fetch_s3(text_source), name=text_source, source_name=text_source,
                                   known_keys=_known_keys())
-            return parse_catalog(data, source=text_source, base_dir=Path.cwd())
+            return parse_catalog(data, source=text_source, base_dir=Path.cwd(), errors=errors)
         path = local_path(text_source)
         data, source_name = read_document(path, known_keys=_known_keys())
-        return parse_catalog(data, source=source_name, base_dir=path.resolve().parent)
+        return parse_catalog(data, source=source_name, base_dir=path.resolve().parent, errors=errors)
 
     # ------------------------------------------------------------------ lookups
     def store(self, name: str) -> DataStore:
@@ -224,16 +230,34 @@ def _stable(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- parsing
-def parse_catalog(data: dict[str, Any], *, source: str, base_dir: Path) -> Catalog:
-    """Parse a catalog mapping (either shape) into a :class:`Catalog`."""
+def parse_catalog(
+    data: dict[str, Any], *, source: str, base_dir: Path, errors: list[CatalogError] | None = None
+) -> Catalog:
+    """Parse a catalog mapping (either shape) into a :class:`Catalog`.
+
+    The first error raises, unless ``errors`` is a list: then each unset ``${env:VAR}`` and the first
+    error of each store and each object are appended to it, a store or object with an error is left
+    out, and parsing goes on (a catalog with no stores at all still raises).
+    """
     where = source
-    data = _interpolate(data, where=where, path="")
+
+    def attempt(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CatalogError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            return None
+
+    data = _interpolate(data, where=where, path="", errors=errors)
     if "stores" in data and isinstance(data["stores"], dict):
-        _check_keys(data, _TOP_KEYS, where=where, path="", what="top-level key")
+        attempt(_check_keys, data, _TOP_KEYS, where=where, path="", what="top-level key")
         raw_stores = data["stores"]
         raw_objects = data.get("objects") or {}
         if not isinstance(raw_objects, dict):
-            raise CatalogError(f"{where}: 'objects' must be a mapping of 'store.object' names")
+            attempt(_fail, f"{where}: 'objects' must be a mapping of 'store.object' names")
+            raw_objects = {}
     else:
         raw_stores = data
         raw_objects = {}
@@ -244,33 +268,48 @@ def parse_catalog(data: dict[str, Any], *, source: str, base_dir: Path) -> Catal
     nested: dict[str, Any] = {}
     for name, entry in raw_stores.items():
         path = f"stores.{name}" if "stores" in data else str(name)
-        store, objs = _parse_store(str(name), entry, where=where, path=path, base_dir=base_dir)
+        parsed = attempt(_parse_store, str(name), entry, where=where, path=path, base_dir=base_dir)
+        if parsed is None:
+            continue
+        store, objs = parsed
         stores[store.name] = store
         for obj_name, obj_entry in objs.items():
             nested[f"{name}.{obj_name}"] = (obj_entry, f"{path}.objects.{obj_name}")
 
-    stores = link_temp_stores(stores, where=where)
+    for name in list(stores):  # store by store, so that every bad temp_store is reported
+        linked = attempt(link_temp_stores, stores, where=where, only=name)
+        stores = linked if linked is not None else {k: v for k, v in stores.items() if k != name}
     objects: dict[str, DataObject] = {}
     for full, entry in raw_objects.items():
         if full in nested:
-            raise CatalogError(
-                f"{where}: objects.{full}: object {full!r} is declared twice, here and at "
-                f"{nested[full][1]}; keep one"
-            )
+            attempt(_fail, f"{where}: objects.{full}: object {full!r} is declared twice, here and at "
+                           f"{nested[full][1]}; keep one")
+            continue
         nested[full] = (entry, f"objects.{full}")
     for full, (entry, path) in nested.items():
-        if not isinstance(full, str) or "." not in full:
-            raise CatalogError(
-                f"{where}: {path}: object names must be 'store.object', got {full!r}"
-            )
-        store_name, obj_name = full.split(".", 1)
-        if store_name not in stores:
-            raise CatalogError(
-                f"{where}: {path}: object {full!r} names unknown store {store_name!r}."
-                f"{did_you_mean(store_name, stores)}"
-            )
-        objects[full] = _parse_object(obj_name, stores[store_name], entry, where=where, path=path)
+        obj = attempt(_object_entry, full, entry, stores, raw_stores, where=where, path=path)
+        if obj is not None:
+            objects[full] = obj
     return Catalog(stores=stores, objects=objects, source=source)
+
+
+def _fail(message: str) -> None:
+    raise CatalogError(message)
+
+
+def _object_entry(full: Any, entry: Any, stores: dict[str, DataStore], raw_stores: Mapping[str, Any], *,
+                  where: str, path: str) -> DataObject | None:
+    if not isinstance(full, str) or "." not in full:
+        raise CatalogError(f"{where}: {path}: object names must be 'store.object', got {full!r}")
+    store_name, obj_name = full.split(".", 1)
+    if store_name not in stores:
+        if store_name in raw_stores:
+            return None  # its store has errors, already reported
+        raise CatalogError(
+            f"{where}: {path}: object {full!r} names unknown store {store_name!r}."
+            f"{did_you_mean(store_name, [str(k) for k in raw_stores])}"
+        )
+    return _parse_object(obj_name, stores[store_name], entry, where=where, path=path)
 
 
 def _parse_store(
@@ -575,33 +614,3 @@ def _check_catalog_options(options: dict[Any, Any], *, where: str, path: str, ow
         return check_options(options, CATALOG_OPTIONS, as_written=True)
     except SettingTypeError as exc:
         raise CatalogError(f"{where}: {path}.{getattr(exc, 'key', '?')}: {exc}") from None
-
-
-def _check_keys(entry: dict[str, Any], allowed: set[str], *, where: str, path: str, what: str) -> None:
-    for key in entry:
-        if key not in allowed:
-            raise CatalogError(
-                f"{where}: {path + ': ' if path else ''}unknown {what} {key!r}.{did_you_mean(str(key), allowed)}"
-                f" Valid: {', '.join(sorted(allowed))}"
-            )
-
-
-def _interpolate(value: Any, *, where: str, path: str) -> Any:
-    if isinstance(value, str):
-        def sub(match: re.Match[str]) -> str:
-            var, default = match.group(1), match.group(2)
-            found = os.environ.get(var)
-            # As in a shell: ``${env:VAR:-x}`` means x when VAR is unset *or empty*.
-            if default is not None and not found or found is not None:
-                return default if default is not None and not found else found  # type: ignore[return-value]
-            raise CatalogError(
-                f"{where}: {path or '<root>'}: environment variable {var!r} is not set "
-                f"(referenced as ${{env:{var}}}); set it or give a default: ${{env:{var}:-value}}"
-            )
-
-        return _ENV_RE.sub(sub, value)
-    if isinstance(value, dict):
-        return {k: _interpolate(v, where=where, path=f"{path}.{k}" if path else str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, where=where, path=f"{path}[{i}]") for i, v in enumerate(value)]
-    return value

@@ -10,8 +10,9 @@ import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -61,14 +62,101 @@ def _is_remote(obj: DataObject) -> bool:
 
 def write_table(obj: DataObject, table: pa.Table, options: Mapping[str, Any] | None = None) -> WriteResult:
     """Write an Arrow table to ``obj`` with the interface's staging + commit guarantees."""
+    return write_batches(obj, table.schema, table.to_batches(), options)
+
+
+def write_batches(
+    obj: DataObject, schema: pa.Schema, batches: Iterable[pa.RecordBatch], options: Mapping[str, Any] | None = None
+) -> WriteResult:
+    """Write a stream of record batches (all of ``schema``) to ``obj``, staged then committed.
+
+    ``batches`` is consumed lazily, one batch at a time, by the interface's ``stage``: an iterator
+    over a big source (:func:`stream_batches`) is written with bounded memory.
+
+    >>> with stream_batches(catalog.get("silver.users_clean")) as (schema, batches):    # doctest: +SKIP
+    ...     write_batches(catalog.get("gold.users"), schema, batches, {"mode": "overwrite"})
+    """
     itf = get_interface(obj.store)
-    spec = dataclasses.replace(itf.prepare_write(obj, table.schema, dict(options or {})), in_process=True)
+    spec = dataclasses.replace(itf.prepare_write(obj, schema, dict(options or {})), in_process=True)
     job_id = uuid.uuid4().hex
     try:
-        part = itf.stage(obj, table.to_batches(), spec, job_id)
+        part = itf.stage(obj, batches, spec, job_id)
         result = itf.commit(obj, [part], spec)
     except BaseException:
         itf.abort(obj, [StagedPart(job_id=job_id)], spec)
         raise
     log.info("%s", result)
     return result
+
+
+@contextmanager
+def stream_batches(
+    obj: DataObject, options: Mapping[str, Any] | None = None, filters: Iterable[PartitionFilter] = ()
+) -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch]]]:
+    """``(schema, batches)``: ``obj``'s rows as record batches, read task by task when iterated
+    (memory holds a batch or so, not the object). What the read left behind (a warehouse's unloaded
+    files) is removed when the block ends.
+
+    >>> with stream_batches(catalog.get("silver.events")) as (schema, batches):    # doctest: +SKIP
+    ...     rows = sum(b.num_rows for b in batches)
+    """
+    itf = get_interface(obj.store)
+    filters = tuple(filters)
+    plan = itf.plan_read(obj, dict(options or {}), filters)
+    remaining = [f for f in filters if f not in plan.applied_filters]
+    what = f"reading {obj.full_name!r}"
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for task in plan.tasks:
+            for batch in itf.read(task):
+                if remaining:
+                    kept = filter_table(pa.Table.from_batches([batch], schema=plan.schema), remaining, what=what)
+                    yield from kept.to_batches()
+                elif batch.num_rows:
+                    yield batch
+
+    try:
+        yield plan.schema, batches()
+    finally:
+        finish = getattr(itf, "finish_read", None)
+        if finish is not None:
+            finish(obj, plan)
+
+
+def copy_object(
+    src: DataObject,
+    dst: DataObject,
+    *,
+    mode: str = "errorifexists",
+    options: Mapping[str, Any] | None = None,
+    on_batch: Callable[[pa.RecordBatch], None] | None = None,
+) -> WriteResult:
+    """Stream ``src``'s rows into ``dst`` in record batches (bounded memory), with ``dst``'s write
+    guarantees: nothing of it is visible unless the whole copy succeeds.
+
+    >>> copy_object(catalog.get("silver.events"), catalog.get("gold.events"), mode="overwrite")  # doctest: +SKIP
+
+    ``on_batch`` is called with each batch as it goes (a progress bar). With ``errorifexists`` (the
+    default) or ``ignore`` and data already in ``dst``, nothing is read.
+    """
+    from ..interfaces import parse_mode
+
+    mode = parse_mode(mode, obj=repr(dst.full_name))
+    itf = get_interface(dst.store)
+    if mode in ("errorifexists", "ignore") and itf.exists(dst):
+        if mode == "ignore":
+            return WriteResult(object=dst.full_name, mode=mode, skipped=True)
+        raise DaoError(
+            f"copying {src.full_name!r} into {dst.full_name!r}: {dst.full_name!r} already has data "
+            f"(store {dst.store_name!r}); use mode 'append', 'overwrite' or 'ignore'"
+        )
+    with stream_batches(src, options) as (schema, batches):
+        if on_batch is not None:
+            batches = _observed(batches, on_batch)
+        return write_batches(dst, schema, batches, {"mode": mode})
+
+
+def _observed(batches: Iterable[pa.RecordBatch], on_batch: Callable[[pa.RecordBatch], None]) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        on_batch(batch)
+        yield batch

@@ -3,7 +3,7 @@
 * :class:`ObjectInfo`: one stored file, as ``put``/``list``/``info`` report it;
 * :class:`_Backend`: the operations on the keys under one location, implemented by
   ``_objects_local._LocalBackend`` (a local folder) and ``_objects_s3._S3Backend`` (a bucket prefix);
-* :class:`_Progress`: the byte counter and terminal progress line of big transfers;
+* :class:`_Progress`: the byte counter and terminal progress bar (tqdm) of big transfers;
 * :func:`_source`: what ``put`` was given (bytes, a binary stream, a local file path);
 * :func:`_walk_files`: the files of a local folder, as keys.
 """
@@ -16,7 +16,6 @@ import os
 import posixpath
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -64,9 +63,9 @@ def _stderr_is_tty() -> bool:
 
 
 class _Progress:
-    """Counts the bytes a transfer moved; draws a progress line on a terminal for big transfers.
+    """Counts the bytes a transfer moved; draws a progress bar (tqdm) on a terminal for big transfers.
 
-    boto3 calls it from its worker threads, hence the lock.
+    boto3 calls it from its worker threads, hence the lock. tqdm is imported only when a bar is drawn.
     """
 
     def __init__(self, label: str, total: int | None) -> None:
@@ -74,31 +73,27 @@ class _Progress:
         self.total = total
         self.done = 0
         self._lock = threading.Lock()
-        self._last = 0.0
-        self._drawn = False
+        self._bar: Any = None
         self.visible = total is not None and total >= PROGRESS_MIN_BYTES and _stderr_is_tty()
 
     def __call__(self, amount: int) -> None:
         with self._lock:
             self.done += amount
-            if self.visible and time.monotonic() - self._last >= PROGRESS_INTERVAL:
-                self._last = time.monotonic()
-                self._draw()
+            if not self.visible:
+                return
+            if self._bar is None:
+                from tqdm import tqdm
 
-    def _draw(self) -> None:
-        total = self.total or 0
-        pct = 100.0 * self.done / total if total else 100.0
-        sys.stderr.write(
-            f"\r[spark_dao] {self.label}: {pct:5.1f}% ({self.done / MB:.1f}/{total / MB:.1f} MB)"
-        )
-        sys.stderr.flush()
-        self._drawn = True
+                self._bar = tqdm(total=self.total, desc=f"[spark_dao] {self.label}", unit="B", unit_scale=True,
+                                 unit_divisor=1024, file=sys.stderr, mininterval=PROGRESS_INTERVAL,
+                                 leave=True, dynamic_ncols=True)
+            self._bar.update(amount)
 
     def close(self) -> None:
-        if self._drawn:
-            self._draw()
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        with self._lock:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
 
 
 # --------------------------------------------------------------------------- data sources

@@ -330,7 +330,18 @@ class ObjectsInterface(BaseInterface):
         threshold = _transfer_settings(self._store_of(obj)).threshold
         small = [job for job in jobs if os.path.getsize(job[1]) < threshold]
         large = [job for job in jobs if os.path.getsize(job[1]) >= threshold]
-        results = dict(self._parallel(obj, backend.put_file, small))
+        # the small files together get one progress bar (on a terminal, when big); a large one has its own
+        progress = _Progress(f"uploading {len(small)} files from {root}", sum(os.path.getsize(f) for _, f in small))
+
+        def put_small(rel: str, full: str) -> ObjectInfo:
+            info = backend.put_file(rel, full)
+            progress(info.size)
+            return info
+
+        try:
+            results = dict(self._parallel(obj, put_small, small))
+        finally:
+            progress.close()
         for rel, full in large:  # each is already uploaded in parallel parts
             results[rel] = backend.put_file(rel, full)
         log.info("put %d files from %s into %s", len(jobs), root, obj.full_name)

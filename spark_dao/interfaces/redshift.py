@@ -201,6 +201,11 @@ class RedshiftInterface(BaseInterface):
                 ) from None
         return pa.schema(fields)
 
+    def table_name(self, obj: DataObject) -> str:
+        """The table ``obj`` is, as ``schema.table`` (``"(query)"`` for a query object):
+        ``itf.table_name(catalog.get("gold.users_agg"))`` -> ``'analytics.users_agg'``."""
+        return self._target(obj).name
+
     def read_schema(self, obj: DataObject, options: Mapping[str, Any]) -> pa.Schema:
         """The schema a read of ``obj`` with ``options`` returns, without unloading anything (the
         Spark engine asks for it first)."""
