@@ -12,10 +12,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import spark_dao
-from spark_dao._package import build_pyfiles
 
 ROOT = Path(spark_dao.__file__).resolve().parents[1]  # where the installed (editable) package lives
 BIN = Path(sys.executable).parent
@@ -55,7 +55,14 @@ def _catalog(tmp_path: Path) -> Path:
 
 
 def test_spark_submit_with_the_catalog_in_the_environment_and_the_package_in_py_files(tmp_path: Path) -> None:
-    zip_path = build_pyfiles(tmp_path / "dist" / "spark_dao.zip")
+    made = subprocess.run([sys.executable, "-m", "spark_dao", "package", "--out", "dist/spark_dao.zip"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0 and made.stdout.startswith("wrote dist/spark_dao.zip ("), made.stderr
+    zip_path = tmp_path / "dist" / "spark_dao.zip"
+    with zipfile.ZipFile(zip_path) as zf:
+        names = set(zf.namelist())
+    assert {"spark_dao/__init__.py", "spark_dao/engines/spark.py", "pyspark_dao/__init__.py"} <= names
+    assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
     (tmp_path / "nodao.py").write_text(NODAO)
     shim = tmp_path / "nodao"
     shim.write_text(f"#!/bin/sh\nexec {sys.executable} {tmp_path / 'nodao.py'} \"$@\"\n")

@@ -9,6 +9,7 @@
     spark-dao download bronze.users_raw 2025-01-07/users.csv /tmp/
     spark-dao copy silver.users_clean gold.users --mode overwrite
     spark-dao cleanup silver.events --older-than 48
+    spark-dao package --out dist/spark_dao.zip       # for spark-submit --py-files
 
 Also ``python -m spark_dao``. The catalog comes from ``--catalog`` or ``$SPARK_DAO_CATALOG``;
 ``--json`` prints one JSON document on stdout for scripts. Everything runs in-process on

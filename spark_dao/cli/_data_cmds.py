@@ -112,6 +112,17 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
                               "(default: the store's stale_staging_hours, 24)")
     cleanup.set_defaults(run=run_cleanup)
 
+    package = commands.add_parser(
+        "package", parents=parents,
+        help="build a zip of spark_dao for spark-submit --py-files (executors without spark-dao)",
+        description="Write spark_dao and pyspark_dao (the format('dao') auto-registration) into one zip "
+                    "for spark-submit --py-files. The executors still need pyarrow and pyyaml (and the "
+                    "stores' libraries); see docs/deployment.md.",
+        epilog="Example: spark-dao package --out dist/spark_dao.zip && spark-submit --py-files dist/spark_dao.zip job.py",
+    )
+    package.add_argument("--out", default="dist/spark_dao.zip", help="the zip to write (default: dist/spark_dao.zip)")
+    package.set_defaults(run=run_package)
+
 
 def _dao(args: argparse.Namespace) -> DataAccessObject:
     return DataAccessObject(args.catalog)
@@ -222,4 +233,19 @@ def run_cleanup(args: argparse.Namespace, out: Output) -> int:
     out.emit({"name": args.name, "removed": removed},
              [f"removed {location}" for location in removed]
              + [f"{args.name}: removed {len(removed)} item(s)" if removed else f"{args.name}: nothing to clean up"])
+    return 0
+
+
+# ---------------------------------------------------------------------------- package
+def run_package(args: argparse.Namespace, out: Output) -> int:
+    import zipfile
+
+    from .._package import build_pyfiles
+
+    path = build_pyfiles(args.out)
+    with zipfile.ZipFile(path) as zf:
+        files = len(zf.namelist())
+    out.emit({"zip": str(path), "files": files, "bytes": path.stat().st_size},
+             [f"wrote {path} ({files} files, {path.stat().st_size:,} bytes); ship it with: "
+              f"spark-submit --py-files {path} job.py"])
     return 0
