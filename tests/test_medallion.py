@@ -51,15 +51,20 @@ def _table(stdout: str, title: str) -> list[list[str]]:
 
 
 # --------------------------------------------------------------------------- the launcher, end to end
-def test_run_local_fills_bronze_silver_gold_and_queries_gold():
+@pytest.mark.parametrize("spark_mode", ["classic", "connect"])
+def test_run_local_fills_bronze_silver_gold_and_queries_gold(spark_mode: str):
+    """The README's command; and the same steps through Spark Connect (``--connect``: the scripts'
+    ``SparkSession.builder.getOrCreate()`` returns a ``remote("local[2]")`` session)."""
     env = {k: v for k, v in os.environ.items() if k not in CATALOG_VARS and not k.startswith("AWS_")}
     env["PYSPARK_PYTHON"] = sys.executable
-    done = subprocess.run([sys.executable, str(EXAMPLE / "run_local.py")], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=400)
+    done = subprocess.run([sys.executable, str(EXAMPLE / "run_local.py")] + (["--connect"] if spark_mode == "connect"
+                                                                            else []),
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     # per step, what was written where, read back from storage
     assert "silver as Parquet files" in out
+    assert ("Spark through Spark Connect" in out) == (spark_mode == "connect")
     assert ("bronze.users_raw: 2 files, 614 bytes at s3://my-company-bronze/users_raw "
             "(2025-01-07/users.csv, 2025-01-08/users.csv)") in out
     assert "bronze.events_raw: 2 files, 1351 bytes at s3://my-company-bronze/events_raw" in out

@@ -52,6 +52,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--s3-endpoint", metavar="URL", default=None,
                         help="use this running S3 endpoint (e.g. MinIO: http://127.0.0.1:9000) instead of "
                              "starting moto; keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (default: MinIO's)")
+    parser.add_argument("--connect", action="store_true",
+                        help="run the steps through Spark Connect (SparkSession.builder.remote('local[2]'): a "
+                             "local Connect server from the pyspark wheel; needs pip install 'spark-dao[connect]')")
     return parser.parse_args(argv)
 
 
@@ -130,9 +133,15 @@ def _start_redshift(stack: contextlib.ExitStack, catalog: Any, endpoint: str) ->
     return server
 
 
-def _start_spark(stack: contextlib.ExitStack) -> Any:
+def _start_spark(stack: contextlib.ExitStack, connect: bool = False) -> Any:
     from pyspark.sql import SparkSession
 
+    if connect:  # the steps' SparkSession.builder.getOrCreate() then returns this Connect session
+        spark = (SparkSession.builder.remote("local[2]").appName("spark_dao medallion")
+                 .config("spark.sql.shuffle.partitions", "2").config("spark.sql.session.timeZone", "UTC")
+                 .getOrCreate())
+        stack.callback(spark.stop)
+        return spark
     spark = (SparkSession.builder.master("local[2]").appName("spark_dao medallion")
              .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.shuffle.partitions", "2").config("spark.sql.session.timeZone", "UTC")
@@ -237,8 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         server = _start_redshift(stack, catalog, endpoint)
         silver_kind = "Delta tables" if catalog.stores["silver"].interface.kind == "delta" else "Parquet files"
         print(f"S3 at {endpoint} (buckets {', '.join(_buckets(catalog))}), Redshift test server at "
-              f"{server.host}:{server.port} (database {server.database}), silver as {silver_kind}")
-        spark = _start_spark(stack)
+              f"{server.host}:{server.port} (database {server.database}), silver as {silver_kind}"
+              + (", Spark through Spark Connect" if args.connect else ""))
+        spark = _start_spark(stack, connect=args.connect)
 
         reports = (
             lambda dao: _report_bronze(dao),
