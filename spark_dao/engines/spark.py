@@ -269,10 +269,9 @@ def _use_this_interpreter(spark: Any) -> None:
     """Local mode: Python workers run ``sys.executable`` unless the user chose an interpreter."""
     import sys
 
-    try:
-        sc = spark.sparkContext
-    except Exception:  # Spark Connect: the server starts its workers
+    if _is_connect(spark):  # the server starts its workers
         return
+    sc = spark.sparkContext
     if os.environ.get("PYSPARK_PYTHON") or sc.getConf().get("spark.pyspark.python"):
         return
     if not str(sc.master).startswith("local"):
@@ -291,6 +290,8 @@ class _quiet_jvm_logger:
         self.spark, self.name, self.saved = spark, name, None
 
     def __enter__(self) -> None:
+        if _is_connect(self.spark):
+            return
         try:
             jvm = self.spark.sparkContext._jvm
             self.configurator = jvm.org.apache.logging.log4j.core.config.Configurator
@@ -308,7 +309,14 @@ class _quiet_jvm_logger:
 
 
 def default_parallelism(spark: Any) -> int:
+    if _is_connect(spark):  # no SparkContext to ask
+        return os.cpu_count() or 2
     try:
         return int(spark.sparkContext.defaultParallelism)
-    except Exception:  # Spark Connect has no SparkContext
+    except Exception:  # noqa: BLE001 - a stopped context
         return os.cpu_count() or 2
+
+
+def _is_connect(spark: Any) -> bool:
+    """A Spark Connect session: no ``sparkContext`` and no ``_jvm`` to touch."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
