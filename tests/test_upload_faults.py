@@ -112,3 +112,4 @@ def test_s3_upload_failing_mid_read_leaves_no_object_and_no_multipart_upload(
     assert stream.pos >= fail_after - 5 * MB  # it got as far as the failure point (minus one part in flight)
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("Contents", []) == []
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+

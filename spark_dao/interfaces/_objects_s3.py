@@ -168,15 +168,20 @@ class _S3Backend(_Backend):
         started = time.time()
         try:
             with self._guard("uploading", key):
+                source = _Reader(stream)
                 try:
                     self.client.upload_fileobj(
-                        stream,
+                        source,
                         self.bucket,
                         key,
                         ExtraArgs=self._extra_upload(),
                         Callback=progress,
                         Config=self._config(),
                     )
+                except Exception:
+                    if source.interrupted is not None:  # a Ctrl-C that s3transfer's threads swallowed
+                        raise source.interrupted from None
+                    raise
                 finally:
                     progress.close()
                 return self._verify(rel, size if size is not None else progress.done)
@@ -377,3 +382,30 @@ def _missing_error(key: str) -> Exception:
 
     return ClientError({"Error": {"Code": "NoSuchKey", "Message": f"no key {key!r}"}}, "HeadObject")
 
+
+
+class _SourceInterrupted(Exception):
+    """A KeyboardInterrupt/SystemExit raised by the source while s3transfer read it on one of its
+    threads, carried as an Exception: s3transfer's threads catch only Exceptions, so the bare
+    BaseException would end the thread without failing the transfer, and the upload would wait
+    forever."""
+
+
+class _Reader:
+    """The source stream as s3transfer sees it: reads that raise a BaseException are reported."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self.interrupted: BaseException | None = None
+
+    def read(self, *args: Any) -> bytes:
+        try:
+            return self._stream.read(*args)
+        except Exception:
+            raise
+        except BaseException as exc:
+            self.interrupted = exc
+            raise _SourceInterrupted(f"the source raised {type(exc).__name__}") from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
