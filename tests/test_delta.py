@@ -660,3 +660,37 @@ def test_cleanup_keeps_the_files_of_a_job_that_committed_before_its_driver_died(
     _age(marker, 48)
     dao.cleanup("lake.events", older_than=24)
     assert _data_files(lake) == files
+
+
+def test_a_killed_pandas_writer_is_marked_live_so_cleanup_removes_its_files(tmp_path: Path) -> None:
+    """The pandas engine marks its job live as a Spark job is: a process killed (-9) in the middle
+    of a Delta write leaves files in the table folder that dao.cleanup then finds and removes."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    lake = tmp_path / "lake"
+    job = tmp_path / "writer.py"
+    job.write_text(textwrap.dedent(f"""
+        import pyarrow as pa
+        from spark_dao import DataAccessObject
+        dao = DataAccessObject({{"stores": {{"lake": {{"interface": "delta", "path": {str(lake)!r}}}}},
+                                "objects": {{"lake.k": {{"options": {{"max_rows_per_file": 20000}}}}}}}})
+        table = pa.table({{"id": list(range(4_000_000))}})
+        dao.write(table, "lake.k", mode="append", engine="pandas")
+    """))
+    proc = subprocess.Popen([sys.executable, str(job)])
+    deadline = time.time() + 120
+    while len(list((lake / "k").glob("*.parquet"))) < 5 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    staged = list((lake / "k").glob("*.parquet"))
+    assert len(staged) >= 5 and not (lake / "k" / "_delta_log").exists()  # killed mid-write: no commit
+    assert len(list((lake / "k" / "_dao_staging").glob("*.live"))) == 1  # the job was marked live
+    dao = DataAccessObject({"stores": {"lake": {"interface": "delta", "path": str(lake)}}})
+    assert dao.cleanup("lake.k") == []  # a live-looking job is kept (stale_staging_hours: 24)
+    removed = dao.cleanup("lake.k", older_than=0)
+    assert sum(r.endswith(".parquet") for r in removed) == len(staged)
+    assert list((lake / "k").rglob("*.parquet")) == [] and list((lake / "k").rglob("*.live")) == []

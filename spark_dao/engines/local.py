@@ -80,6 +80,9 @@ def write_batches(
     spec = dataclasses.replace(itf.prepare_write(obj, schema, dict(options or {})), in_process=True)
     job_id = uuid.uuid4().hex
     try:
+        # marked live as a Spark job is: if this process is killed mid-write, dao.cleanup / the next
+        # write's sweep finds the job dead and removes what it wrote (Delta writes into the table folder)
+        spec = itf.start_job(obj, spec, job_id)
         part = itf.stage(obj, batches, spec, job_id)
         result = itf.commit(obj, [part], spec)
     except BaseException:
