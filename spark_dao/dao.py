@@ -29,7 +29,7 @@ from ._call_args import (
 from ._data import _is_raw, _is_spark_df, _to_arrow, _to_pandas_or_arrow
 from .catalog import Catalog, DataObject
 from .catalog.model import join_inside
-from .engines._failures import run_spark_write, worker_hint
+from .engines._failures import raised_in_worker, run_spark_write, worker_hint
 from .errors import DaoError, ObjectNotFound, close_matches, did_you_mean
 from .interfaces import WriteResult, get_interface, parse_mode
 from .interfaces.base import PartitionFilter
@@ -230,11 +230,11 @@ class DataAccessObject:
                 reader = reader.option(key, _spark_value(value))
         try:
             df = reader.load(obj.full_name)
-        except Exception as exc:
+        except Exception as exc:  # the planner ran in a Python worker: its DaoError, not Spark's wrapper
             hint = worker_hint(exc)
-            if hint is None:
-                raise
-            raise DaoError(f"reading {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: {hint}") from exc
+            if hint is not None:
+                raise DaoError(f"reading {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: {hint}") from exc
+            raise (raised_in_worker(exc) or exc) from exc
         _check_filter_columns(obj, filters, df.columns, selected=bool(opts.get("columns")))
         for col, op, value in filters:
             df = df.filter(spark_column(F.col(col), op, value))

@@ -191,3 +191,14 @@ def test_workers_without_spark_dao_get_the_fix_in_the_error() -> None:
     assert message.startswith("writing 'gold.t' (store 'gold') with Spark failed: Spark's Python workers could not "
                               "import spark_dao")
     assert "spark.pyspark.python" in message and "--py-files" in message
+
+
+def test_spark_engine_reads_raise_the_dao_error_not_sparks_wrapper(dao, pdf):
+    """The read is planned in a Python worker; its DaoError used to reach the caller as a
+    pyspark AnalysisException with the worker's traceback in the message."""
+    with pytest.raises(ObjectNotFound, match=r"^object 'silver.nosuch' has no data at .*Write it first") as err:
+        dao.read("silver.nosuch", engine="spark")
+    assert "Traceback" not in str(err.value)
+    dao.write(pdf, "silver.events", mode="overwrite", engine="pandas")
+    with pytest.raises(DaoError, match=r"^reading 'silver.events' \(store 'silver'\): unknown columns \['nope'\]"):
+        dao.read("silver.events", engine="spark", columns=["nope"])

@@ -29,22 +29,31 @@ def worker_hint(exc: BaseException) -> str | None:
     return None
 
 
+def raised_in_worker(exc: BaseException) -> DaoError | None:
+    """The DaoError a Python worker raised (its class and message, from the traceback that Spark
+    forwards in ``exc``), or None when the failure was not one of spark_dao's."""
+    from .. import errors
+
+    found = _WORKER_ERROR.search(str(exc))
+    cls = getattr(errors, found.group(1), None) if found else None
+    if found and isinstance(cls, type) and issubclass(cls, DaoError):
+        return cls(found.group(2).strip())
+    return None
+
+
 def _spark_failure(exc: BaseException, obj: DataObject) -> DaoError:
     """A failed Spark write as the DaoError the failing task raised (its class and message, found in
     the Python worker's traceback that Spark forwards), or a DaoError quoting Spark's first line.
 
     The job's abort has run by then (Spark calls it before raising), so the target is unchanged.
     """
-    from .. import errors
-
     text = str(exc)
     hint = worker_hint(exc)
     if hint:
         return DaoError(f"writing {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: {hint}")
-    found = _WORKER_ERROR.search(text)
-    cls = getattr(errors, found.group(1), None) if found else None
-    if found and isinstance(cls, type) and issubclass(cls, DaoError):
-        return cls(found.group(2).strip())
+    raised = raised_in_worker(exc)
+    if raised is not None:
+        return raised
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     first = lines[0] if lines else type(exc).__name__
     # a Python worker's error: its first line only announces it; the cause is the traceback's last
