@@ -22,13 +22,18 @@ def build_pyfiles(dest: str | os.PathLike[str]) -> Path:
     import spark_dao
 
     dest = Path(dest)
+    if dest.is_dir():
+        raise IsADirectoryError(21, "it is a folder", str(dest))
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for package in (spark_dao, pyspark_dao):
-            root = Path(package.__file__).resolve().parent
-            for path in sorted(root.rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".typed"):
-                    zf.write(path, f"{root.name}/{path.relative_to(root).as_posix()}")
-    tmp.replace(dest)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for package in (spark_dao, pyspark_dao):
+                root = Path(package.__file__).resolve().parent
+                for path in sorted(root.rglob("*")):
+                    if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".typed"):
+                        zf.write(path, f"{root.name}/{path.relative_to(root).as_posix()}")
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
     return dest

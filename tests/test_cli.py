@@ -66,7 +66,8 @@ def test_version_and_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out == "spark-dao 0.1.0\n"
     for argv in (["frobnicate"], [], ["preview"], ["copy", "a.b", "c.d", "--mode", "sometimes"],
-                 ["preview", "silver.users_clean", "-n", "-3"], ["catalog"]):
+                 ["preview", "silver.users_clean", "-n", "-3"], ["catalog"],
+                 ["cleanup", "silver.events", "--older-than", "-5"], ["cleanup", "silver.events", "--older-than", "nan"]):
         with pytest.raises(SystemExit) as exit_:
             main(argv)
         assert exit_.value.code == 2, argv
@@ -350,3 +351,23 @@ def test_catalog_load_collects_the_errors_of_every_store(tmp_path: Path) -> None
     with pytest.raises(CatalogError) as first:  # without errors=: the first one raises, as before
         Catalog.load(bad)
     assert str(first.value) == messages[0]
+
+
+def test_package_writes_a_zip_or_says_in_one_line_why_not(tmp_path: Path, capsys) -> None:
+    import zipfile
+
+    code, out, err = run(capsys, "package", "--out", str(tmp_path / "dist" / "spark_dao.zip"))
+    assert code == 0 and err == "" and out.startswith(f"wrote {tmp_path / 'dist' / 'spark_dao.zip'} (")
+    with zipfile.ZipFile(tmp_path / "dist" / "spark_dao.zip") as zf:
+        assert {"spark_dao/__init__.py", "pyspark_dao/__init__.py"} <= set(zf.namelist())
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    for target, why in ((tmp_path / "a_folder", "it is a folder"), (tmp_path / "a_file" / "x.zip", "File exists"),
+                        (tmp_path / "a_file", None)):
+        code, out, err = run(capsys, "package", "--out", str(target))
+        if why is None:  # an existing file is replaced
+            assert code == 0, err
+            continue
+        assert (code, out) == (1, "") and err.count("\n") == 1, err
+        assert err.startswith(f"spark-dao package: cannot write {target}: {why}; give --out a zip file path"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder", "dist"]  # no .tmp left behind

@@ -29,6 +29,16 @@ def _columns(text: str) -> list[str]:
     return columns
 
 
+def _hours(text: str) -> float:
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1.0
+    if not hours >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"expected a number of hours (0 or more), got {text!r}")
+    return hours
+
+
 def _count(text: str) -> int:
     try:
         n = int(text)
@@ -107,7 +117,7 @@ def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         epilog="Example: spark-dao cleanup silver.events --older-than 48",
     )
     cleanup.add_argument("name", help="the object's full name, e.g. silver.events")
-    cleanup.add_argument("--older-than", type=float, metavar="HOURS", dest="older_than",
+    cleanup.add_argument("--older-than", type=_hours, metavar="HOURS", dest="older_than",
                          help="age after which a job still marked running counts as dead "
                               "(default: the store's stale_staging_hours, 24)")
     cleanup.set_defaults(run=run_cleanup)
@@ -242,7 +252,11 @@ def run_package(args: argparse.Namespace, out: Output) -> int:
 
     from .._package import build_pyfiles
 
-    path = build_pyfiles(args.out)
+    try:
+        path = build_pyfiles(args.out)
+    except OSError as exc:
+        raise DaoError(f"cannot write {args.out}: {exc.strerror or type(exc).__name__}; give --out a zip file "
+                       "path in a writable folder, e.g. dist/spark_dao.zip") from None
     with zipfile.ZipFile(path) as zf:
         files = len(zf.namelist())
     out.emit({"zip": str(path), "files": files, "bytes": path.stat().st_size},
