@@ -326,3 +326,24 @@ def test_raw_files_on_s3_read_by_their_names_with_spark(spark, s3_server, s3_buc
     s3_client.put_object(Bucket=s3_bucket, Key="raw/events_raw/2025-01-08/events.csv", Body=b"event_id\n3\n")
     with pytest.raises(DaoError, match=r"1 csv \(2025-01-08/events.csv\); 1 json \(2025-01-07/events.json\)"):
         dao.read(data_object=events_raw, engine="pandas")
+
+
+def test_the_launchers_delta_report_counts_the_latest_versions_files(s3_server, s3_bucket, s3_client):
+    """Run twice against one S3, silver's report counted the files an overwrite had replaced
+    (still on storage until a vacuum): it counts the latest version's files now."""
+    from deltalake import DeltaTable
+
+    launcher = runpy.run_path(str(EXAMPLE / "run_local.py"), run_name="run_local")
+    dao = DataAccessObject({"stores": {"lake": {"interface": "delta", "bucket": s3_bucket, "prefix": "lake",
+                                                "endpoint_url": s3_server, "region": "us-east-1",
+                                                "access_key": "testing", "secret_key": "testing"}}})
+    for _ in range(2):
+        dao.write(pa.table({"id": [1, 2, 3]}), "lake.t", mode="overwrite", engine="pandas")
+    location = dao.resolve("lake.t").location
+    keys = launcher["_keys"](s3_client, location)
+    assert len(launcher["_data_files"](keys)) == 2  # both versions' files are on storage
+    live = launcher["_delta_live_files"](s3_client, location, keys)
+    table = DeltaTable(location, storage_options={"AWS_ENDPOINT_URL": s3_server, "AWS_ALLOW_HTTP": "true",
+                                                  "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                                                  "AWS_SECRET_ACCESS_KEY": "testing"})
+    assert live == sorted(table.get_add_actions(flatten=True).column("path").to_pylist()) and len(live) == 1

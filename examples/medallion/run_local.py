@@ -181,6 +181,25 @@ def _delta_version(keys: list[str]) -> int:
     return max(int(k.split("/")[1][:-5]) for k in keys if k.startswith("_delta_log/") and k.endswith(".json"))
 
 
+def _delta_live_files(s3: Any, location: str, keys: list[str]) -> list[str]:
+    """The data files of the table's latest version: the log's adds minus its removes (an overwrite
+    leaves the files it replaced on storage until a vacuum)."""
+    import json
+    from urllib.parse import unquote
+
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    live: set[str] = set()
+    for key in sorted(k for k in keys if k.startswith("_delta_log/") and k.endswith(".json")):
+        body = s3.get_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/{key}")["Body"].read().decode()
+        for line in body.splitlines():
+            action = json.loads(line) if line.strip() else {}
+            if "add" in action:
+                live.add(unquote(action["add"]["path"]))
+            elif "remove" in action:
+                live.discard(unquote(action["remove"]["path"]))
+    return sorted(live)
+
+
 def _report_silver(dao: Any, s3: Any) -> None:
     store = dao.catalog.stores["silver"]
     for name in SILVER:
@@ -188,10 +207,11 @@ def _report_silver(dao: Any, s3: Any) -> None:
         obj = dao.resolve(full)
         rows = dao.read(full, engine="arrow").num_rows
         keys = _keys(s3, obj.location)
-        files = _data_files(keys)
+        delta = store.interface.kind == "delta"
+        files = _delta_live_files(s3, obj.location, keys) if delta else _data_files(keys)
         parts = {k.rsplit("/", 1)[0] for k in files if "/" in k}
         line = f"  {full}: {rows} rows in {len(files)} file{'s' if len(files) != 1 else ''}"
-        if store.interface.kind == "delta":
+        if delta:
             line += f", Delta version {_delta_version(keys)}"
         else:
             line += " (parquet)"
