@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -261,13 +262,17 @@ class DeltaCommit(CommitProtocol):
                            "this write ran; nothing was committed")
         if exc is not None and attempt >= retries:
             won = self._commit_info(obj, int(latest.version()))
+            said = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             raise WriteConflict(
                 f"writing {obj.full_name!r} (store {obj.store_name!r}): a concurrent commit to the Delta table "
                 f"(version {won.get('version', latest.version())}, {won.get('operation', '?')}) conflicts with "
                 f"this {spec.operation if spec.operation == 'upsert' else spec.mode} after {attempt} "
                 f"retr{'y' if attempt == 1 else 'ies'} (max_retries={retries}); nothing was committed and the "
-                f"staged files were removed. Retry the write. ({exc})"
+                f"staged files were removed. Retry the write, or raise max_retries for writers that often "
+                f"touch the same files. (Delta: {said})"
             ) from exc
+        if exc is not None:  # jittered backoff: writers that collided do not collide again in lockstep
+            time.sleep(random.uniform(0, min(2.0, 0.1 * 2 ** attempt)))
         self._check_features(obj, latest, adds_only=spec.operation == "write", removes=spec.mode != "append")
         stored = _arrow.normalize_schema(pa.schema(latest.schema().to_arrow()))
         if tuple(latest.metadata().partition_columns) != tuple(spec.partition_by):
