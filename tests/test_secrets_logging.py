@@ -200,3 +200,15 @@ def test_protect_is_idempotent():
 )
 def test_redact_patterns(text, expected):
     assert _redact.redact(text) == expected
+
+
+def test_a_password_inside_an_endpoint_url_is_masked_in_reprs() -> None:
+    from spark_dao.catalog import Catalog
+
+    catalog = Catalog.load({"stores": {"s": {"interface": "files", "bucket": "b",
+                                             "endpoint_url": "http://minio:UrlPassw0rd@127.0.0.1:9000"}}})
+    store = catalog.stores["s"]
+    shown = [repr(store), str(store.configs), repr(catalog.get("s.t")), repr(catalog)]
+    assert all("UrlPassw0rd" not in text for text in shown), shown
+    assert "http://minio:***@127.0.0.1:9000" in repr(store)
+    assert store.configs["endpoint_url"] == "http://minio:UrlPassw0rd@127.0.0.1:9000"  # the value itself is kept

@@ -20,8 +20,12 @@ def is_uri(path: str) -> bool:
     return bool(_URI_RE.match(path))
 
 
+_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^/@\s]+@")
+
+
 def redact(configs: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain-dict copy of ``configs`` with secret values replaced by ``'***'``."""
+    """A plain-dict copy of ``configs`` with secret values replaced by ``'***'``, and the password
+    of a URL that carries one (``http://user:pass@host``) too."""
     out: dict[str, Any] = {}
     for key, value in configs.items():
         if SECRET_KEY_PATTERN.search(str(key)) and value is not None:
@@ -30,6 +34,8 @@ def redact(configs: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = redact(value)
         elif isinstance(value, list):
             out[key] = [redact(v) if isinstance(v, dict) else v for v in value]
+        elif isinstance(value, str) and "@" in value:
+            out[key] = _URL_PASSWORD.sub(r"\1***@", value)
         else:
             out[key] = value
     return out
