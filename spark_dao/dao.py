@@ -592,6 +592,8 @@ class DataAccessObject:
             try:
                 itf = get_interface(st)
             except DaoError:
+                if store is not None:  # the store asked for: say why; all stores: its declared objects
+                    raise
                 continue
             if (lister := getattr(itf, "list_objects", None)) is not None:
                 names.update(f"{st.name}.{n}" for n in lister())

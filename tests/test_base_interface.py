@@ -285,3 +285,18 @@ def test_a_missing_optional_library_names_the_extra_but_a_bug_of_ours_is_not_hid
         get_interface(store)
     assert not isinstance(info.value, BackendNotInstalled)  # a broken install is not "pip install an extra"
     base.interface_class.cache_clear()
+
+
+def test_a_custom_interface_that_cannot_be_built_is_a_clear_error_in_list_and_describe(tmp_path) -> None:
+    from spark_dao import CatalogError, DaoError, DataAccessObject
+
+    dao = DataAccessObject({"stores": {
+        "x": {"interface": "nonexistent_module_xyz:Cls", "default_configs": {"path": str(tmp_path)}},
+        "y": {"interface": "json:JSONDecoder", "default_configs": {"path": str(tmp_path)}},
+        "ok": {"interface": "files", "path": str(tmp_path / "ok")}}})
+    with pytest.raises(DaoError, match="nonexistent_module_xyz"):
+        dao.list("x")  # was [] and exit 0 in the CLI
+    with pytest.raises(CatalogError, match=r"store 'y': interface class json.decoder.JSONDecoder does not take the "
+                                           r"store's settings \(path\) as keyword arguments"):
+        dao.list("y")  # was a raw TypeError
+    assert dao.list() == []  # all stores: the broken ones list their declared objects (none here)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_chec
 
 from ..catalog.builtins import BUILTINS, entry_point_names
 from ..catalog.model import DataObject, DataStore, InterfaceSpec
-from ..errors import BackendNotInstalled, DaoError, SchemaMismatch, did_you_mean
+from ..errors import BackendNotInstalled, CatalogError, DaoError, SchemaMismatch, did_you_mean
 from . import filters
 
 if TYPE_CHECKING:
@@ -579,4 +579,11 @@ def get_interface(store: DataStore, spec: InterfaceSpec | None = None) -> BaseIn
     cls = interface_class(spec, store.name)
     if hasattr(cls, "from_store"):
         return cls.from_store(store)  # type: ignore[no-any-return]
-    return cls(**store.configs)  # type: ignore[no-any-return]
+    try:
+        return cls(**store.configs)  # type: ignore[no-any-return]
+    except TypeError as exc:
+        raise CatalogError(
+            f"store {store.name!r}: interface class {cls.__module__}.{cls.__qualname__} does not take the store's "
+            f"settings ({', '.join(sorted(store.configs)) or 'none'}) as keyword arguments: {exc}. Give it a "
+            "from_store(store) classmethod or accept those keywords"
+        ) from None
