@@ -174,3 +174,14 @@ def test_spark_abort_removes_what_other_tasks_staged_on_s3(spark, s3_catalog, s3
     assert s3_keys(s3_client, s3_bucket) == before  # no staged object, live marker or folder marker left
     assert s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     assert sorted(r.id for r in spark.read.format("dao").load("silver.events").collect()) == [1, 2, 3, 4]
+
+
+def test_reading_from_a_bucket_that_does_not_exist_names_the_bucket(s3_server: str) -> None:
+    from spark_dao import DataAccessObject, ObjectNotFound
+
+    dao = DataAccessObject({"stores": {"raw": {"interface": "files", "bucket": "no-such-bucket-xyz",
+                                               "endpoint_url": s3_server, "region": "us-east-1",
+                                               "access_key": "testing", "secret_key": "testing"}}})
+    with pytest.raises(ObjectNotFound, match=r"object 'raw.users' has no data at s3://no-such-bucket-xyz/users "
+                                             r"\(store 'raw'\): bucket 'no-such-bucket-xyz' does not exist at http"):
+        dao.read("raw.users", engine="pandas")

@@ -153,6 +153,11 @@ class FilesInterface(CommitProtocol, BaseInterface):
             blocked = not_a_folder_error(self.store, base, what=f"reading {obj.full_name!r}")
             if blocked is not None:
                 return blocked
+        else:
+            gone = _missing_bucket(self.store, base)
+            if gone is not None:
+                return ObjectNotFound(f"object {obj.full_name!r} has no data at {obj.location} (store "
+                                      f"{obj.store_name!r}): {gone}")
         siblings: list[str] = []
         parent = posixpath.dirname(base)
         try:
@@ -522,3 +527,17 @@ class FilesInterface(CommitProtocol, BaseInterface):
         return sorted(out)
 
 
+def _missing_bucket(store: Any, base: str) -> str | None:
+    """Why an object store has nothing at ``base`` when its bucket does not exist (None otherwise,
+    or when boto3 cannot tell)."""
+    try:
+        from . import _s3
+
+        bucket = base.split("/", 1)[0]
+        _s3.client_for(store).head_bucket(Bucket=bucket)
+    except Exception as exc:  # noqa: BLE001 - only a definite "no such bucket" counts
+        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket"):
+            endpoint = store.configs.get("endpoint_url") or "AWS S3"
+            return f"bucket {bucket!r} does not exist at {endpoint}; create it or fix 'bucket' in the store's configs"
+    return None
