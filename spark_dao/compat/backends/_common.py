@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from ..._data import _is_raw, _is_spark_df
 from ...errors import DaoError, ObjectNotFound
 from ..client.s3 import S3Client
+from ..interfaces import DataReader, DataWriter, Upserter
 from ..utils.paths import upsert_strategy
 
 #: the path API's default write mode: a path is replaced, as writing a file to it would (and atomically)
@@ -87,3 +88,26 @@ class PathBackend:
             new_data, data_object=obj, engine=self.engine, options=kw,
             upsert_method=strategy, id_columns=id_columns, modification_column=modification_column,
         )
+
+
+# the seed's three roles, written once; pandas.py and pyspark.py only choose the engine
+class PathReader(PathBackend, DataReader):
+    def read(self, path: str, **kwargs: Any) -> Any:
+        return self._read(path, kwargs)
+
+
+class PathWriter(PathBackend, DataWriter):
+    def write(self, data: Any, path: str, **kwargs: Any) -> Any:
+        return self._write(data, path, kwargs)
+
+
+class PathUpserter(PathBackend, Upserter):
+    def __init__(self, client: Any, upsert_method: str | None = None) -> None:
+        super().__init__(client)
+        self.upsert_method = upsert_method
+
+    def upsert(self, new_data: Any, target_path: str, upsert_method: str | None = None,
+               id_columns: list[str] | str | None = None, modification_column: str | None = None,
+               **kwargs: Any) -> Any:
+        method = upsert_method if upsert_method is not None else self.upsert_method
+        return self._upsert(new_data, target_path, method, id_columns, modification_column, kwargs)
