@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from ...errors import DaoError, did_you_mean
+from ...interfaces.upsert import _STRATEGY_ALIASES
 
 #: the seed's backends -> the DataAccessObject engine that runs them
 BACKENDS = {"pandas": "pandas", "pyspark": "spark"}
@@ -30,17 +31,9 @@ FORMATS_BY_EXTENSION = {
 }
 FORMATS = ("csv", "json", "parquet")
 
-#: the seed's upsert methods -> the upsert strategies of spark_dao/interfaces/upsert.py (docs/upserts.md)
-UPSERT_METHODS = {
-    "merge": "merge",
-    "upsert": "merge",
-    "update_insert": "merge",
-    "insert_only": "insert_only",
-    "insert": "insert_only",
-    "append_new": "insert_only",
-    "delete_insert": "delete_insert",
-    "replace": "delete_insert",
-}
+#: the seed's upsert methods -> the upsert strategies of spark_dao/interfaces/upsert.py (docs/upserts.md),
+#: which accepts the same aliases
+UPSERT_METHODS = dict(_STRATEGY_ALIASES)
 
 _S3_SCHEMES = ("s3", "s3a", "s3n")
 _SEGMENT_BAD = re.compile(r"[^A-Za-z0-9_\-]")
