@@ -124,8 +124,10 @@ def test_s3_lock_in_missing_bucket_names_object_and_store(s3_server):
         dao.upsert(pa.table(ROWS), "s.t", keys=["id"])
     msg = str(err.value)
     assert type(err.value) is DaoError
-    assert msg.startswith("creating the write lock of 's.t' (store 's') at s3://nobucket/p/_dao_lock.t, "
-                          "bucket 'nobucket', key 'p/_dao_lock.t' failed: bucket 'nobucket' does not exist"), msg
+    # the write's first S3 call (the job's live marker, then the lock) names the object, store and bucket
+    assert msg.startswith("writing the live marker of a write to 's.t' (store 's'), bucket 'nobucket', key "
+                          "'p/t/_dao_staging/"), msg
+    assert "failed: bucket 'nobucket' does not exist at http" in msg and "create it or fix 'bucket'" in msg
 
 
 # --------------------------------------------------------------------------- 3. nothing there vs broken store
