@@ -117,10 +117,30 @@ def has_delta(spark: Any) -> bool:
         known = _DETECTED.get(key)
     if known is not None and known[0] is spark:
         return known[1]
-    found = _probe(spark)
+    found = _probe(spark) if _worth_probing(spark) else False
     with _LOCK:
         _DETECTED[key] = (spark, found)
     return found
+
+
+def _worth_probing(spark: Any) -> bool:
+    """Classic sessions: always probe. Spark Connect: only when the server says it has Delta (its
+    session extension or catalog configured, or a Databricks runtime): a failed probe there makes
+    the server log a long DATA_SOURCE_NOT_FOUND stack trace, and without them the Python path runs."""
+    if not type(spark).__module__.startswith("pyspark.sql.connect"):
+        return True
+    try:
+        def conf(key: str) -> str:
+            return str(spark.conf.get(key, "") or "")
+
+        configured = "delta" in (conf("spark.sql.extensions") + conf("spark.sql.catalog.spark_catalog")).lower()
+        databricks = bool(conf("spark.databricks.clusterUsageTags.sparkVersion"))
+    except Exception:  # noqa: BLE001 - a server that will not say: ask the probe
+        return True
+    if configured or databricks:
+        return True
+    log.debug("Spark Connect session without Delta configured (spark.sql.extensions): the Python path")
+    return False
 
 
 def forget(spark: Any = None) -> None:
