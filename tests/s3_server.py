@@ -39,6 +39,29 @@ FAKE_AWS_ENV = {
 _UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 
 
+def _atomic_conditional_puts() -> None:
+    """Make moto's PutObject atomic, as S3's is. moto checks ``If-None-Match: *`` and then stores the
+    object without a lock, so two concurrent conditional PUTs of one key on its threaded server can
+    both succeed; S3 lets exactly one win. Delta commits (deltalake's and ours) and the write lock
+    rely on that: without this, a Delta append in test_delta_s3's concurrent test was lost once
+    under load (two commits of the same version both "succeeded")."""
+    import threading
+
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response.put_object, "_dao_atomic", False):
+        return
+    original = S3Response.put_object
+    lock = threading.Lock()
+
+    def put_object(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with lock:
+            return original(self, *args, **kwargs)
+
+    put_object._dao_atomic = True  # type: ignore[attr-defined]
+    S3Response.put_object = put_object  # type: ignore[method-assign]
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     """The endpoint URL of a moto S3 server running for the whole test session."""
@@ -49,6 +72,7 @@ def s3_server() -> Iterator[str]:
         os.environ.pop(key, None)
     # werkzeug logs every request to stderr otherwise
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _atomic_conditional_puts()
     server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
