@@ -49,7 +49,7 @@ from spark_dao import DaoError, DataAccessObject
 from spark_dao.interfaces._s3 import abort_job_uploads
 from spark_dao.interfaces.files import STAGING
 
-ROUNDS = int(os.environ.get("SPARK_DAO_CHAOS_ROUNDS", "24"))  # CI; raise it for a longer soak
+ROUNDS = int(os.environ.get("SPARK_DAO_CHAOS_ROUNDS", "50"))
 SEED = int(os.environ.get("SPARK_DAO_CHAOS_SEED", "20261125"))
 RATE = float(os.environ.get("SPARK_DAO_CHAOS_RATE", "0.25"))
 COUNTRIES = ("DE", "FR", "US")
