@@ -280,23 +280,30 @@ def test_a_failed_commit_leaves_the_target_unchanged(spark: Any, tmp_path: Path,
     dao.write(events(spark, [(1, 1.0, "DE"), (2, 2.0, "FR")]), "lake.events", mode="overwrite")
     root = tmp_path / "events"
     before = {f: (root / f).read_bytes() for f in data_files(root)}
-    import pyarrow.fs as pafs
-
-    real_move = pafs.LocalFileSystem.move
     moved: list[str] = []
 
-    def flaky_move(self: Any, src: str, dst: str) -> None:
-        if moved:
-            raise OSError("disk full")
-        moved.append(dst)
-        real_move(self, src, dst)
+    class FailingMoves:  # the real filesystem; the second move into place fails
+        def __init__(self, fs: Any) -> None:
+            self._fs = fs
 
-    monkeypatch.setattr(pafs.LocalFileSystem, "move", flaky_move)
-    with pytest.raises(DaoError, match=r"commit failed while moving files .*previous data is unchanged"):
+        def move(self, src: str, dst: str) -> None:
+            if moved:
+                raise OSError("disk on fire")
+            moved.append(dst)
+            self._fs.move(src, dst)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._fs, name)
+
+    real_where = FilesInterface._where
+    monkeypatch.setattr(FilesInterface, "_where", lambda self, o: (FailingMoves(real_where(self, o)[0]),
+                                                                    real_where(self, o)[1]))
+    with pytest.raises(DaoError, match=r"commit failed while moving files .*previous data is unchanged.*disk on fire"):
         dao.write(events(spark, [(5, 5.0, "DE"), (6, 6.0, "US"), (7, 7.0, "IT")]).repartition(3, "country"),
                   "lake.events", mode="overwrite", options={"engine_path": "native"})
     assert moved, "the commit published one file before failing"
     assert {f: (root / f).read_bytes() for f in data_files(root)} == before
+    assert not (root / "_dao_staging").exists() or os.listdir(root / "_dao_staging") == []
 
 
 # --------------------------------------------------------------------------- S3 through s3a (moto)
