@@ -161,6 +161,19 @@ def test_native_writes_lay_out_folders_as_the_python_path(spark: Any, tmp_path: 
     assert "s=a%20b%2Fc/day=2025-01-01/flag=true/n=7" in layouts["native"]
 
 
+@pytest.mark.parametrize("writer", PATHS)
+def test_csv_quotes_commas_and_nulls_cross_between_paths(spark: Any, tmp_path: Path, writer: str) -> None:
+    dao = DataAccessObject(catalog_for(tmp_path), spark=spark)
+    rows = [(1, 'say "hi", then go'), (2, None), (3, "a,b"), (4, '""'), (5, "back\\slash")]
+    dao.write(spark.createDataFrame(rows, "id long, s string"), "lake.text", mode="overwrite",
+              options={"engine_path": writer})
+    for reader in PATHS:
+        got = dao.read("lake.text", engine="spark", options={"engine_path": reader})
+        assert collect(got) == sorted(rows, key=repr), (writer, reader)
+    back = dao.read("lake.text", engine="pandas").sort_values("id")
+    assert back["s"].tolist()[0] == 'say "hi", then go' and back["s"].tolist()[2] == "a,b"
+
+
 def test_native_write_modes(spark: Any, tmp_path: Path, calls: list[str]) -> None:
     dao = DataAccessObject(catalog_for(tmp_path), spark=spark)
     root = tmp_path / "events"

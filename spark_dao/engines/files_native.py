@@ -142,7 +142,8 @@ def _reader_options(fmt: str, opts: Mapping[str, Any]) -> dict[str, str]:
 
     if fmt == "csv":
         return {"header": "true" if _bool(opts.get("header"), True) else "false",
-                "sep": str(opts.get("delimiter") or opts.get("sep") or ","), "mode": "FAILFAST"}
+                "sep": str(opts.get("delimiter") or opts.get("sep") or ","), "mode": "FAILFAST",
+                "escape": '"'}  # quotes doubled inside quoted values (RFC 4180), as Arrow writes them
     if fmt == "json":
         return {"mode": "FAILFAST"}
     return {}
@@ -213,6 +214,7 @@ def _writer_options(fmt: str, spec: Any) -> dict[str, str]:
     if fmt == "csv":
         out["header"] = "true" if o.get("header", True) else "false"
         out["sep"] = str(o.get("delimiter") or ",")
+        out["escape"] = '"'  # RFC 4180 quotes, as Arrow reads them (Spark's default escapes with a backslash)
     if fmt == "json":
         out["ignoreNullFields"] = "false"
     return out
