@@ -153,10 +153,11 @@ def test_engine_path_values_are_checked(spark: Any, lake: Path) -> None:
         dao.read("lake.users", engine="pandas", options={"engine_path": "native"})
     with pytest.raises(Exception, match=r"engine_path"):
         DataAccessObject(catalog_for(lake, engine_path="sometimes"))
-    # a files store has no engine_path: the option is unknown there
+    # files stores take it too (their native path is Spark's own files reader and writer)
     files = DataAccessObject({"stores": {"f": {"interface": "files", "path": str(lake)}}})
-    with pytest.raises(DaoError, match=r"unknown option 'engine_path'"):
-        files.write(pd.DataFrame({"id": [1]}), "f.t", engine="pandas", options={"engine_path": "python"})
+    assert files.write(pd.DataFrame({"id": [1]}), "f.t", engine="pandas", options={"engine_path": "python"}).rows_written == 1
+    with pytest.raises(DaoError, match=r"'f.t' \(store 'f'\): engine_path='native' needs engine='spark'"):
+        files.write(pd.DataFrame({"id": [1]}), "f.t", engine="pandas", options={"engine_path": "native"})
 
 
 def test_s3_tables_without_s3a_or_with_a_profile_stay_on_the_python_path(spark: Any,

@@ -48,7 +48,8 @@ JOB = textwrap.dedent("""
         return fd, path
     import spark_dao.dao as dao_module
     dao_module.tempfile.mkstemp = elsewhere
-    r = dao.write(spark.createDataFrame([(9, "r")], "id long, read string"), "silver.notes", mode="append")
+    r = dao.write(spark.createDataFrame([(9, "r")], "id long, read string"), "silver.notes", mode="append",
+                  options={"engine_path": "python"})  # (the native path reads no result file)
     dao_module.tempfile.mkstemp = real
     out["remote"] = {"metrics": r.metrics_available, "str": str(r),
                      "ids": sorted(dao.read("silver.notes", engine="pandas")["id"].tolist())}

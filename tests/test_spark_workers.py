@@ -31,7 +31,9 @@ JOB = textwrap.dedent("""
         out["rows"] = sorted(r.id for r in spark.read.format("dao").load("silver.users").collect())
     else:  # the user chose the worker interpreter (PYSPARK_PYTHON): kept, and without spark_dao it fails
         try:
-            DataAccessObject(catalog, spark=spark).write(df, "silver.other", mode="overwrite")
+            # the Python path (the native one runs no Python workers: it would just work)
+            DataAccessObject(catalog, spark=spark).write(df, "silver.other", mode="overwrite",
+                                                         options={"engine_path": "python"})
             out["error"] = None
         except DaoError as exc:
             out["error"] = str(exc)

@@ -259,7 +259,7 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
         df = conform(sdf, spec.schema).observe(observed, F.count(F.lit(1)).alias("rows"))
         data_cols = [c for c in spec.schema.names if c not in spec.partition_by]
         df = df.select(*[f"`{c.replace('`', '``')}`" for c in data_cols + list(spec.partition_by)])
-        writer = with_options(df.write.format(spec.format).mode("errorifexists"),
+        writer = with_options(df.write.format(spec.format).mode("error"),
                               {**_writer_options(spec.format, spec), **hadoop_options(obj)})
         if spec.partition_by:
             writer = writer.partitionBy(*spec.partition_by)
@@ -270,6 +270,12 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
         if rows:  # Spark leaves an empty file for an empty write; the commit's empty write replaces it
             for rel, size in _list_files(fs, staged_root):
                 files.append(StagedFile(path=_final_name(rel, spec, job_id, types), rows=0, size=size, source=rel))
+            if not files:  # e.g. a Spark Connect server on another machine wrote into its own disk
+                raise DaoError(
+                    f"writing {obj.full_name!r} (store {obj.store_name!r}): Spark wrote {rows} rows under "
+                    f"{target}, but no file of them is visible from this process; is the Spark Connect server on "
+                    f"another machine? Use options={{'{OPTION}': 'python'}} or a store both can reach (S3)"
+                )
         part = StagedPart(job_id=job_id, files=tuple(files), rows=rows)
         ok = True
     finally:
