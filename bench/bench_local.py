@@ -423,7 +423,8 @@ def render(results: list[Result], stat: str, rows: int, env: dict[str, str], com
     lines += ["", *verdicts, "",
               "ratio = baseline seconds / seconds (throughput; 1.00x = as fast as the baseline). "
               "cpu s = median CPU seconds of the whole process tree (driver, JVM, Python workers); "
-              "cpu ratio = baseline cpu / cpu, a cost ratio that other processes on the machine barely move.",
+              "cpu ratio = baseline cpu / cpu, a cost ratio that other processes on the machine move less than "
+              "wall time (they still raise it: cache and memory bandwidth are shared).",
               "", "environment:"]
     lines += [f"- {k}: {v}" for k, v in env.items()]
     lines += [f"- command: `{command}`"]
