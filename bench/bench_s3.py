@@ -363,6 +363,14 @@ def versions() -> dict[str, str]:
     return out
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (``taskset -c 0`` gives 1 on a 2-core host)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def environment(moto_where: str) -> dict[str, str]:
     cpu = platform.processor() or "?"
     try:
@@ -378,7 +386,7 @@ def environment(moto_where: str) -> dict[str, str]:
         mem = float("nan")
     env = {
         "CPU model": cpu,
-        "machine": f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}",
+        "machine": f"{cpu}, {os.cpu_count()} cores ({usable_cores()} usable by this run), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         **versions(),
         "S3": f"moto ThreadedMotoServer on 127.0.0.1 ({moto_where}), plain HTTP, fake credentials",
@@ -393,7 +401,7 @@ def render(results: list[Result], stat: str, env: dict[str, str], command: str, 
         return r.best if stat == "best" else r.median
 
     lines = [
-        f"CPU: {env.get('CPU model', '?')}, {os.cpu_count()} cores | timed runs per operation: {len(results[0].times)} "
+        f"CPU: {env.get('CPU model', '?')}, {usable_cores()} cores usable | timed runs per operation: {len(results[0].times)} "
         f"(after 1 warm-up) | seconds = {stat} | ratio = baseline seconds / dao seconds (> 1: dao faster) | "
         "CPU s = median CPU seconds of this process + the S3 server per run",
         "",
