@@ -303,17 +303,14 @@ class Result:
     def best(self) -> float:
         return min(self.times)
 
-    @property
-    def cpu_median(self) -> float:
-        return statistics.median(self.cpu) if self.cpu else float("nan")
+    cpu_median = property(lambda self: statistics.median(self.cpu) if self.cpu else float("nan"))
 
 
 Op = tuple[str, Callable[[], object], Callable[[], object] | None]  # name, timed fn, untimed setup
 
 
 def process_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # user + system seconds
 
 
 def measure_interleaved(ops: list[Op], repeat: int, *, quiet_wait: float = 0.0,
@@ -365,10 +362,7 @@ def versions() -> dict[str, str]:
 
 def usable_cores() -> int:
     """Cores this process may run on (``taskset -c 0`` gives 1 on a 2-core host)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def environment(moto_where: str) -> dict[str, str]:
