@@ -202,7 +202,7 @@ class DataAccessObject:
         delta_path = take_request(obj, opts, engine)  # Delta and files stores: engine_path (native / python)
         if engine == "spark":
             return self._read_spark(obj, opts, filters, delta_path)
-        from .engines.local import read_table
+        from .engines.local import read_table, to_pandas
 
         table = read_table(obj, opts, filters)
         if engine == "arrow":
@@ -210,7 +210,7 @@ class DataAccessObject:
         from .errors import require
 
         require("pandas", "pandas")
-        return table.to_pandas()
+        return to_pandas(table)
 
     def _read_spark(self, obj: DataObject, opts: dict[str, Any], filters: tuple[PartitionFilter, ...],
                     delta_path: str | None = None) -> Any:

@@ -281,3 +281,37 @@ def test_dao_bad_calls(dao: DataAccessObject) -> None:
     with pytest.raises(DaoError, match=r"unknown write mode 'overwrit' for 'gold.users_agg'\. Did you mean 'overwrite'\?"):
         dao.write([{"id": 1}], "gold.users_agg", mode="overwrit", engine="pandas")
     assert not dao.exists("gold.users_agg")
+
+
+@pytest.mark.parametrize("use_threads", [False, True])
+def test_to_pandas_is_the_frame_table_to_pandas_gives(use_threads: bool) -> None:
+    from spark_dao.engines.local import to_pandas
+
+    n = 20_000
+    free = [None if i % 7 == 0 else f"text-{i}" for i in range(n)]  # mostly unique: objects of their own
+    table = pa.table({
+        "id": pa.array(range(n), pa.int64()),
+        "country": pa.array([["US", "DE", None][i % 3] for i in range(n)]),  # repetitive: shared objects
+        "free": pa.array(free),
+        "big": pa.array(free, pa.large_string()),
+        "ts": pa.array([i * 1_000_000 for i in range(n)], pa.timestamp("us", tz="UTC")),
+        "tags": pa.array([[f"t{i}"] for i in range(n)]),
+    })
+    expected = table.to_pandas()
+    got = to_pandas(pa.Table.from_batches(table.to_batches(max_chunksize=3000)), use_threads=use_threads)
+    pd.testing.assert_frame_equal(got, expected)
+    assert list(got.dtypes) == list(expected.dtypes)
+    us = got.index[got["country"] == "US"]
+    assert got.at[us[0], "country"] is got.at[us[-1], "country"]  # still one object per value there
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"s": [f"v{i}" for i in range(5000)], "k": ["x"] * 5000}, index=pd.Index(range(7, 5007), name="ix")),
+    pd.DataFrame({0: [f"v{i}" for i in range(5000)], 1: [None] * 5000}),
+    pd.DataFrame({"a": [f"v{i}" for i in range(5000)]}, index=pd.MultiIndex.from_arrays(
+        [[f"i{i}" for i in range(5000)], range(5000)], names=["p", "q"])),
+], ids=["named-index", "int-column-names", "string-multiindex"])
+def test_to_pandas_keeps_the_pandas_metadata(frame: pd.DataFrame) -> None:
+    from spark_dao.engines.local import to_pandas
+
+    pd.testing.assert_frame_equal(to_pandas(pa.Table.from_pandas(frame)), frame)
