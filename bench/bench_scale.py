@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -332,6 +332,25 @@ def render(runs: list[Run], env: dict[str, str], command: str, repeat: int, upse
     return "\n".join(lines) + "\n"
 
 
+def load_runs(path: Path) -> list[Run]:
+    """Runs saved by ``--out`` (the .json next to it), or read back from the markdown tables (medians only)."""
+    if path.suffix == ".json":
+        return [Run(**{**d, "peaks": [Peaks(**p) for p in d["peaks"]]}) for d in json.loads(path.read_text())]
+    runs = []
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 9 or not cells[0].replace(",", "").isdigit():
+            continue
+        rows, label, seconds = int(cells[0].replace(",", "")), cells[1], float(cells[2])
+        if "upsert" in label:
+            section, op = "upsert", "pandas" if "pandas" in label else "spark"
+        else:
+            op = next(p for p in PATHS if label.startswith(p))
+            section = "write" if label.endswith("write") else f"read {label.rsplit(' ', 1)[-1]}"
+        runs.append(Run(section, rows, op, label, [seconds], [float(cells[5 if section != "upsert" else 4])]))
+    return runs
+
+
 def plot(runs: list[Run], path: Path) -> None:
     import matplotlib
 
@@ -354,7 +373,7 @@ def plot(runs: list[Run], path: Path) -> None:
     for ax, (section, title) in zip(flat, panels, strict=False):
         mine = [r for r in runs if r.section == section]
         for op in dict.fromkeys(r.op for r in mine):
-            pts = sorted((r.rows, r) for r in mine if r.op == op)
+            pts = sorted({r.rows: r for r in mine if r.op == op}.items())  # a later run of a size wins
             xs = [x for x, _ in pts]
             if section == "upsert":
                 ys = [r.seconds for _, r in pts]
@@ -399,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write the markdown tables to this file")
     ap.add_argument("--plot", type=Path, help="write the PNG plot to this file")
     ap.add_argument("--drop-data", action="store_true", help="delete the generated datasets of ≥ 50M rows at the end")
+    ap.add_argument("--plot-from", type=Path, nargs="+", metavar="JSON",
+                    help="only draw --plot (and write --out) from the runs saved next to earlier --out files (.json)")
     ap.add_argument("--_generate", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--_upsert", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -413,6 +434,11 @@ def main(argv: list[str] | None = None) -> int:
             generate_upsert_table(n)
         return 0
     command = " ".join([".venv/bin/python", os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:]))
+    if args.plot_from:
+        runs = [r for f in args.plot_from for r in load_runs(f)]
+        if args.plot:
+            plot(runs, args.plot)
+        return 0
     if args.quick:
         args.rows, args.upsert_rows = [1_000_000, 2_000_000], [300_000, 1_000_000]
     sections = set(args.only or ("reads", "writes", "upserts"))
@@ -479,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(table, encoding="utf-8")
+        args.out.with_suffix(".json").write_text(json.dumps([asdict(r) for r in runs], indent=1), encoding="utf-8")
         print(f"written to {args.out}")
     if args.plot:
         plot(runs, args.plot)
