@@ -88,3 +88,15 @@ def _check_filter_columns(obj: DataObject, filters: Any, columns: list[str], *, 
             f"the data read; columns: {', '.join(columns)}.{did_you_mean(unknown[0], columns)}"
             + (" A filter may only name columns that are read: add it to columns=." if selected else "")
         )
+
+
+def _spark_filtered(df: Any, obj: DataObject, opts: Mapping[str, Any], filters: tuple[Any, ...]) -> Any:
+    """``df`` (a Spark read of ``obj``) with ``filters`` applied, after checking their columns exist."""
+    from pyspark.sql import functions as F
+
+    from .interfaces.filters import spark_column
+
+    _check_filter_columns(obj, filters, df.columns, selected=bool(opts.get("columns")))
+    for col, op, value in filters:
+        df = df.filter(spark_column(F.col(col), op, value))
+    return df

@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from ._call_args import (
-    _check_filter_columns,
     _location,
     _one_mode,
     _partition_overwrite_mode,
     _similar,
+    _spark_filtered,
     _spark_value,
 )
 from ._data import _is_raw, _is_spark_df, _to_arrow, _to_pandas_or_arrow
@@ -33,7 +33,6 @@ from .engines._failures import raised_in_worker, run_spark_write, worker_hint
 from .errors import DaoError, ObjectNotFound, close_matches, did_you_mean
 from .interfaces import WriteResult, get_interface, parse_mode
 from .interfaces.base import PartitionFilter
-from .interfaces.filters import spark_column
 from .registry import DataStoreRegistry
 
 log = logging.getLogger("spark_dao")
@@ -198,9 +197,9 @@ class DataAccessObject:
         filters = tuple(filters or ())
         if engine == "auto":
             engine = "spark" if (self._spark is not None or _active_spark() is not None) else "pandas"
-        from .engines.delta_native import take_request
+        from .engines.native import take_request
 
-        delta_path = take_request(obj, opts, engine)  # Delta stores: engine_path (native / python)
+        delta_path = take_request(obj, opts, engine)  # Delta and files stores: engine_path (native / python)
         if engine == "spark":
             return self._read_spark(obj, opts, filters, delta_path)
         from .engines.local import read_table
@@ -215,14 +214,15 @@ class DataAccessObject:
 
     def _read_spark(self, obj: DataObject, opts: dict[str, Any], filters: tuple[PartitionFilter, ...],
                     delta_path: str | None = None) -> Any:
-        from pyspark.sql import functions as F
-
-        from .engines import delta_native
+        from .engines import native
         from .engines.spark import default_parallelism, object_overrides
 
         spark = self._spark_session()
-        if delta_path is not None and delta_native.choose(spark, obj, delta_path, action="reading"):
-            return delta_native.read(spark, self._interface(obj), obj, opts, filters)
+        df, filtered = native.read(spark, self._interface(obj), obj, opts, filters, delta_path)
+        if filtered:
+            return df
+        if df is not None:
+            return _spark_filtered(df, obj, opts, filters)
         reader = spark.read.format(self._format_name(spark)).option("_dao_object", object_overrides(obj))
         opts.setdefault("parallelism", default_parallelism(spark))
         for key, value in opts.items():
@@ -235,10 +235,7 @@ class DataAccessObject:
             if hint is not None:
                 raise DaoError(f"reading {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: {hint}") from exc
             raise (raised_in_worker(exc) or exc) from exc
-        _check_filter_columns(obj, filters, df.columns, selected=bool(opts.get("columns")))
-        for col, op, value in filters:
-            df = df.filter(spark_column(F.col(col), op, value))
-        return df
+        return _spark_filtered(df, obj, opts, filters)
 
     # ------------------------------------------------------------------ write
     def write(
@@ -287,9 +284,9 @@ class DataAccessObject:
                 mode = "dynamic"
 
         use_spark = engine == "spark" or (engine == "auto" and _is_spark_df(data))
-        from .engines.delta_native import take_request
+        from .engines.native import take_request
 
-        delta_path = take_request(obj, opts, "spark" if use_spark else "pandas")  # Delta stores: engine_path
+        delta_path = take_request(obj, opts, "spark" if use_spark else "pandas")  # engine_path, as in read
         if use_spark:
             sdf = data if _is_spark_df(data) else self._spark_session().createDataFrame(_to_pandas_or_arrow(data))
             result = self._write_spark(sdf, obj, mode, opts, delta_path)
@@ -302,15 +299,13 @@ class DataAccessObject:
 
     def _write_spark(self, sdf: Any, obj: DataObject, mode: str, opts: dict[str, Any],
                      delta_path: str | None = None) -> WriteResult:
-        from .engines import delta_native
+        from .engines import native
         from .engines.spark import object_overrides
 
         itf = self._interface(obj)
-        upsert = str(opts.get("operation", "")).lower() == "upsert"
-        if delta_path is not None and delta_native.choose(sdf.sparkSession, obj, delta_path, action="writing"):
-            if upsert:
-                return delta_native.upsert(sdf, itf, obj, opts)
-            return delta_native.write(sdf, itf, obj, mode, opts)
+        done = native.write(sdf, itf, obj, mode, opts, delta_path)  # None: the Python path
+        if done is not None:
+            return done
         if mode in ("errorifexists", "ignore") and itf.exists(obj):
             if mode == "ignore":
                 return WriteResult(object=obj.full_name, mode=mode, location=_location(obj), skipped=True)

@@ -56,7 +56,7 @@ BUILTINS: dict[str, BuiltinInterface] = {
         _LOCATION_KEYS
         | _S3_KEYS
         | {"format", "options", "max_rows_per_file", "compression", "header", "delimiter", "s3_commit",
-           "max_concurrency", "lock_timeout", "lock_lease", "stale_staging_hours"},
+           "max_concurrency", "lock_timeout", "lock_lease", "stale_staging_hours", "engine_path"},
         formats=frozenset({"parquet", "csv", "json"}),
         checks_options=True,
     ),

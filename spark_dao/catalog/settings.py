@@ -97,8 +97,8 @@ SETTING_TYPES: dict[str, Setting] = {
     "lock_lease": Setting("seconds", "60"),
     # files: staging of dead jobs older than this is swept (interfaces/files.py, the staging protocol)
     "stale_staging_hours": Setting("nonneg_hours", "24"),
-    # delta: which path the Spark engine takes (engines/delta_native.py): auto = native when the
-    # Spark session has Delta Lake on the JVM, else the Python path (deltalake)
+    # delta and files: which path the Spark engine takes (engines/native.py): auto = native (Spark's
+    # own readers/writers) where it applies, else the Python path (deltalake / format("dao"))
     "engine_path": Setting("choice", "auto", ("auto", "native", "python")),
     # data defaults (format is checked against the interface's formats by the loader)
     "format": _str("parquet"),

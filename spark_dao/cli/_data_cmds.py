@@ -29,24 +29,23 @@ def _columns(text: str) -> list[str]:
     return columns
 
 
-def _hours(text: str) -> float:
-    try:
-        hours = float(text)
-    except ValueError:
-        hours = -1.0
-    if not hours >= 0:  # also NaN
-        raise argparse.ArgumentTypeError(f"expected a number of hours (0 or more), got {text!r}")
-    return hours
+def _non_negative(kind: str, cast: Any) -> Any:
+    """An argparse type: ``cast(text)`` when it is 0 or more, else the error naming ``kind``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            value = -1
+        if not value >= 0:  # also NaN
+            raise argparse.ArgumentTypeError(f"expected a number of {kind} (0 or more), got {text!r}")
+        return value
+
+    return parse
 
 
-def _count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of rows (0 or more), got {text!r}")
-    return n
+_hours = _non_negative("hours", float)
+_count = _non_negative("rows", int)
 
 
 def add_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:

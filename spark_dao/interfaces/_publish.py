@@ -134,7 +134,7 @@ class CommitProtocol:
 
                 complete_upload(self.store, dst, f.upload, what=repr(obj.full_name))
                 return dst
-            src = f"{base}/{STAGING}/{job_id}/{f.path}"
+            src = f"{base}/{STAGING}/{job_id}/{f.source or f.path}"
             if remote:  # object stores have no folders to create
                 fs.move(src, dst)  # S3: server-side copy + delete
                 return dst

@@ -111,6 +111,9 @@ class StagedFile:
     upload: Any = None
     #: the file's statistics as the backend's commit records them (Delta: the ``stats`` JSON), or None
     stats: str | None = None
+    #: where the file is in the job's staging folder when that differs from ``path`` (a file Spark's
+    #: own writer staged under its names: the commit moves it to ``path``), else None
+    source: str | None = None
 
 
 @dataclass(frozen=True)

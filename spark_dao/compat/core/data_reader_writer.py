@@ -21,12 +21,11 @@ from __future__ import annotations
 from typing import Any
 
 from ...catalog import DataObject
-from ..client import S3Client
 from ..factory import DataReaderWriterFactory
-from ..utils.paths import normalize_backend
+from ._entry import BucketEntry
 
 
-class DataReaderWriter:
+class DataReaderWriter(BucketEntry):
     """Read and write the data at paths of one S3 bucket with pandas or PySpark.
 
     >>> rw = DataReaderWriter(backend="pandas", bucket_name="my-company-silver")   # doctest: +SKIP
@@ -57,14 +56,8 @@ class DataReaderWriter:
         secret_key: str | None = None,
         **options: Any,
     ) -> None:
-        self.backend = normalize_backend(backend)
-        self.client = S3Client(bucket_name, endpoint_url, access_key, secret_key, **options)
+        super().__init__(backend, bucket_name, endpoint_url, access_key, secret_key, **options)
         self.reader, self.writer = DataReaderWriterFactory.create(self.backend, self.client)
-
-    def __repr__(self) -> str:  # never the credentials
-        return f"DataReaderWriter(backend={self.backend!r}, bucket_name={self.client.bucket_name!r}, endpoint_url={self.client.endpoint_url!r})"
-
-    __str__ = __repr__
 
     def read(self, path: str, **kwargs: Any) -> Any:
         """The data at ``path``: ``rw.read("users/2025-01-07.csv")``, ``rw.read("events/", format="json")``."""

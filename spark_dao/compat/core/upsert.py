@@ -17,12 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..client import S3Client
 from ..factory import UpsertFactory
-from ..utils.paths import normalize_backend
+from ._entry import BucketEntry
 
 
-class Upsert:
+class Upsert(BucketEntry):
     """Upserts into the data at paths of one S3 bucket with pandas or PySpark.
 
     >>> Upsert(backend="pandas", bucket_name="my-company-silver").upsert(
@@ -42,14 +41,8 @@ class Upsert:
         secret_key: str | None = None,
         **options: Any,
     ) -> None:
-        self.backend = normalize_backend(backend)
-        self.client = S3Client(bucket_name, endpoint_url, access_key, secret_key, **options)
+        super().__init__(backend, bucket_name, endpoint_url, access_key, secret_key, **options)
         self.upserter = UpsertFactory.create_upserter(self.backend, self.client)
-
-    def __repr__(self) -> str:  # never the credentials
-        return f"Upsert(backend={self.backend!r}, bucket_name={self.client.bucket_name!r}, endpoint_url={self.client.endpoint_url!r})"
-
-    __str__ = __repr__
 
     def upsert(
         self,

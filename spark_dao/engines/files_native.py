@@ -1,0 +1,278 @@
+"""The native files path: ``dao.read`` / ``dao.write`` with the Spark engine through Spark's own
+parquet, csv and json readers and writers.
+
+Where the JVM can open the object's location (local folders always; S3 through ``s3a://`` when
+the session has hadoop-aws: EMR, Databricks, or the JARs of jars/pom.xml), the Spark engine reads
+and writes files stores natively: the work stays in the JVM, at Spark's own speed.
+
+    >>> dao.read("silver.events", engine="spark", filters=[("day", "=", "2025-06-30")])  # doctest: +SKIP
+    >>> dao.write(df, "silver.events", mode="dynamic")                                  # doctest: +SKIP
+    >>> dao.write(df, "silver.events", options={"engine_path": "python"})   # force the Python path
+
+Same semantics as the Python path (``format("dao")``):
+
+* reads: :meth:`FilesInterface.plan_read` runs first (options, the catalog's schema, partition
+  columns and their types, missing objects), and Spark reads with exactly that schema, so both
+  paths return the same columns and types. Partition filters prune folders in Spark;
+* writes: :meth:`FilesInterface.prepare_write` runs first (options, mode, schema against the stored
+  data, errorifexists): nothing is written when it raises. Spark's writer then fills the job's
+  private staging folder ``<object>/_dao_staging/<job>/`` (never the target: Spark's own overwrite
+  would delete the target first), and the files interface's commit publishes: the staged files
+  are moved into place under the Python path's names (``part-<job>-...``, partition folders
+  written as the Python path writes them), and the mode applies (``overwrite`` removes the old
+  files only after every new one is in place; ``dynamic`` only in the partitions written). A
+  failed Spark job publishes nothing: its staging is removed and the target is unchanged.
+
+Where the native path does not apply, the Python path runs (``auto``) or the call is refused
+(``engine_path='native'``): upserts, csv/json objects whose columns include timestamps, binary or
+nested types (Spark and Arrow spell those differently in text), csv reads with a schema declared in
+the catalog (Spark maps csv columns by position), partition columns of other types than strings,
+integers, dates and booleans, an explicit ``row_group_size``, files not laid out in the object's
+partition folders, and S3 without S3A or with an AWS profile. The choice is logged once per object at DEBUG.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from ..catalog.model import DataObject
+from ..errors import DaoError
+from ..interfaces.base import PartitionFilter, StagedFile, StagedPart, WriteResult
+from ._failures import run_spark_write
+from .delta_native import OPTION, _is_local, _s3_refusal, conform, hadoop_options, has_s3a, with_options
+
+log = logging.getLogger("spark_dao.files")
+
+_LOGGED: set[tuple[int, str, str, str]] = set()
+_LOCK = threading.Lock()
+_PARTITION_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_date32,
+                    pa.types.is_boolean)
+#: Spark's data file names: part-00003-<job uuid>[.c000][.snappy].parquet
+_SPARK_NAME = re.compile(r"^part-(\d+)-[0-9a-f-]{36}(.*)$")
+
+
+def is_files_store(obj: DataObject) -> bool:
+    store = obj.store
+    return store is not None and store.interface.kind == "files"
+
+
+# --------------------------------------------------------------------------- the choice
+def _text_unsupported(schema: pa.Schema) -> str | None:
+    for field in schema:
+        t = field.type
+        if (pa.types.is_timestamp(t) or pa.types.is_time(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+                or pa.types.is_nested(t) or pa.types.is_decimal(t) or pa.types.is_date64(t)
+                or pa.types.is_duration(t) or pa.types.is_dictionary(t)):
+            return f"column {field.name!r} is {t}, which Spark and Arrow write differently in text files"
+    return None
+
+
+def refusal(obj: DataObject, fmt: str, schema: pa.Schema | None, *, operation: str,
+            options: Mapping[str, Any] | None = None, partition_columns: tuple[str, ...] = ()) -> str | None:
+    """Why the native path cannot run this read/write/upsert (None: it can)."""
+    if operation == "upsert":
+        return "upserts run on the Python path (the commit merges the touched files)"
+    if not _is_local(obj.location):
+        if not obj.location.startswith(("s3://", "s3a://", "s3n://")):
+            return f"the location {obj.location} is neither a local folder nor S3"
+        why = _s3_refusal(obj)
+        if why:
+            return why
+    if fmt in ("csv", "json") and schema is not None:
+        why = _text_unsupported(pa.schema([f for f in schema if f.name not in partition_columns]))
+        if why:
+            return why
+    if fmt == "csv" and operation == "read" and obj.schema:
+        return "csv with a schema declared in the catalog (Spark maps csv columns by position, the Python path by name)"
+    if schema is not None:
+        for col in partition_columns:
+            if col in schema.names and not any(test(schema.field(col).type) for test in _PARTITION_TYPES):
+                return (f"partition column {col!r} is {schema.field(col).type}: Spark names its folders "
+                        "differently from the Python path")
+    if operation == "write" and options and options.get("row_group_size") is not None:
+        return "row_group_size is set (Spark sizes row groups in bytes: parquet.block.size)"
+    return None
+
+
+def choose(spark: Any, obj: DataObject, requested: str, *, action: str, why_not: str | None) -> bool:
+    """True for the native path. ``requested``: auto | native | python; ``why_not``: :func:`refusal`."""
+    on_s3 = not _is_local(obj.location)
+    if requested == "python":
+        native, why = False, f"{OPTION}=python"
+    elif why_not is None and on_s3 and not has_s3a(spark):
+        why_not = "the Spark session has no S3A (hadoop-aws) for an S3 location"
+    if requested != "python":
+        if why_not is not None:
+            if requested == "native":
+                raise DaoError(
+                    f"{action} {obj.full_name!r} (store {obj.store_name!r}): {OPTION}='native' cannot run here: "
+                    f"{why_not}. Drop {OPTION} (the Python path handles it)"
+                    + (", or add hadoop-aws to the session (jars/README.md)" if "S3A" in why_not else "")
+                )
+            native, why = False, why_not
+        else:
+            native, why = True, f"Spark's own reader/writer can reach {obj.location} ({OPTION}={requested})"
+    path = "native (Spark files)" if native else "python (format('dao'))"
+    key = (id(spark), obj.full_name, action, path)
+    with _LOCK:
+        first = key not in _LOGGED
+        _LOGGED.add(key)
+    if first:
+        log.debug("%s %s: %s path for the Spark engine: %s", action, obj.full_name, path, why)
+    return native
+
+
+def spark_location(obj: DataObject) -> str:
+    """The object's location as Spark opens it: an absolute local path, or ``s3a://bucket/key``."""
+    from .delta_native import table_path
+
+    return table_path(obj)
+
+
+def _reader_options(fmt: str, opts: Mapping[str, Any]) -> dict[str, str]:
+    from ..interfaces._fs import _bool
+
+    if fmt == "csv":
+        return {"header": "true" if _bool(opts.get("header"), True) else "false",
+                "sep": str(opts.get("delimiter") or opts.get("sep") or ","), "mode": "FAILFAST"}
+    if fmt == "json":
+        return {"mode": "FAILFAST"}
+    return {}
+
+
+# --------------------------------------------------------------------------- read
+def plan(itf: Any, obj: DataObject, options: Mapping[str, Any], filters: tuple[PartitionFilter, ...]) -> Any:
+    """The Python path's plan of the whole object (every check a read makes: options, missing
+    object, the catalog's schema, partition types, filters); ``columns`` is applied by :func:`read`."""
+    rest = {k: v for k, v in options.items() if str(k).lower() != "columns"}
+    return itf.plan_read(obj, rest, filters)
+
+
+def read_refusal(itf: Any, obj: DataObject, options: Mapping[str, Any], read_plan: Any) -> str | None:
+    """Why the planned read cannot run natively (None: it can)."""
+    fmt = itf._format(obj, itf.check_options(obj, options, itf.read_options, action="reading"))
+    why = refusal(obj, fmt, read_plan.schema, operation="read", partition_columns=read_plan.partition_columns)
+    if why:
+        return why
+    for task in read_plan.tasks:
+        for sl in task.payload.slices:
+            folder = posixpath.dirname(sl.rel)
+            segments = folder.split("/") if folder else []
+            keys = tuple(seg.partition("=")[0] for seg in segments)
+            if any("=" not in seg for seg in segments) or keys != tuple(read_plan.partition_columns):
+                return (f"the file {sl.rel!r} is not in the object's partition folders "
+                        f"{list(read_plan.partition_columns)}")
+    return None
+
+
+def read(spark: Any, itf: Any, obj: DataObject, options: Mapping[str, Any], read_plan: Any) -> Any:
+    """``spark.read.format(fmt)`` of the object's folder with the plan's schema (partition columns
+    included, so Spark types them as the Python path does), then the ``columns`` asked for."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from ..interfaces._read import _columns_option, output_schema
+
+    opts = itf.check_options(obj, options, itf.read_options, action="reading")
+    fmt = itf._format(obj, opts)
+    schema = output_schema(obj, read_plan.schema, _columns_option(opts.get("columns")))
+    if not read_plan.tasks:  # nothing to read (all pruned, or only a declared schema): the empty result
+        return spark.createDataFrame([], from_arrow_schema(schema))
+    where = spark_location(obj)
+    single = [sl.rel for t in read_plan.tasks for sl in t.payload.slices] == [""]
+    reader = with_options(spark.read.format(fmt).schema(from_arrow_schema(read_plan.schema)),
+                          {**_reader_options(fmt, opts), **hadoop_options(obj)})
+    if not single:
+        reader = reader.option("basePath", where)
+    df = reader.load(where)
+    return df.select(*[f"`{n.replace('`', '``')}`" for n in schema.names])
+
+
+# --------------------------------------------------------------------------- write
+def _writer_options(fmt: str, spec: Any) -> dict[str, str]:
+    o = spec.options
+    out = {
+        # one rename per file into the job's private staging folder, and no _SUCCESS marker
+        "mapreduce.fileoutputcommitter.algorithm.version": "2",
+        "mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+    }
+    if o.get("max_rows_per_file"):
+        out["maxRecordsPerFile"] = str(int(o["max_rows_per_file"]))
+    compression = str(o.get("compression") or "none")
+    if fmt == "parquet":
+        out["compression"] = "uncompressed" if compression == "none" else compression
+    elif compression not in ("none", "uncompressed"):
+        out["compression"] = compression
+    if fmt == "csv":
+        out["header"] = "true" if o.get("header", True) else "false"
+        out["sep"] = str(o.get("delimiter") or ",")
+    if fmt == "json":
+        out["ignoreNullFields"] = "false"
+    return out
+
+
+def _final_name(rel: str, spec: Any, job_id: str, types: Mapping[str, pa.DataType]) -> str:
+    """Where a file Spark staged at ``rel`` goes in the object: the Python path's partition folder
+    names and a ``part-<job>-`` file name (the sweep and the upsert find files by job)."""
+    from ..interfaces._layout import _job_tag, _partition_segment, _partition_values, _typed
+
+    folder, name = posixpath.split(rel)
+    values = dict(_partition_values(rel))
+    segments = [_partition_segment(col, _typed(values.get(col), types[col]), types[col])
+                for col in spec.partition_by]
+    m = _SPARK_NAME.match(name)
+    stem = f"{_job_tag(job_id)}s{m.group(1)}{m.group(2)}" if m else f"{_job_tag(job_id)}{name}"
+    return posixpath.join(*segments, stem) if segments else stem
+
+
+def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, Any], spec: Any) -> WriteResult:
+    """Spark's own writer into the job's staging folder, then the files interface's commit.
+
+    ``spec`` is ``itf.prepare_write``'s (every check has run). The job is marked live first, so a
+    concurrent writer's sweep leaves its staging alone; a failed Spark job is aborted (its staging
+    removed): the target is unchanged.
+    """
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    from ..interfaces._layout import STAGING, _list_files
+
+    if mode == "ignore" and itf.exists(obj):
+        return WriteResult(object=obj.full_name, mode=mode, location=obj.location, skipped=True)
+    job_id = uuid.uuid4().hex
+    spec = itf.start_job(obj, spec, job_id)
+    fs, base = itf._where(obj)
+    staged_root = f"{base}/{STAGING}/{job_id}"
+    target = f"{spark_location(obj)}/{STAGING}/{job_id}"
+    ok = False
+    try:
+        observed = Observation(f"spark_dao_{job_id[:8]}")
+        df = conform(sdf, spec.schema).observe(observed, F.count(F.lit(1)).alias("rows"))
+        data_cols = [c for c in spec.schema.names if c not in spec.partition_by]
+        df = df.select(*[f"`{c.replace('`', '``')}`" for c in data_cols + list(spec.partition_by)])
+        writer = with_options(df.write.format(spec.format).mode("errorifexists"),
+                              {**_writer_options(spec.format, spec), **hadoop_options(obj)})
+        if spec.partition_by:
+            writer = writer.partitionBy(*spec.partition_by)
+        run_spark_write(lambda: writer.save(target), obj)
+        rows = int((observed.get or {}).get("rows") or 0)
+        types = {c: spec.schema.field(c).type for c in spec.partition_by}
+        files = []
+        if rows:  # Spark leaves an empty file for an empty write; the commit's empty write replaces it
+            for rel, size in _list_files(fs, staged_root):
+                files.append(StagedFile(path=_final_name(rel, spec, job_id, types), rows=0, size=size, source=rel))
+        part = StagedPart(job_id=job_id, files=tuple(files), rows=rows)
+        ok = True
+    finally:
+        if not ok:
+            itf.abort(obj, [StagedPart(job_id=job_id)], spec)
+    result = itf.commit(obj, [part], spec)
+    log.debug("%s: written natively by Spark (%s, %d files)", obj.full_name, spec.format, len(files))
+    return result
