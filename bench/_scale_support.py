@@ -43,7 +43,7 @@ def _children(pid: int) -> list[int]:
 
 
 def _tree(root: int) -> dict[int, str]:
-    """pid -> kind (``driver``, ``jvm``, ``worker``) of ``root`` and all its descendants."""
+    """pid -> kind (``driver``, ``jvm``, ``worker``) of ``root`` and its descendants that are one."""
     out = {root: "driver"}
     todo = [root]
     while todo:
@@ -52,7 +52,11 @@ def _tree(root: int) -> dict[int, str]:
                 comm = Path(f"/proc/{child}/comm").read_text().strip()
             except OSError:
                 continue
-            out[child] = "jvm" if comm == "java" else "worker"
+            # a Python worker (pyspark.daemon and its forks) or the JVM; anything else (a shell command
+            # the JVM forks, briefly sharing its pages) is not a worker, but its children are looked at
+            kind = "jvm" if comm == "java" else "worker" if comm.startswith("python") or "pyspark" in comm else ""
+            if kind:
+                out[child] = kind
             todo.append(child)
     return out
 
