@@ -356,6 +356,7 @@ def plot(runs: list[Run], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     panels = [("read noop", "read → noop sink"), ("read agg", "read → aggregate of every column"),
               ("write", "write (spark.read.parquet → writer)"), ("upsert", "upsert of the same 30k-row batch")]
@@ -381,6 +382,9 @@ def plot(runs: list[Run], path: Path) -> None:
                 ys = [r.rows / r.seconds / 1e6 for _, r in pts]
             ax.plot(xs, ys, marker="o", color=colors.get(op), label=op if section != "upsert" else f"{op} engine")
         ax.set_xscale("log")
+        sizes_ = sorted({r.rows for r in mine})
+        ax.set_xticks(sizes_, [f"{n / 1e6:g}M" for n in sizes_])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("table rows" if section == "upsert" else "rows")
         ax.set_ylabel("seconds" if section == "upsert" else "throughput (M rows/s)")
         ax.set_ylim(bottom=0)
