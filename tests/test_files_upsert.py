@@ -205,3 +205,36 @@ def test_spark_upsert_option(spark, dao, base):
     assert table_of(dao) == data and not (base / STAGING).exists()
     r = dao.upsert(dup, "silver.users", on_duplicates="keep_latest")
     assert table_of(dao)[7] == ("b", 12, "d2") and r.rows_updated == 1
+
+
+def test_the_rewrite_streams_one_stored_file_at_a_time(tmp_path, monkeypatch):
+    """The driver holds one rewritten file's rows at a time (plus the stager's buffers), not every
+    rewritten file: the commit's memory follows the touched files one by one."""
+    import gc
+    import weakref
+
+    from spark_dao.interfaces import files_upsert
+
+    dao = DataAccessObject({"stores": {"s": {"interface": "files", "path": str(tmp_path)}},
+                            "objects": {"s.t": {"keys": ["id"]}}})
+    for i in range(6):  # six files, each holding one key the batch updates
+        dao.write(pa.table({"id": list(range(i * 100, i * 100 + 100)), "v": ["old"] * 100}), "s.t",
+                  engine="pandas", mode="append" if i else "overwrite")
+    alive_at_read: list[int] = []
+    tables: list[weakref.ref] = []
+    real = files_upsert._read
+
+    def spy(*a, **k):
+        table = real(*a, **k)
+        if k.get("sizes") is not None and a[4] and len(a) == 5:  # a whole rewritten file
+            gc.collect()
+            alive_at_read.append(sum(1 for r in tables if r() is not None))
+            tables.append(weakref.ref(table))
+        return table
+
+    monkeypatch.setattr(files_upsert, "_read", spy)
+    result = dao.upsert(pa.table({"id": [i * 100 for i in range(6)], "v": ["new"] * 6}), "s.t", engine="pandas")
+    assert (result.rows_updated, result.files_rewritten) == (6, 6)
+    assert len(alive_at_read) == 6 and max(alive_at_read) <= 1, alive_at_read
+    back = dao.read("s.t", engine="pandas")
+    assert len(back) == 600 and sorted(back[back.v == "new"]["id"]) == [i * 100 for i in range(6)]

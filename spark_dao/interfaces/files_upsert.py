@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import logging
 import posixpath
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +119,41 @@ def _map(fn: Any, items: Any, fs: pafs.FileSystem) -> list[Any]:
         return [fn(x) for x in items]
     with ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="spark_dao_upsert") as pool:
         return list(pool.map(fn, items))
+
+
+class _Stop(DaoError):
+    """Ends the stream of rewritten rows after a failed read (the commit raises the read's error)."""
+
+
+def _map_ahead(fn: Any, items: list[Any], fs: pafs.FileSystem, ahead: int = 4) -> Iterator[Any]:
+    """``fn(x)`` for each item, in order, as they are consumed: on object stores up to ``ahead`` run
+    concurrently (bounded memory); a failure is yielded as its exception (the caller decides)."""
+    if len(items) < 2 or not _is_object_store(fs):
+        for x in items:
+            try:
+                yield fn(x)
+            except (OSError, DaoError) as exc:
+                yield exc
+                return
+        return
+    from collections import deque
+
+    with ThreadPoolExecutor(max_workers=min(ahead, IO_THREADS), thread_name_prefix="spark_dao_upsert") as pool:
+        pending: deque = deque(pool.submit(fn, x) for x in items[:ahead])
+        rest = iter(items[ahead:])
+        while pending:
+            fut = pending.popleft()
+            try:
+                value = fut.result()
+            except (OSError, DaoError) as exc:
+                for other in pending:
+                    other.cancel()
+                yield exc
+                return
+            nxt = next(rest, None)
+            if nxt is not None:
+                pending.append(pool.submit(fn, nxt))
+            yield value
 
 
 def _snapshot(fs: pafs.FileSystem, base: str, rels: list[str]) -> dict[str, tuple[int, int | None]]:
@@ -309,22 +345,35 @@ def commit_upsert(
     affected = sorted(set(pc.filter(stored_keys[_FILE], hit).to_pylist())) if stored_keys.num_rows else []
     rewritten = [scan[i] for i in affected]
 
-    # Survivors of the rewritten files + the incoming rows, staged with the normal writer.
-    survivors = []
+    # Survivors of the rewritten files + the incoming rows, streamed into the normal writer: one
+    # rewritten file at a time is split (object stores read a few ahead), so the driver never holds
+    # every rewritten file at once.
     deleted = 0
-    try:
-        stored_tables = _map(lambda rel: _read(itf, obj, spec, base, [rel], sizes=sizes), rewritten, fs)
-    except (OSError, DaoError) as exc:
-        check_no_conflict(exc)
-        raise
-    for stored in stored_tables:
-        kept, unmatched = split_stored(stored, plan, opts)
-        deleted += unmatched
-        survivors.append(kept)
-    new_rows = pa.concat_tables(survivors + [plan.incoming.select(spec.schema.names).cast(spec.schema)])
+    failed: list[BaseException] = []
+
+    def new_rows() -> Iterator[pa.RecordBatch]:
+        nonlocal deleted
+        for stored in _map_ahead(lambda rel: _read(itf, obj, spec, base, [rel], sizes=sizes), rewritten, fs):
+            if isinstance(stored, BaseException):
+                try:
+                    check_no_conflict(stored)
+                except BaseException as conflict:
+                    stored = conflict
+                failed.append(stored)
+                raise _Stop() from stored
+            kept, unmatched = split_stored(stored, plan, opts)
+            deleted += unmatched
+            yield from kept.to_batches()
+        yield from plan.incoming.select(spec.schema.names).cast(spec.schema).to_batches()
+
     write_spec = WriteSpec(mode="append", format=spec.format, schema=spec.schema,
                            partition_by=spec.partition_by, options=spec.options)
-    part = itf.stage(obj, new_rows.to_batches(), write_spec, job_id)
+    try:
+        part = itf.stage(obj, new_rows(), write_spec, job_id)
+    except BaseException as exc:
+        if failed:  # reading a rewritten file failed: its own error (or the conflict it revealed)
+            raise failed[0] from None
+        raise exc
     staged: list[tuple[str, StagedFile]] = [(part.job_id, f) for f in part.files]
     check_no_conflict()
     added = itf._publish(obj, fs, base, spec, staged, [], [job_id],
@@ -359,7 +408,7 @@ def commit_upsert(
         object=obj.full_name,
         mode="upsert",
         location=obj.location,
-        rows_written=new_rows.num_rows,
+        rows_written=part.rows,
         rows_inserted=plan.inserted,
         rows_updated=plan.updated,
         rows_deleted=deleted,
