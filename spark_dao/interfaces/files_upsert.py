@@ -322,11 +322,17 @@ def commit_upsert(
     if spec.format == "parquet" and not opts.delete_unmatched and first_key not in part_cols and incoming.num_rows:
         probe = sorted(incoming[first_key].drop_null().to_pylist())
 
+    # Only stored rows whose first key is in the batch can match (a full sync needs every key): the
+    # keys kept in memory follow the batch, not the table, also when keys do not cluster by file.
+    wanted = None if opts.delete_unmatched else incoming[first_key].combine_chunks()
+
     def keys_of(i: int) -> pa.Table:
         if probe is not None:
             t = _scan_parquet_keys(fs, base, scan[i], sizes[scan[i]], spec, key_cols, first_key, probe, obj=obj)
         else:
             t = _read(itf, obj, spec, base, [scan[i]], key_cols, sizes=sizes)
+        if wanted is not None and t.num_rows:
+            t = t.filter(pc.is_in(t[first_key], value_set=wanted.cast(t.schema.field(first_key).type)))
         return t.append_column(_FILE, pa.array([i] * t.num_rows, pa.int32()))
 
     try:
