@@ -168,6 +168,52 @@ def test_concurrent_python_path_writes_from_threads(spark: Any, tmp_path: Path) 
     assert sorted(r[0] for r in dao.read("lake.t", engine="spark").collect()) == list(range(9))
 
 
+def test_native_write_adds_no_empty_data_files(spark: Any, tmp_path: Path) -> None:
+    """D7: an unpartitioned native write leaves a zero-row file for an empty Spark task (a 1-row
+    DataFrame of 2 partitions gave files_added=2, one file with 0 rows); the Python path writes
+    only files with rows, and appends would pile the empty files up."""
+    import pyarrow.parquet as pq
+
+    dao = dao_for(tmp_path, spark)
+    df = spark.createDataFrame([(1, "a")], "id long, s string").repartition(2)
+    result = dao.write(df, "lake.t", mode="overwrite", options={"engine_path": "native"})
+    rows = {f: pq.ParquetFile(tmp_path / "t" / f).metadata.num_rows for f in data_files(tmp_path / "t")}
+    assert result.files_added == 1 and list(rows.values()) == [1], rows
+
+
+def test_a_cancelled_native_write_says_so_and_leaves_the_target_unchanged(spark: Any, tmp_path: Path) -> None:
+    """D8: a Spark job cancelled mid-write (sc.cancelAllJobs) leaves the target unchanged and no
+    staging (verified), but the DaoError only says 'An error occurred while calling o327.save.':
+    it must carry Spark's reason (SPARK_JOB_CANCELLED)."""
+    import time
+
+    from pyspark.sql import functions as F
+
+    from spark_dao import DaoError
+
+    dao = dao_for(tmp_path, spark, t={"partition_by": ["k"]})
+    dao.write(spark.createDataFrame([(1, "a")], "id long, k string"), "lake.t", mode="overwrite")
+    before = {f: (tmp_path / "t" / f).read_bytes() for f in data_files(tmp_path / "t")}
+
+    @F.udf("long")
+    def slow(i):  # noqa: ANN001, ANN202 - a Spark UDF
+        import time
+
+        time.sleep(0.5)
+        return i
+
+    df = spark.range(40).repartition(4).selectExpr("id", "cast(id % 2 as string) k").withColumn("id", slow("id"))
+    canceller = threading.Timer(4, spark.sparkContext.cancelAllJobs)
+    canceller.start()
+    with pytest.raises(DaoError, match=r"writing 'lake.t' \(store 'lake'\) with Spark failed.*cancel"):
+        dao.write(df, "lake.t", mode="overwrite", options={"engine_path": "native"})
+    canceller.join()
+    time.sleep(2)  # the killed tasks' late aborts
+    assert {f: (tmp_path / "t" / f).read_bytes() for f in data_files(tmp_path / "t")} == before
+    staging = tmp_path / "t" / "_dao_staging"
+    assert not staging.exists() or [p for p in staging.iterdir() if not p.name.endswith(".live")] == []
+
+
 # =========================================================================== verified to work
 def test_partition_values_of_every_allowed_type_cross_between_paths(spark: Any, tmp_path: Path) -> None:
     data = spark.createDataFrame(
