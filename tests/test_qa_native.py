@@ -345,3 +345,36 @@ def test_concurrent_native_writers_lose_nothing(spark: Any, tmp_path: Path, mode
         assert len({i // 10 for i in ids}) == 1 and ids == [ids[0] + j for j in range(5)]
     staging = tmp_path / "t" / "_dao_staging"
     assert not staging.exists() or [p for p in staging.iterdir() if not p.name.endswith(".live")] == []
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_native_on_s3_with_escaped_partition_values_and_modes(spark: Any, s3_server: str, s3_bucket: str,
+                                                              s3_client: Any, fmt: str) -> None:
+    from spark_dao.engines import delta_native
+
+    if not delta_native.has_s3a(spark):
+        pytest.skip("the Spark session has no S3A (hadoop-aws): fetch the JARs of jars/pom.xml")
+    catalog = {
+        "stores": {"lake": {"interface": "files", "bucket": s3_bucket, "prefix": f"qa/{fmt}", "format": fmt,
+                            "endpoint_url": s3_server, "region": "us-east-1", "access_key": "testing",
+                            "secret_key": "testing"}},
+        "objects": {"lake.t": {"partition_by": ["s", "n"]}},
+    }
+    dao = DataAccessObject(catalog, spark=spark)
+
+    def df(rows: list) -> Any:
+        return spark.createDataFrame(rows, "id long, s string, n int")
+
+    dao.write(df([(1, "a b/c%=?", -1), (2, None, 2), (3, "x", None)]), "lake.t", mode="overwrite",
+              options={"engine_path": "native"})
+    dao.write(df([(4, "x", None)]), "lake.t", mode="append", options={"engine_path": "python"})
+    dao.write(df([(5, "a b/c%=?", -1)]), "lake.t", mode="dynamic", options={"engine_path": "native"})
+    expected = [(2, None, 2), (3, "x", None), (4, "x", None), (5, "a b/c%=?", -1)]
+    for reader in PATHS:
+        assert collect(dao.read("lake.t", engine="spark", options={"engine_path": reader})) == expected, reader
+    got = dao.read("lake.t", engine="spark", filters=[("s", "=", "a b/c%=?")], options={"engine_path": "native"})
+    assert collect(got) == [(5, "a b/c%=?", -1)]
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"qa/{fmt}/")["Contents"]]
+    folders = sorted({k.rsplit("/", 1)[0] for k in keys if "/_" not in k})
+    assert f"qa/{fmt}/t/s=a%20b%2Fc%25%3D%3F/n=-1" in folders
+    assert not [k for k in keys if "_dao_staging/" in k and not k.endswith(".live")]
