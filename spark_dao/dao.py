@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ log = logging.getLogger("spark_dao")
 
 Engine = Literal["auto", "spark", "pandas", "arrow"]
 _ENGINES = ("auto", "spark", "pandas", "arrow")
+_REGISTERING = threading.Lock()
 
 
 def _active_spark() -> Any:
@@ -144,9 +146,10 @@ class DataAccessObject:
 
         name = f"dao_{self.catalog.fingerprint}"
         key = (id(spark), name)
-        if key not in self._bound:
-            register(spark, self.catalog, name=name)
-            self._bound.add(key)
+        with _REGISTERING:  # threads of one job share the session: register each source once
+            if key not in self._bound:
+                register(spark, self.catalog, name=name)
+                self._bound.add(key)
         return name
 
     # ------------------------------------------------------------------ read

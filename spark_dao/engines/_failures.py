@@ -54,7 +54,8 @@ def _spark_failure(exc: BaseException, obj: DataObject) -> DaoError:
     raised = raised_in_worker(exc)
     if raised is not None:
         return raised
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # (py4j puts the JVM's exception on a line of its own starting with ": ")
+    lines = [line.strip().removeprefix(": ") for line in text.splitlines() if line.strip()]
     first = lines[0] if lines else type(exc).__name__
     # a Python worker's error: its first line only announces it; the cause is the traceback's last
     # "SomeError: message" line

@@ -57,6 +57,8 @@ _PARTITION_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_in
                     pa.types.is_boolean)
 #: Spark's data file names: part-00003-<job uuid>[.c000][.snappy].parquet
 _SPARK_NAME = re.compile(r"^part-(\d+)-[0-9a-f-]{36}(.*)$")
+#: a percent-escaped byte >= 0x80 (part of a UTF-8 character) in a partition folder name
+_NON_ASCII_ESCAPE = re.compile(r"%[89A-Fa-f][0-9A-Fa-f]")
 
 
 def is_files_store(obj: DataObject) -> bool:
@@ -163,15 +165,27 @@ def read_refusal(itf: Any, obj: DataObject, options: Mapping[str, Any], read_pla
     why = refusal(obj, fmt, read_plan.schema, operation="read", partition_columns=read_plan.partition_columns)
     if why:
         return why
-    for task in read_plan.tasks:
-        for sl in task.payload.slices:
-            folder = posixpath.dirname(sl.rel)
-            segments = folder.split("/") if folder else []
-            keys = tuple(seg.partition("=")[0] for seg in segments)
-            if any("=" not in seg for seg in segments) or keys != tuple(read_plan.partition_columns):
-                return (f"the file {sl.rel!r} is not in the object's partition folders "
-                        f"{list(read_plan.partition_columns)}")
+    for rel in _data_rels(read_plan):
+        folder = posixpath.dirname(rel)
+        segments = folder.split("/") if folder else []
+        keys = tuple(seg.partition("=")[0] for seg in segments)
+        if any("=" not in seg for seg in segments) or keys != tuple(read_plan.partition_columns):
+            return (f"the file {rel!r} is not in the object's partition folders "
+                    f"{list(read_plan.partition_columns)}")
+        if any(seg.endswith("=") for seg in segments):
+            return f"the folder of {rel!r} holds an empty-string partition value, which Spark refuses to read"
+        if _NON_ASCII_ESCAPE.search(folder):
+            return f"the folder of {rel!r} holds a non-ASCII partition value, which Spark decodes byte by byte"
     return None
+
+
+def _is_empty_marker(rel: str) -> bool:
+    """The zero-row file an empty write leaves (it carries the schema): Spark need not read it."""
+    return "-empty-" in posixpath.basename(rel)
+
+
+def _data_rels(read_plan: Any) -> list[str]:
+    return [sl.rel for t in read_plan.tasks for sl in t.payload.slices if not _is_empty_marker(sl.rel)]
 
 
 def read(spark: Any, itf: Any, obj: DataObject, options: Mapping[str, Any], read_plan: Any) -> Any:
@@ -184,15 +198,20 @@ def read(spark: Any, itf: Any, obj: DataObject, options: Mapping[str, Any], read
     opts = itf.check_options(obj, options, itf.read_options, action="reading")
     fmt = itf._format(obj, opts)
     schema = output_schema(obj, read_plan.schema, _columns_option(opts.get("columns")))
-    if not read_plan.tasks:  # nothing to read (all pruned, or only a declared schema): the empty result
+    rels = _data_rels(read_plan)
+    if not rels:  # nothing to read (all pruned, only empty writes, a declared schema): the empty result
         return spark.createDataFrame([], from_arrow_schema(schema))
     where = spark_location(obj)
-    single = [sl.rel for t in read_plan.tasks for sl in t.payload.slices] == [""]
     reader = with_options(spark.read.format(fmt).schema(from_arrow_schema(read_plan.schema)),
                           {**_reader_options(fmt, opts), **hadoop_options(obj)})
-    if not single:
-        reader = reader.option("basePath", where)
-    df = reader.load(where)
+    if rels == [""]:
+        df = reader.load(where)  # the object is one file
+    elif len(rels) < sum(len(t.payload.slices) for t in read_plan.tasks):
+        # an empty write's marker sits beside the data (at the root of a partitioned object, where
+        # Spark's partition discovery would refuse it): name the data files
+        df = reader.option("basePath", where).load([f"{where}/{r}" for r in dict.fromkeys(rels)])
+    else:
+        df = reader.option("basePath", where).load(where)
     return df.select(*[f"`{n.replace('`', '``')}`" for n in schema.names])
 
 
@@ -220,18 +239,38 @@ def _writer_options(fmt: str, spec: Any) -> dict[str, str]:
     return out
 
 
+def _holds_rows(fs: Any, path: str, size: int, spec: Any) -> bool:
+    """False for the zero-row file Spark writes for an empty task (small files are opened to see)."""
+    if size >= 64 * 1024:
+        return True
+    if spec.format == "parquet":
+        import pyarrow.parquet as pq
+
+        with fs.open_input_file(path) as f:
+            return pq.read_metadata(f).num_rows > 0
+    with fs.open_input_stream(path) as f:
+        lines = [line for line in f.read().splitlines() if line.strip()]
+    return len(lines) > (1 if spec.format == "csv" and spec.options.get("header", True) else 0)
+
+
 def _final_name(rel: str, spec: Any, job_id: str, types: Mapping[str, pa.DataType]) -> str:
     """Where a file Spark staged at ``rel`` goes in the object: the Python path's partition folder
     names and a ``part-<job>-`` file name (the sweep and the upsert find files by job)."""
     from ..interfaces._layout import _job_tag, _partition_segment, _partition_values, _typed
 
     folder, name = posixpath.split(rel)
-    values = dict(_partition_values(rel))
+    values = {k: ("" if v == _empty_marker(job_id) else v) for k, v in _partition_values(rel)}
     segments = [_partition_segment(col, _typed(values.get(col), types[col]), types[col])
                 for col in spec.partition_by]
     m = _SPARK_NAME.match(name)
     stem = f"{_job_tag(job_id)}s{m.group(1)}{m.group(2)}" if m else f"{_job_tag(job_id)}{name}"
     return posixpath.join(*segments, stem) if segments else stem
+
+
+def _empty_marker(job_id: str) -> str:
+    """What an empty-string partition value is written as (Spark would write it as null); the commit
+    names its folder ``col=`` as the Python path does."""
+    return f"__spark_dao_empty_{job_id}__"
 
 
 def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, Any], spec: Any) -> WriteResult:
@@ -259,6 +298,10 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
         df = conform(sdf, spec.schema).observe(observed, F.count(F.lit(1)).alias("rows"))
         data_cols = [c for c in spec.schema.names if c not in spec.partition_by]
         df = df.select(*[f"`{c.replace('`', '``')}`" for c in data_cols + list(spec.partition_by)])
+        for col in spec.partition_by:
+            if pa.types.is_string(spec.schema.field(col).type) or pa.types.is_large_string(spec.schema.field(col).type):
+                c = F.col(f"`{col.replace('`', '``')}`")
+                df = df.withColumn(col, F.when(c == "", F.lit(_empty_marker(job_id))).otherwise(c))
         writer = with_options(df.write.format(spec.format).mode("error"),
                               {**_writer_options(spec.format, spec), **hadoop_options(obj)})
         if spec.partition_by:
@@ -269,7 +312,8 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
         files = []
         if rows:  # Spark leaves an empty file for an empty write; the commit's empty write replaces it
             for rel, size in _list_files(fs, staged_root):
-                files.append(StagedFile(path=_final_name(rel, spec, job_id, types), rows=0, size=size, source=rel))
+                if _holds_rows(fs, f"{staged_root}/{rel}", size, spec):
+                    files.append(StagedFile(path=_final_name(rel, spec, job_id, types), rows=0, size=size, source=rel))
             if not files:  # e.g. a Spark Connect server on another machine wrote into its own disk
                 raise DaoError(
                     f"writing {obj.full_name!r} (store {obj.store_name!r}): Spark wrote {rows} rows under "
