@@ -348,3 +348,20 @@ def test_native_files_on_s3_through_s3a(spark: Any, s3_server: str, s3_bucket: s
     assert not [k for k in keys if "_dao_staging/" in k and not k.endswith(".live")]
     # the Python path (pyarrow over S3) reads what Spark wrote
     assert sorted(dao.read("lake.events", engine="arrow").column("id").to_pylist()) == [2, 3]
+
+
+def test_compressed_text_crosses_between_the_paths(spark: Any, tmp_path: Path, calls: list[str]) -> None:
+    """gzip csv/json written natively read back on the Python path; codecs whose Hadoop framing Arrow
+    cannot read (lz4, snappy) keep the Python path (auto) or are refused by name (native)."""
+    dao = DataAccessObject(catalog_for(tmp_path), spark=spark)
+    rows = [(1, 1.0, "DE"), (2, 2.0, "FR")]
+    for name in ("lake.text", "lake.lines"):
+        dao.write(events(spark, rows), name, mode="overwrite", options={"compression": "gzip"})
+        assert all(f.endswith(".gz") for f in data_files(tmp_path / name.split(".")[1]))
+        back = dao.read(name, engine="pandas").sort_values("id")
+        assert back["country"].tolist() == ["DE", "FR"]
+    assert calls == ["write", "write"]
+    with pytest.raises(DaoError, match=r"writing 'lake.lines' \(store 'lake'\): engine_path='native' cannot run "
+                                       r"here: compression 'lz4' for json"):
+        dao.write(events(spark, rows), "lake.lines", mode="overwrite",
+                  options={"compression": "lz4", "engine_path": "native"})

@@ -101,6 +101,9 @@ def refusal(obj: DataObject, fmt: str, schema: pa.Schema | None, *, operation: s
                         "differently from the Python path")
     if operation == "write" and options and options.get("row_group_size") is not None:
         return "row_group_size is set (Spark sizes row groups in bytes: parquet.block.size)"
+    codec = str((options or {}).get("compression") or "none").lower()
+    if operation == "write" and fmt in ("csv", "json") and codec not in ("none", "uncompressed", "gzip"):
+        return f"compression {codec!r} for {fmt} (Hadoop's {codec} framing is not what Arrow reads; gzip is)"
     return None
 
 

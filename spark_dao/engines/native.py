@@ -81,7 +81,8 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, opts: Mapping[str, Any
         explicit = {str(k).lower() for k in (*opts, *obj.options)}
         why_not = files_native.refusal(
             obj, spec.format, spec.schema, operation="write", partition_columns=tuple(spec.partition_by),
-            options={"row_group_size": True} if "row_group_size" in explicit else {},
+            options={"compression": spec.options.get("compression"),
+                     **({"row_group_size": True} if "row_group_size" in explicit else {})},
         )
     if not files_native.choose(spark, obj, requested, action="writing", why_not=why_not):
         return None
