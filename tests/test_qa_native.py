@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_files_native import collect, data_files
 
 from spark_dao import DaoError, DataAccessObject
 from spark_dao.catalog import Catalog
@@ -28,18 +29,6 @@ def dao_for(root: Path, spark: Any, fmt: str = "parquet", **objects: Any) -> Dat
         "stores": {"lake": {"interface": "files", "path": str(root), "format": fmt}},
         "objects": {f"lake.{k}": v for k, v in (objects or {"t": {}}).items()},
     }), spark=spark)
-
-
-def data_files(root: Path) -> list[str]:
-    out = []
-    for dirpath, dirnames, files in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(("_", "."))]
-        out += [os.path.relpath(os.path.join(dirpath, f), root) for f in files if not f.startswith(("_", "."))]
-    return sorted(out)
-
-
-def collect(df: Any) -> list[tuple]:
-    return sorted((tuple(r) for r in df.collect()), key=repr)
 
 
 # =========================================================================== defects

@@ -22,6 +22,10 @@ class BucketEntry:
     ) -> None:
         self.backend = normalize_backend(backend)
         self.client = S3Client(bucket_name, endpoint_url, access_key, secret_key, **options)
+        self._open()
+
+    def _open(self) -> None:
+        """What the entry point builds on the client (its readers/writers or its upserter)."""
 
     def __repr__(self) -> str:  # never the credentials
         return (f"{type(self).__name__}(backend={self.backend!r}, bucket_name={self.client.bucket_name!r}, "

@@ -47,16 +47,7 @@ class DataReaderWriter(BucketEntry):
     same data: :attr:`dao` and :meth:`data_object`.
     """
 
-    def __init__(
-        self,
-        backend: str,
-        bucket_name: str,
-        endpoint_url: str | None = None,
-        access_key: str | None = None,
-        secret_key: str | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(backend, bucket_name, endpoint_url, access_key, secret_key, **options)
+    def _open(self) -> None:
         self.reader, self.writer = DataReaderWriterFactory.create(self.backend, self.client)
 
     def read(self, path: str, **kwargs: Any) -> Any:

@@ -32,16 +32,7 @@ class Upsert(BucketEntry):
     ``format`` and ``partition_by`` (for a target that does not exist yet). A missing target is created.
     """
 
-    def __init__(
-        self,
-        backend: str,
-        bucket_name: str,
-        endpoint_url: str | None = None,
-        access_key: str | None = None,
-        secret_key: str | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(backend, bucket_name, endpoint_url, access_key, secret_key, **options)
+    def _open(self) -> None:
         self.upserter = UpsertFactory.create_upserter(self.backend, self.client)
 
     def upsert(
