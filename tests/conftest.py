@@ -131,3 +131,14 @@ def redshift_server_options(s3_server: str) -> dict:
     SERIALIZABLE, as Redshift's are."""
     return {"s3_endpoint_url": s3_server, "aws_access_key_id": "testing", "aws_secret_access_key": "testing",
             "iam_roles": (REDSHIFT_ROLE,), "password": "Rs-pw-never-in-logs-7f3a", "serializable": True}
+
+
+def require_s3a(spark) -> None:
+    """Skip (or, in CI with SPARK_DAO_REQUIRE_NATIVE_DELTA, fail) unless the session has S3A."""
+    from spark_dao.engines import delta_native
+
+    if not delta_native.has_s3a(spark):
+        reason = "the Spark session has no S3A (hadoop-aws): fetch the JARs of jars/pom.xml"
+        if REQUIRE_NATIVE_DELTA:
+            pytest.fail(f"SPARK_DAO_REQUIRE_NATIVE_DELTA is set but {reason}")
+        pytest.skip(reason)

@@ -223,6 +223,57 @@ def test_native_is_refused_by_name_where_it_cannot_run(spark: Any, tmp_path: Pat
         dao.upsert(events(spark, [(1, 1.0, "DE")]), "lake.flat", keys=["id"], options={"engine_path": "native"})
 
 
+def test_each_refusal_falls_back_on_auto_and_names_its_reason_on_native(spark: Any, tmp_path: Path,
+                                                                        calls: list[str]) -> None:
+    cat = Catalog.load({
+        "stores": {"lake": {"interface": "files", "path": str(tmp_path), "format": "parquet"}},
+        "objects": {"lake.f": {"partition_by": ["x"]}, "lake.flat": {},
+                    "lake.c": {"format": "csv", "schema": {"id": "long", "s": "string"}}},
+    })
+    dao = DataAccessObject(cat, spark=spark)
+    floats = spark.createDataFrame([(1, 1.5)], "id long, x double")
+    plain = spark.createDataFrame([(1, "a")], "id long, s string")
+    cases = [  # (what runs, the reason native is refused with)
+        (lambda o: dao.write(floats, "lake.f", mode="overwrite", options=o), r"partition column 'x' is double"),
+        (lambda o: dao.write(plain, "lake.flat", mode="overwrite", options={"row_group_size": 10, **o}),
+         r"row_group_size is set"),
+        (lambda o: dao.read("lake.c", engine="spark", options=o).collect(), r"csv with a schema declared"),
+    ]
+    dao.write(plain, "lake.c", mode="overwrite", options={"engine_path": "python"})
+    for run, reason in cases:
+        with pytest.raises(DaoError, match=r"engine_path='native' cannot run here: " + reason):
+            run({"engine_path": "native"})
+        run({})  # auto: the Python path does it
+    # files outside the object's partition folders (e.g. dropped there by hand)
+    (tmp_path / "flat" / "extra").mkdir()
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [2], "s": ["b"]}), tmp_path / "flat" / "extra" / "more.parquet")
+    with pytest.raises(DaoError, match=r"cannot run here: the file 'extra/more.parquet' is not in the object's "
+                                       r"partition folders"):
+        dao.read("lake.flat", engine="spark", options={"engine_path": "native"})
+    assert collect(dao.read("lake.flat", engine="spark")) == [(1, "a"), (2, "b")]
+    assert calls == []
+
+
+def test_a_native_read_whose_files_vanish_names_the_object(spark: Any, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    dao = DataAccessObject(catalog_for(tmp_path), spark=spark)
+    dao.write(events(spark, [(1, 1.0, "DE")]), "lake.events", mode="overwrite")
+    real = files_native.plan
+
+    def plan_then_delete(*a: Any, **k: Any) -> Any:  # another job deletes the object meanwhile
+        planned = real(*a, **k)
+        shutil.rmtree(tmp_path / "events")
+        return planned
+
+    monkeypatch.setattr(files_native, "plan", plan_then_delete)
+    with pytest.raises(DaoError, match=r"reading 'lake.events' \(store 'lake'\) with Spark failed: .*PATH_NOT_FOUND"):
+        dao.read("lake.events", engine="spark", options={"engine_path": "native"})
+
+
 def test_engine_path_python_on_the_store_forces_the_python_path(spark: Any, tmp_path: Path, calls: list[str]) -> None:
     dao = DataAccessObject(catalog_for(tmp_path, engine_path="python"), spark=spark)
     dao.write(events(spark, [(1, 1.0, "DE")]), "lake.flat", mode="overwrite")
@@ -322,15 +373,9 @@ def test_a_failed_commit_leaves_the_target_unchanged(spark: Any, tmp_path: Path,
 # --------------------------------------------------------------------------- S3 through s3a (moto)
 def test_native_files_on_s3_through_s3a(spark: Any, s3_server: str, s3_bucket: str, s3_client: Any,
                                         calls: list[str]) -> None:
-    from conftest import REQUIRE_NATIVE_DELTA
+    from conftest import require_s3a
 
-    from spark_dao.engines import delta_native
-
-    if not delta_native.has_s3a(spark):
-        reason = "the Spark session has no S3A (hadoop-aws): fetch the JARs of jars/pom.xml"
-        if REQUIRE_NATIVE_DELTA:
-            pytest.fail(f"SPARK_DAO_REQUIRE_NATIVE_DELTA is set but {reason}")
-        pytest.skip(reason)
+    require_s3a(spark)
     catalog = Catalog.load({
         "stores": {"lake": {"interface": "files", "bucket": s3_bucket, "prefix": "lake", "endpoint_url": s3_server,
                             "region": "us-east-1", "access_key": "testing", "secret_key": "testing"}},

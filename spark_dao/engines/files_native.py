@@ -47,7 +47,16 @@ from ..catalog.model import DataObject
 from ..errors import DaoError
 from ..interfaces.base import PartitionFilter, StagedFile, StagedPart, WriteResult
 from ._failures import run_spark_write
-from .delta_native import OPTION, _is_local, _s3_refusal, conform, hadoop_options, has_s3a, with_options
+from .delta_native import (
+    OPTION,
+    _first_line,
+    _is_local,
+    _s3_refusal,
+    conform,
+    hadoop_options,
+    has_s3a,
+    with_options,
+)
 
 log = logging.getLogger("spark_dao.files")
 
@@ -207,14 +216,20 @@ def read(spark: Any, itf: Any, obj: DataObject, options: Mapping[str, Any], read
     where = spark_location(obj)
     reader = with_options(spark.read.format(fmt).schema(from_arrow_schema(read_plan.schema)),
                           {**_reader_options(fmt, opts), **hadoop_options(obj)})
-    if rels == [""]:
-        df = reader.load(where)  # the object is one file
-    elif len(rels) < sum(len(t.payload.slices) for t in read_plan.tasks):
-        # an empty write's marker sits beside the data (at the root of a partitioned object, where
-        # Spark's partition discovery would refuse it): name the data files
-        df = reader.option("basePath", where).load([f"{where}/{r}" for r in dict.fromkeys(rels)])
-    else:
-        df = reader.option("basePath", where).load(where)
+    try:
+        if rels == [""]:
+            df = reader.load(where)  # the object is one file
+        elif len(rels) < sum(len(t.payload.slices) for t in read_plan.tasks):
+            # an empty write's marker sits beside the data (at the root of a partitioned object, where
+            # Spark's partition discovery would refuse it): name the data files
+            df = reader.option("basePath", where).load([f"{where}/{r}" for r in dict.fromkeys(rels)])
+        else:
+            df = reader.option("basePath", where).load(where)
+    except Exception as exc:  # Spark lists the files again (they may be gone): the error names the object
+        if not type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise
+        raise DaoError(f"reading {obj.full_name!r} (store {obj.store_name!r}) with Spark failed: "
+                       f"{_first_line(str(exc))}") from exc
     return df.select(*[f"`{n.replace('`', '``')}`" for n in schema.names])
 
 
