@@ -89,8 +89,8 @@ def _text_unsupported(schema: pa.Schema) -> str | None:
 def refusal(obj: DataObject, fmt: str, schema: pa.Schema | None, *, operation: str,
             options: Mapping[str, Any] | None = None, partition_columns: tuple[str, ...] = ()) -> str | None:
     """Why the native path cannot run this read/write/upsert (None: it can)."""
-    if operation == "upsert":
-        return "upserts run on the Python path (the commit merges the touched files)"
+    if operation == "upsert" and fmt != "parquet":
+        return f"upserts into {fmt} objects run on the Python path (Spark maps {fmt} columns differently)"
     if not _is_local(obj.location):
         if not obj.location.startswith(("s3://", "s3a://", "s3n://")):
             return f"the location {obj.location} is neither a local folder nor S3"
@@ -108,7 +108,7 @@ def refusal(obj: DataObject, fmt: str, schema: pa.Schema | None, *, operation: s
             if col in schema.names and not any(test(schema.field(col).type) for test in _PARTITION_TYPES):
                 return (f"partition column {col!r} is {schema.field(col).type}: Spark names its folders "
                         "differently from the Python path")
-    if operation == "write" and options and options.get("row_group_size") is not None:
+    if operation in ("write", "upsert") and options and options.get("row_group_size") is not None:
         return "row_group_size is set (Spark sizes row groups in bytes: parquet.block.size)"
     codec = str((options or {}).get("compression") or "none").lower()
     if operation == "write" and fmt in ("csv", "json") and codec not in ("none", "uncompressed", "gzip"):
@@ -271,7 +271,7 @@ def _holds_rows(fs: Any, path: str, size: int, spec: Any) -> bool:
     return len(lines) > (1 if spec.format == "csv" and spec.options.get("header", True) else 0)
 
 
-def _final_name(rel: str, spec: Any, job_id: str, types: Mapping[str, pa.DataType]) -> str:
+def _final_name(rel: str, spec: Any, job_id: str, types: Mapping[str, pa.DataType], sub: str = "") -> str:
     """Where a file Spark staged at ``rel`` goes in the object: the Python path's partition folder
     names and a ``part-<job>-`` file name (the sweep and the upsert find files by job)."""
     from ..interfaces._layout import _job_tag, _partition_segment, _partition_values, _typed
@@ -281,7 +281,8 @@ def _final_name(rel: str, spec: Any, job_id: str, types: Mapping[str, pa.DataTyp
     segments = [_partition_segment(col, _typed(values.get(col), types[col]), types[col])
                 for col in spec.partition_by]
     m = _SPARK_NAME.match(name)
-    stem = f"{_job_tag(job_id)}s{m.group(1)}{m.group(2)}" if m else f"{_job_tag(job_id)}{name}"
+    tag = _job_tag(job_id) + (f"{sub}-" if sub else "")
+    stem = f"{tag}s{m.group(1)}{m.group(2)}" if m else f"{tag}{name}"
     return posixpath.join(*segments, stem) if segments else stem
 
 
@@ -298,51 +299,151 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, options: Mapping[str, 
     concurrent writer's sweep leaves its staging alone; a failed Spark job is aborted (its staging
     removed): the target is unchanged.
     """
-    from pyspark.sql import Observation
-    from pyspark.sql import functions as F
-
-    from ..interfaces._layout import STAGING, _list_files
-
     if mode == "ignore" and itf.exists(obj):
         return WriteResult(object=obj.full_name, mode=mode, location=obj.location, skipped=True)
     job_id = uuid.uuid4().hex
     spec = itf.start_job(obj, spec, job_id)
-    fs, base = itf._where(obj)
-    staged_root = f"{base}/{STAGING}/{job_id}"
-    target = f"{spark_location(obj)}/{STAGING}/{job_id}"
     ok = False
     try:
-        observed = Observation(f"spark_dao_{job_id[:8]}")
-        df = conform(sdf, spec.schema).observe(observed, F.count(F.lit(1)).alias("rows"))
-        data_cols = [c for c in spec.schema.names if c not in spec.partition_by]
-        df = df.select(*[f"`{c.replace('`', '``')}`" for c in data_cols + list(spec.partition_by)])
-        for col in spec.partition_by:
-            if pa.types.is_string(spec.schema.field(col).type) or pa.types.is_large_string(spec.schema.field(col).type):
-                c = F.col(f"`{col.replace('`', '``')}`")
-                df = df.withColumn(col, F.when(c == "", F.lit(_empty_marker(job_id))).otherwise(c))
-        writer = with_options(df.write.format(spec.format).mode("error"),
-                              {**_writer_options(spec.format, spec), **hadoop_options(obj)})
-        if spec.partition_by:
-            writer = writer.partitionBy(*spec.partition_by)
-        run_spark_write(lambda: writer.save(target), obj)
-        rows = int((observed.get or {}).get("rows") or 0)
-        types = {c: spec.schema.field(c).type for c in spec.partition_by}
-        files = []
-        if rows:  # Spark leaves an empty file for an empty write; the commit's empty write replaces it
-            for rel, size in _list_files(fs, staged_root):
-                if _holds_rows(fs, f"{staged_root}/{rel}", size, spec):
-                    files.append(StagedFile(path=_final_name(rel, spec, job_id, types), rows=0, size=size, source=rel))
-            if not files:  # e.g. a Spark Connect server on another machine wrote into its own disk
-                raise DaoError(
-                    f"writing {obj.full_name!r} (store {obj.store_name!r}): Spark wrote {rows} rows under "
-                    f"{target}, but no file of them is visible from this process; is the Spark Connect server on "
-                    f"another machine? Use options={{'{OPTION}': 'python'}} or a store both can reach (S3)"
-                )
-        part = StagedPart(job_id=job_id, files=tuple(files), rows=rows)
+        part = stage(sdf, itf, obj, spec, job_id)
         ok = True
     finally:
         if not ok:
             itf.abort(obj, [StagedPart(job_id=job_id)], spec)
     result = itf.commit(obj, [part], spec)
-    log.debug("%s: written natively by Spark (%s, %d files)", obj.full_name, spec.format, len(files))
+    log.debug("%s: written natively by Spark (%s, %d files)", obj.full_name, spec.format, len(part.files))
     return result
+
+
+def stage(sdf: Any, itf: Any, obj: DataObject, spec: Any, job_id: str, sub: str = "") -> StagedPart:
+    """Spark's writer fills ``<object>/_dao_staging/<job>/[<sub>/]``; the staged files, named for the
+    commit (:class:`StagedFile` ``source``: where Spark put each). The job is live already; on a
+    failure the caller aborts it."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    from ..interfaces._layout import STAGING, _list_files
+
+    fs, base = itf._where(obj)
+    staged_root = f"{base}/{STAGING}/{job_id}" + (f"/{sub}" if sub else "")
+    target = f"{spark_location(obj)}/{STAGING}/{job_id}" + (f"/{sub}" if sub else "")
+    observed = Observation(f"spark_dao_{job_id[:8]}{sub}")
+    df = conform(sdf, spec.schema).observe(observed, F.count(F.lit(1)).alias("rows"))
+    data_cols = [c for c in spec.schema.names if c not in spec.partition_by]
+    df = df.select(*[_quoted(c) for c in data_cols + list(spec.partition_by)])
+    for col in spec.partition_by:
+        if pa.types.is_string(spec.schema.field(col).type) or pa.types.is_large_string(spec.schema.field(col).type):
+            c = F.col(_quoted(col))
+            df = df.withColumn(col, F.when(c == "", F.lit(_empty_marker(job_id))).otherwise(c))
+    writer = with_options(df.write.format(spec.format).mode("error"),
+                          {**_writer_options(spec.format, spec), **hadoop_options(obj)})
+    if spec.partition_by:
+        writer = writer.partitionBy(*spec.partition_by)
+    run_spark_write(lambda: writer.save(target), obj)
+    rows = int((observed.get or {}).get("rows") or 0)
+    types = {c: spec.schema.field(c).type for c in spec.partition_by}
+    files = []
+    if rows:  # Spark leaves an empty file for an empty write; the commit's empty write replaces it
+        for rel, size in _list_files(fs, staged_root):
+            if _holds_rows(fs, f"{staged_root}/{rel}", size, spec):
+                files.append(StagedFile(path=_final_name(rel, spec, job_id, types, sub), rows=0, size=size,
+                                        source=posixpath.join(sub, rel) if sub else rel))
+        if not files:  # e.g. a Spark Connect server on another machine wrote into its own disk
+            raise DaoError(
+                f"writing {obj.full_name!r} (store {obj.store_name!r}): Spark wrote {rows} rows under "
+                f"{target}, but no file of them is visible from this process; is the Spark Connect server on "
+                f"another machine? Use options={{'{OPTION}': 'python'}} or a store both can reach (S3)"
+            )
+    return StagedPart(job_id=job_id, files=tuple(files), rows=rows)
+
+
+def _quoted(name: str) -> str:
+    return f"`{name.replace('`', '``')}`"
+
+
+# --------------------------------------------------------------------------- upsert
+#: the sub-folder of the job's staging where Spark writes an upsert's rewritten files
+_REWRITE = "rewrite"
+
+
+def upsert(sdf: Any, itf: Any, obj: DataObject, spec: Any, requested: str) -> WriteResult:
+    """An upsert whose rewrite runs in Spark: the incoming rows come to the driver as Arrow (the
+    batch: the Python path holds it there too), the commit scans the stored keys and decides the
+    merge as on the Python path (:mod:`spark_dao.interfaces.files_upsert`), then Spark reads the
+    touched files, drops the replaced (and, with ``delete_unmatched``, unmatched) rows with joins,
+    and writes the survivors into the job's staging; the commit publishes them with the batch's
+    rows. The driver never holds a stored file."""
+    import dataclasses
+
+    job_id = uuid.uuid4().hex
+    spec = dataclasses.replace(spec, in_process=True)
+    spec = itf.start_job(obj, spec, job_id)
+    spark = sdf.sparkSession
+    ok = False
+    try:
+        table = conform(sdf, spec.schema).toArrow()
+        part = itf.stage(obj, table.to_batches(), spec, job_id)
+        del table
+        spec = dataclasses.replace(spec, rewrite=_Rewriter(spark, itf, obj, spec, requested))
+        result = itf.commit(obj, [part], spec)
+        ok = True
+    finally:
+        if not ok:
+            itf.abort(obj, [StagedPart(job_id=job_id)], spec)
+    log.debug("%s: upsert's rewrite run natively by Spark (%d files)", obj.full_name, result.files_rewritten)
+    return result
+
+
+class _Rewriter:
+    """``spec.rewrite`` of a native upsert: called by the commit with the files it must rewrite."""
+
+    def __init__(self, spark: Any, itf: Any, obj: DataObject, spec: Any, requested: str) -> None:
+        self.spark, self.itf, self.obj, self.spec, self.requested = spark, itf, obj, spec, requested
+
+    def refusal(self, rels: list[str]) -> str | None:
+        for rel in rels:
+            if rel == "":
+                return "the object is one file"
+            folders = posixpath.dirname(rel).split("/") if posixpath.dirname(rel) else []
+            if len(folders) != len(self.spec.partition_by):
+                return f"{rel} is not in the object's partition folders"
+            for seg in folders:
+                if _NON_ASCII_ESCAPE.search(seg):
+                    return f"partition folder {seg!r} holds non-ASCII characters (Spark decodes them differently)"
+                if seg.endswith("="):
+                    return f"partition folder {seg!r} holds an empty string (Spark reads it as null)"
+        return None
+
+    def __call__(self, rels: list[str], plan: Any, opts: Any, job_id: str) -> tuple[StagedPart, int] | None:
+        """``(the survivors Spark staged, rows deleted as unmatched)``, or None: the commit rewrites
+        on the Python path (a layout Spark cannot read as the Python path does; with ``auto``)."""
+        from pyspark.sql import Observation
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        spec, obj = self.spec, self.obj
+        why = self.refusal(rels)
+        if why is not None:
+            if self.requested == "native":
+                raise DaoError(f"upserting into {obj.full_name!r} (store {obj.store_name!r}) natively: {why}; "
+                               f"use {OPTION}='auto' or 'python'")
+            log.debug("%s: the upsert's rewrite runs on the Python path: %s", obj.full_name, why)
+            return None
+        where = spark_location(obj)
+        reader = with_options(self.spark.read.format(spec.format).schema(from_arrow_schema(spec.schema)),
+                              hadoop_options(obj))
+        stored = reader.option("basePath", where).load([f"{where}/{r}" for r in rels])
+        keys = list(opts.keys)
+        key_schema = pa.schema([spec.schema.field(k) for k in keys])
+        kept = stored
+        if plan.replace_keys.num_rows:
+            replace = self.spark.createDataFrame(plan.replace_keys.select(keys).cast(key_schema))
+            kept = kept.join(replace, on=keys, how="left_anti")
+        before = Observation(f"spark_dao_{job_id[:8]}_kept")
+        if plan.keep_keys is not None:
+            kept = kept.observe(before, F.count(F.lit(1)).alias("rows"))
+            keep = self.spark.createDataFrame(plan.keep_keys.select(keys).cast(key_schema))
+            kept = kept.join(keep, on=keys, how="left_semi")
+        part = stage(kept, self.itf, obj, spec, job_id, sub=_REWRITE)
+        deleted = int((before.get or {}).get("rows") or 0) - part.rows if plan.keep_keys is not None else 0
+        return part, deleted

@@ -71,19 +71,19 @@ def write(sdf: Any, itf: Any, obj: DataObject, mode: str, opts: Mapping[str, Any
     if requested == "python":
         files_native.choose(spark, obj, requested, action="writing", why_not=None)
         return None
-    spec = None
-    if upsert:
-        why_not = files_native.refusal(obj, "parquet", None, operation="upsert")
-    else:
-        from pyspark.sql.pandas.types import to_arrow_schema
+    from pyspark.sql.pandas.types import to_arrow_schema
 
-        spec = itf.prepare_write(obj, to_arrow_schema(sdf.schema, timezone="UTC"), {**opts, "mode": mode})
-        explicit = {str(k).lower() for k in (*opts, *obj.options)}
-        why_not = files_native.refusal(
-            obj, spec.format, spec.schema, operation="write", partition_columns=tuple(spec.partition_by),
-            options={"compression": spec.options.get("compression"),
-                     **({"row_group_size": True} if "row_group_size" in explicit else {})},
-        )
-    if not files_native.choose(spark, obj, requested, action="writing", why_not=why_not):
+    spec = itf.prepare_write(obj, to_arrow_schema(sdf.schema, timezone="UTC"), {**opts, "mode": mode})
+    explicit = {str(k).lower() for k in (*opts, *obj.options)}
+    why_not = files_native.refusal(
+        obj, spec.format, spec.schema, operation="upsert" if upsert else "write",
+        partition_columns=tuple(spec.partition_by),
+        options={"compression": spec.options.get("compression"),
+                 **({"row_group_size": True} if "row_group_size" in explicit else {})},
+    )
+    if not files_native.choose(spark, obj, requested, action="upserting into" if upsert else "writing",
+                               why_not=why_not):
         return None
+    if upsert:
+        return files_native.upsert(sdf, itf, obj, spec, requested)
     return files_native.write(sdf, itf, obj, mode, opts, spec)

@@ -96,6 +96,10 @@ class WriteSpec:
     #: stage and commit run in one process (the pandas/arrow engine): an interface may then keep
     #: data that its commit reads back (an upsert's incoming rows) in memory instead of storage
     in_process: bool = False
+    #: an engine's own rewrite of the files an upsert touches (the native files path: Spark reads them,
+    #: drops the replaced rows and stages the rest), called by the files commit; None: the commit
+    #: streams them through this process
+    rewrite: Any = None
 
 
 @dataclass(frozen=True)

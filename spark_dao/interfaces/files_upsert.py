@@ -356,10 +356,25 @@ def commit_upsert(
     # every rewritten file at once.
     deleted = 0
     failed: list[BaseException] = []
+    engine_staged: list[tuple[str, StagedFile]] = []
+    engine_rows = 0
+    in_process = rewritten
+    if spec.rewrite is not None and rewritten:
+        # the engine rewrites the touched files itself (Spark: read, anti-join, write into staging)
+        try:
+            done = spec.rewrite(rewritten, plan, opts, job_id)
+        except Exception as exc:  # a file that vanished under Spark: a conflict, if another writer did it
+            check_no_conflict(exc)
+            raise
+        if done is not None:
+            engine_part, deleted = done
+            engine_staged = [(engine_part.job_id, f) for f in engine_part.files]
+            engine_rows = engine_part.rows
+            in_process = []
 
     def new_rows() -> Iterator[pa.RecordBatch]:
         nonlocal deleted
-        for stored in _map_ahead(lambda rel: _read(itf, obj, spec, base, [rel], sizes=sizes), rewritten, fs):
+        for stored in _map_ahead(lambda rel: _read(itf, obj, spec, base, [rel], sizes=sizes), in_process, fs):
             if isinstance(stored, BaseException):
                 try:
                     check_no_conflict(stored)
@@ -380,7 +395,7 @@ def commit_upsert(
         if failed:  # reading a rewritten file failed: its own error (or the conflict it revealed)
             raise failed[0] from None
         raise exc
-    staged: list[tuple[str, StagedFile]] = [(part.job_id, f) for f in part.files]
+    staged: list[tuple[str, StagedFile]] = [(part.job_id, f) for f in part.files] + engine_staged
     check_no_conflict()
     added = itf._publish(obj, fs, base, spec, staged, [], [job_id],
                          write_empty=not staged and not ({rel for rel, _ in existing} - set(rewritten)))
@@ -414,7 +429,7 @@ def commit_upsert(
         object=obj.full_name,
         mode="upsert",
         location=obj.location,
-        rows_written=part.rows,
+        rows_written=part.rows + engine_rows,
         rows_inserted=plan.inserted,
         rows_updated=plan.updated,
         rows_deleted=deleted,
