@@ -235,7 +235,7 @@ def read_write_ops(spark: Any, dao: Any, rows: int, native_path: bool, sections:
 def upsert_ops(spark: Any, dao: Any, rows: int, engines: list[str]) -> list[Op]:
     batch = upsert_batch(rows)
     name = f"scale.up_{rows}"
-    sdf = spark.createDataFrame(batch.table.to_pandas()) if "spark" in engines else None
+    sdf = spark.createDataFrame(batch.table.to_pandas()) if {"spark", "spark-python"} & set(engines) else None
 
     def check(out: Any) -> None:
         assert out.rows_updated == batch.updated and out.rows_inserted == batch.inserted, (
@@ -248,11 +248,15 @@ def upsert_ops(spark: Any, dao: Any, rows: int, engines: list[str]) -> list[Op]:
     run_by_engine: dict[str, Run] = {}
     ops: list[Op] = []
     for engine in engines:
-        label = ('dao.upsert(pandas_df, engine="pandas")  [own process]' if engine == "pandas"
-                 else "dao.upsert(spark_df)  [Spark engine]")
+        label = {"pandas": 'dao.upsert(pandas_df, engine="pandas")  [own process]',
+                 "spark": "dao.upsert(spark_df)  [Spark engine, native rewrite]",
+                 "spark-python": 'dao.upsert(spark_df, options={"engine_path": "python"})  [Spark engine, '
+                                 "Python path]"}[engine]
         run = Run("upsert", rows, engine, label)
         run_by_engine[engine] = run
-        fn = ((lambda: upsert_in_child(rows)) if engine == "pandas" else (lambda: dao.upsert(sdf, name)))
+        fn = ((lambda: upsert_in_child(rows)) if engine == "pandas"
+              else (lambda: dao.upsert(sdf, name, options={"engine_path": "python"})) if engine == "spark-python"
+              else (lambda: dao.upsert(sdf, name, options={"engine_path": "native"})))
 
         def setup(e: str = engine) -> None:
             current[0] = e
@@ -412,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upsert-repeat", type=int, help="timed runs per upsert (default: --repeat)")
     ap.add_argument("--only", action="append", choices=("reads", "read noop", "read agg", "writes", "upserts"),
                     help="measure only these (repeatable)")
-    ap.add_argument("--engines", default="pandas,spark", help="upsert engines (default pandas,spark)")
+    ap.add_argument("--engines", default="pandas,spark,spark-python",
+                    help="upsert engines: pandas, spark (the native rewrite), spark-python (the Python path); "
+                         "default all three")
     ap.add_argument("--native-path", choices=("auto", "on", "off"), default="auto",
                     help='the DAO native path rows (options={"engine_path": "native"}); auto: when '
                          "spark_dao/engines/files_native.py exists")
