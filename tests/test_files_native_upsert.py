@@ -332,3 +332,36 @@ def test_native_upsert_on_s3_through_s3a(spark: Any, s3_server: str, s3_bucket: 
     assert len(got) == 41 and got[1] == "x" and got[500] == "n" and got[5] == "v5"
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="lake/")["Contents"]]
     assert not [k for k in keys if "_dao_staging/" in k and not k.endswith(".live")]
+
+
+def test_native_upsert_with_date_int_partitions_timestamps_and_string_keys(spark: Any, tmp_path: Path) -> None:
+    import datetime as dt
+
+    import pandas as pd
+
+    cat = Catalog.load({
+        "stores": {"lake": {"interface": "files", "path": str(tmp_path), "format": "parquet"}},
+        "objects": {"lake.typed": {"partition_by": ["d", "n"], "keys": ["k"], "order_by": "at"}},
+    })
+    dao = DataAccessObject(cat, spark=spark)
+    schema = "k string, amount decimal(10,2), at timestamp, d date, n int"
+    t0 = dt.datetime(2025, 1, 1, 12, 0, 0)
+    day = [dt.date(2025, 1, 1), dt.date(2025, 1, 2)]
+    from decimal import Decimal
+
+    stored = [(f"k{i}", Decimal(f"{i}.25"), t0 + dt.timedelta(hours=i), day[i % 2], i % 3) for i in range(12)]
+    changes = [("k1", Decimal("99.99"), t0 + dt.timedelta(days=5), day[1], 1),   # newer: replaces
+               ("k2", Decimal("0.01"), t0 - dt.timedelta(days=5), day[0], 2),    # older: stale
+               ("new", Decimal("1.00"), t0, day[0], 0)]
+    results = {}
+    for path in ("native", "python"):
+        dao.write(spark.createDataFrame(stored, schema), "lake.typed", mode="overwrite",
+                  options={"engine_path": "python"})
+        res = dao.upsert(spark.createDataFrame(changes, schema), "lake.typed", options={"engine_path": path})
+        got = dao.read("lake.typed", engine="pandas").sort_values("k").reset_index(drop=True)
+        results[path] = (res.rows_inserted, res.rows_updated, res.files_rewritten, got)
+    assert results["native"][:3] == results["python"][:3] == (1, 1, 1)
+    pd.testing.assert_frame_equal(results["native"][3], results["python"][3])
+    got = results["native"][3].set_index("k")
+    assert got.loc["k1", "amount"] == Decimal("99.99") and got.loc["k2", "amount"] == Decimal("2.25")
+    assert len(got) == 13 and got.loc["new", "n"] == 0
