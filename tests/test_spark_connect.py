@@ -36,6 +36,8 @@ JOB = textwrap.dedent("""
                      "upsert": [u.rows_inserted, u.rows_updated],
                      "rows": sorted((r.id, r.read) for r in got.collect()),
                      "pandas": sorted(dao.read(name, engine="pandas")["read"].tolist())}
+    # the files upsert took the native path: Spark rewrote the touched file (no _jvm needed)
+    out["native_rewrite"] = any("-rewrite-" in f for f in os.listdir(root + "/silver/notes"))
     spark_dao.register(spark, catalog)
     spark.createDataFrame([(7, "s")], "id long, read string").write.format("dao").mode("append").save("silver.notes")
     out["format_dao"] = sorted(r.id for r in spark.read.format("dao").load("silver.notes").collect())
@@ -72,6 +74,7 @@ def test_spark_connect_clients_read_write_and_upsert(tmp_path: Path) -> None:
         assert out[name] == {"written": 2, "metrics": True, "upsert": [1, 1],
                              "rows": [[2, "z"], [3, "n"]], "pandas": ["n", "x", "z"]}, name
     assert out["format_dao"] == [1, 2, 3, 7]
+    assert out["native_rewrite"] is True
     assert out["remote"]["metrics"] is False
     assert "rows and files not known here" in out["remote"]["str"]
     assert out["remote"]["ids"] == [1, 2, 3, 7, 9]  # committed all the same
