@@ -4,7 +4,9 @@ Run as a child process by ``bench_s3.MotoS3``: prints its endpoint, then serves 
 closes. Each line ``tally`` read from stdin is answered with one JSON line: the requests served
 since the previous ``tally``, by kind (``GET range``, ``GET whole``, ``LIST``, ``HEAD``, ``PUT``,
 ``COPY``, ``DELETE`` (batched ``DeleteObjects`` or one key), ``MPU create``, ``MPU part``,
-``MPU complete``, ...), plus the response bytes of the GETs (``GET bytes``).
+``MPU complete``, ...), the response bytes of the GETs (``GET bytes``) and the server's CPU
+milliseconds per kind (``<kind> CPU ms``: thread time spent making the responses; werkzeug's own
+socket handling is not in it).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from urllib.parse import parse_qsl
 
 
@@ -58,23 +61,24 @@ def main() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     counts: collections.Counter[str] = collections.Counter()
+    server_us: collections.Counter[str] = collections.Counter()  # server CPU (thread time) by kind
     lock = threading.Lock()
     app = DomainDispatcherApplication(create_backend_app)
     trace = os.environ.get("DAO_TALLY_TRACE") == "1"
 
     def counting(environ: dict, start_response: object) -> object:
         what = kind(environ)
-        body = app(environ, start_response)
-        size = 0
-        if what.startswith("GET "):
-            body = list(body)
-            size = sum(len(b) for b in body)
+        cpu0 = time.thread_time()
+        body = list(app(environ, start_response))  # the response made here, in this thread's CPU time
+        size = sum(len(b) for b in body) if what.startswith("GET ") else 0
+        cpu_us = int((time.thread_time() - cpu0) * 1e6)
         if trace:  # DAO_TALLY_TRACE=1: one line per request on stderr
             print(what, environ.get("PATH_INFO"), environ.get("QUERY_STRING"), environ.get("HTTP_RANGE", ""),
                   file=sys.stderr, flush=True)
         with lock:
             counts[what] += 1
             counts["GET bytes"] += size
+            server_us[what] += cpu_us
         return body
 
     server = make_server("127.0.0.1", 0, counting, True, request_handler=MotoRequestHandler)
@@ -85,7 +89,9 @@ def main() -> None:
         if line.strip() == "tally":
             with lock:
                 out = dict(counts)
+                out.update({f"{k} CPU ms": round(v / 1000) for k, v in server_us.items()})
                 counts.clear()
+                server_us.clear()
             print(json.dumps(out), flush=True)
     server.shutdown()
 

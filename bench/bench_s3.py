@@ -435,10 +435,10 @@ def render(results: list[Result], stat: str, env: dict[str, str], command: str, 
     lines += ["", "all timed runs (s):"]
     lines += [f"- {r.op}: {', '.join(f'{x:.2f}' for x in r.times)} (CPU s: {', '.join(f'{x:.2f}' for x in r.cpu)})"
               for r in results]
-    if any(r.requests for r in results):
+    if any(r.requests and r.requests[-1] for r in results):
         lines += ["", "S3 requests of the last timed run, by kind (GET bytes: bytes the GETs returned):"]
         lines += [f"- {r.op}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.requests[-1].items()) if v)
-                  for r in results if r.requests]
+                  for r in results if r.requests and r.requests[-1]]
     if extra:
         lines += ["", *extra]
     lines += ["", "environment:"]
