@@ -392,7 +392,8 @@ def environment(moto_where: str) -> dict[str, str]:
         "machine": f"{cpu}, {os.cpu_count()} cores ({usable_cores()} usable by this run), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         **versions(),
-        "S3": f"moto ThreadedMotoServer on 127.0.0.1 ({moto_where}), plain HTTP, fake credentials",
+        "S3": f"moto on 127.0.0.1 ({moto_where}; subprocess: bench/_moto_tally.py, counting requests), plain HTTP, "
+               "fake credentials",
     }
     return env
 
