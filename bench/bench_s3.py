@@ -36,7 +36,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,21 +46,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _moto_tally import _UNSET_AWS_ENV, FAKE_AWS_ENV, MotoS3  # noqa: E402  (the S3 server, counting requests)
 from bench_local import wait_for_quiet  # noqa: E402  (shared load-noise helper)
 
-#: fake credentials moto accepts; set for the whole run so no real AWS account is ever used.
-FAKE_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": os.devnull,  # never read the developer's ~/.aws files
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-_UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 BENCH_EXTRA = "bench"  # pyproject extra holding awswrangler
 
 COUNTRIES = ["US", "DE", "GB", "FR", "IN", "BR", "JP", "CA", "ES", "IT", "NL", "PL", "SE", "MX",
@@ -69,86 +56,6 @@ COUNTRIES = ["US", "DE", "GB", "FR", "IN", "BR", "JP", "CA", "ES", "IT", "NL", "
 WORDS = ["checkout", "refund", "login", "search", "view", "cart", "promo", "shipping", "review",
          "signup", "logout", "payment", "wishlist", "support", "return", "upgrade"]
 STATUSES = ["new", "paid", "shipped", "delivered", "returned"]
-
-
-# --------------------------------------------------------------------------- the S3 server
-_SERVER_SCRIPT = r"""
-import logging, sys
-from moto.server import ThreadedMotoServer
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-host, port = server.get_host_and_port()
-print(f"http://{host}:{port}", flush=True)
-sys.stdin.read()  # serve until the parent closes our stdin (or exits)
-server.stop()
-"""
-
-
-class MotoS3:
-    """moto's S3 server on a free loopback port, in a child process (default) or a thread here."""
-
-    def __init__(self, where: str = "subprocess") -> None:
-        self.where = where
-        self.proc: subprocess.Popen[str] | None = None
-        self.server: Any = None
-        self.endpoint = ""
-
-    def __enter__(self) -> MotoS3:
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        if self.where == "inprocess":
-            from moto.server import ThreadedMotoServer
-
-            self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            self.server.start()
-            host, port = self.server.get_host_and_port()
-            self.endpoint = f"http://{host}:{port}"
-            return self
-        env = {k: v for k, v in os.environ.items() if k not in _UNSET_AWS_ENV}
-        env.update(FAKE_AWS_ENV)
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER_SCRIPT], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("http://"):
-            self.proc.kill()
-            raise RuntimeError(f"moto server did not start (got {line!r})")
-        self.endpoint = line
-        return self
-
-    def cpu_seconds(self) -> float:
-        """CPU seconds the server process has used so far (0 when in-process: counted as ours)."""
-        if self.proc is None:
-            return 0.0
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return 0.0
-
-    def rss_mb(self) -> float:
-        """Resident memory of the server process (MB; 0 when in-process or unknown)."""
-        if self.proc is None:
-            return 0.0
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return 0.0
-
-    def __exit__(self, *exc: object) -> None:
-        if self.server is not None:
-            self.server.stop()
-        if self.proc is not None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()
-                self.proc.wait(timeout=10)
-            except (subprocess.TimeoutExpired, OSError):
-                self.proc.kill()  # our own child, by its handle
-                self.proc.wait(timeout=10)
 
 
 def s3_client(endpoint: str) -> Any:
@@ -294,6 +201,8 @@ class Result:
     target_text: str = ""
     notes: list[str] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)  # CPU seconds per timed run (this process + S3 server)
+    client_cpu: list[float] = field(default_factory=list)  # CPU seconds per timed run of this process alone
+    requests: list[dict] = field(default_factory=list)  # S3 requests per timed run, by kind
 
     @property
     def median(self) -> float:
@@ -304,6 +213,7 @@ class Result:
         return min(self.times)
 
     cpu_median = property(lambda self: statistics.median(self.cpu) if self.cpu else float("nan"))
+    client_median = property(lambda self: statistics.median(self.client_cpu) if self.client_cpu else float("nan"))
 
 
 Op = tuple[str, Callable[[], object], Callable[[], object] | None]  # name, timed fn, untimed setup
@@ -315,17 +225,19 @@ def process_cpu() -> float:
 
 def measure_interleaved(ops: list[Op], repeat: int, *, quiet_wait: float = 0.0,
                         after: Callable[[str, object, int], None] | None = None,
-                        cpu: Callable[[], float] = process_cpu,
-                        ) -> tuple[dict[str, list[float]], list[float], dict[str, list[float]]]:
+                        cpu: Callable[[], float] = process_cpu, tally: Callable[[], dict] | None = None,
+                        ) -> tuple[dict[str, list[float]], list[float], dict[str, list[float]], dict[str, list]]:
     """Warm every op up once, then ``repeat`` rounds of op1, op2, ... (interleaved).
 
     ``setup`` runs untimed right before each run (e.g. rebuild the dataset), ``after(name, out,
     round)`` untimed right after (verification; round 0 is the warm-up). ``cpu()`` is the CPU
-    seconds used so far (read before and after each run).
+    seconds used so far (read before and after each run). Per run, ``extras[name]`` holds
+    (this process's CPU seconds, ``tally()``: the S3 requests of the run, by kind).
     """
     times: dict[str, list[float]] = {name: [] for name, _, _ in ops}
     cpus: dict[str, list[float]] = {name: [] for name, _, _ in ops}
     noise: list[float] = []
+    extras: dict[str, list] = {name: [] for name, _, _ in ops}
     for rnd in range(repeat + 1):
         for name, fn, setup in ops:
             if setup is not None:
@@ -333,19 +245,24 @@ def measure_interleaved(ops: list[Op], repeat: int, *, quiet_wait: float = 0.0,
             gc.collect()
             if rnd and quiet_wait:
                 noise.append(wait_for_quiet(quiet_wait))
-            c0, t0 = cpu(), time.perf_counter()
+            if tally is not None:
+                tally()  # the setup's requests are not the run's
+            c0, p0, t0 = cpu(), process_cpu(), time.perf_counter()
             out = fn()
-            elapsed, used = time.perf_counter() - t0, cpu() - c0
+            elapsed, used, own = time.perf_counter() - t0, cpu() - c0, process_cpu() - p0
+            requests = tally() if tally is not None else {}
             if rnd:
                 times[name].append(elapsed)
                 cpus[name].append(used)
-                print(f"   round {rnd}: {name}: {elapsed:.2f}s ({used:.2f} CPU s)", flush=True)
+                extras[name].append((own, requests))
+                print(f"   round {rnd}: {name}: {elapsed:.2f}s ({used:.2f} CPU s, this process {own:.2f}) "
+                      f"{requests}", flush=True)
             else:
                 print(f"-- warm-up {name}: {elapsed:.2f}s", flush=True)
             if after is not None:
                 after(name, out, rnd)
             del out
-    return times, noise, cpus
+    return times, noise, cpus, extras
 
 
 def versions() -> dict[str, str]:
@@ -383,7 +300,8 @@ def environment(moto_where: str) -> dict[str, str]:
         "machine": f"{cpu}, {os.cpu_count()} cores ({usable_cores()} usable by this run), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         **versions(),
-        "S3": f"moto ThreadedMotoServer on 127.0.0.1 ({moto_where}), plain HTTP, fake credentials",
+        "S3": f"moto on 127.0.0.1 ({moto_where}; subprocess: bench/_moto_tally.py, counting requests), plain HTTP, "
+               "fake credentials",
     }
     return env
 
@@ -397,10 +315,12 @@ def render(results: list[Result], stat: str, env: dict[str, str], command: str, 
     lines = [
         f"CPU: {env.get('CPU model', '?')}, {usable_cores()} cores usable | timed runs per operation: {len(results[0].times)} "
         f"(after 1 warm-up) | seconds = {stat} | ratio = baseline seconds / dao seconds (> 1: dao faster) | "
-        "CPU s = median CPU seconds of this process + the S3 server per run",
+        "CPU s = median CPU seconds of this process + the S3 server per run; client CPU s = this process alone "
+        "(what a user pays on real S3)",
         "",
-        "| operation | seconds | rows/s | ratio vs baseline | CPU s | CPU ratio | target | PASS/MISS |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
+        "| operation | seconds | rows/s | ratio vs baseline | CPU s | CPU ratio | client CPU s | client CPU ratio "
+        "| target | PASS/MISS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     verdicts = []
     for r in results:
@@ -414,15 +334,20 @@ def render(results: list[Result], stat: str, env: dict[str, str], command: str, 
         rate = r.rows / t(r)
         rate_s = f"{rate / 1e6:.2f} M" if rate >= 1e6 else f"{rate / 1e3:.0f} k"
         cpu_ratio = f"{base.cpu_median / r.cpu_median:.2f}x" if base and r.cpu_median else ""
+        own_ratio = f"{base.client_median / r.client_median:.2f}x" if base and r.client_median else ""
         lines.append(
             f"| {r.op} | {t(r):.2f} | {rate_s} | "
             f"{'baseline' if r.baseline is None else f'{ratio:.2f}x vs {r.baseline}'} | "
-            f"{r.cpu_median:.2f} | {cpu_ratio} | {r.target_text} | {verdict} |"
+            f"{r.cpu_median:.2f} | {cpu_ratio} | {r.client_median:.2f} | {own_ratio} | {r.target_text} | {verdict} |"
         )
     lines += ["", *verdicts]
     lines += ["", "all timed runs (s):"]
     lines += [f"- {r.op}: {', '.join(f'{x:.2f}' for x in r.times)} (CPU s: {', '.join(f'{x:.2f}' for x in r.cpu)})"
               for r in results]
+    if any(r.requests and r.requests[-1] for r in results):
+        lines += ["", "S3 requests of the last timed run, by kind (GET bytes: bytes the GETs returned):"]
+        lines += [f"- {r.op}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.requests[-1].items()) if v)
+                  for r in results if r.requests and r.requests[-1]]
     if extra:
         lines += ["", *extra]
     lines += ["", "environment:"]
@@ -450,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", choices=("s3", "local"), default="s3",
                     help="where the upsert group's table lives: the S3 server (default) or a files store in a "
                          "local temporary folder (the write/read groups, against awswrangler, are always on S3)")
+    ap.add_argument("--upsert-keys", default="id",
+                    help="keys of silver.daily (default id; 'id,day' declares the partition column a key, so the "
+                         "upsert scans only the batch's partitions)")
     ap.add_argument("--only", choices=("write", "read", "upsert"), action="append",
                     help="run only these groups (repeatable; read implies write's dataset)")
     args = ap.parse_args(argv)
@@ -502,9 +430,9 @@ def main(argv: list[str] | None = None) -> int:
                        "local": {"interface": "files", "path": local_dir.name}},
             "objects": {
                 "silver.events": {"path": "events"},
-                "silver.daily": {"path": "daily", "partition_by": ["day"], "keys": ["id"],
+                "silver.daily": {"path": "daily", "partition_by": ["day"], "keys": args.upsert_keys.split(","),
                                  "order_by": "updated_at"},
-                "local.daily": {"path": "daily", "partition_by": ["day"], "keys": ["id"],
+                "local.daily": {"path": "daily", "partition_by": ["day"], "keys": args.upsert_keys.split(","),
                                 "order_by": "updated_at"},
             },
         }
@@ -515,11 +443,12 @@ def main(argv: list[str] | None = None) -> int:
             return process_cpu() + server.cpu_seconds()
 
         def group(ops: list[Op], meta: dict[str, dict], after: Callable | None = None) -> dict[str, list[float]]:
-            times, busy, cpus = measure_interleaved(ops, args.repeat, quiet_wait=args.quiet_wait, after=after,
-                                                    cpu=cpu_now)
+            times, busy, cpus, extras = measure_interleaved(ops, args.repeat, quiet_wait=args.quiet_wait,
+                                                            after=after, cpu=cpu_now, tally=server.tally)
             noise.extend(busy)
             for name, _, _ in ops:
-                results.append(Result(name, times[name], cpu=cpus[name], **meta[name]))
+                results.append(Result(name, times[name], cpu=cpus[name], client_cpu=[c for c, _ in extras[name]],
+                                      requests=[r for _, r in extras[name]], **meta[name]))
             return times
 
         # 1: writes of the same pandas DataFrame (snappy parquet, one dataset folder each).
@@ -556,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         if daily is not None:
             write_opts = {"max_rows_per_file": daily.rows_per_file}
             where = " on a local folder" if args.store == "local" else ""
-            upsert_op = f'dao.upsert(changes) [1%, 2 of {args.days} days]{where}'
+            keys = "" if args.upsert_keys == "id" else f" keys={args.upsert_keys}"
+            upsert_op = f'dao.upsert(changes) [1%, 2 of {args.days} days{keys}]{where}'
             rewrite_op = f'dao.write(merged, mode="overwrite"){where}'
 
             def rebuild() -> None:

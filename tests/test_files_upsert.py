@@ -238,3 +238,35 @@ def test_the_rewrite_streams_one_stored_file_at_a_time(tmp_path, monkeypatch):
     assert len(alive_at_read) == 6 and max(alive_at_read) <= 1, alive_at_read
     back = dao.read("s.t", engine="pandas")
     assert len(back) == 600 and sorted(back[back.v == "new"]["id"]) == [i * 100 for i in range(6)]
+
+
+def test_a_file_replaced_during_the_key_scan_is_a_conflict_and_nothing_is_published(dao, base, monkeypatch):
+    """The files the scan reads are checked against the commit's own listing (taken under the lock,
+    no second listing): a writer that bypassed the lock and replaced one of them while the scan
+    ran makes the upsert raise WriteConflict and publish nothing."""
+    import pyarrow.parquet as pq
+
+    from spark_dao import WriteConflict
+    from spark_dao.interfaces import files_upsert
+
+    target = next(p for p in sorted((base / "day=d1").glob("*.parquet"))
+                  if 1 in pq.read_table(p)["id"].to_pylist())
+    foreign = pq.read_table(target)
+    foreign = foreign.set_column(foreign.schema.get_field_index("v"), "v", pa.array(["foreign"] * foreign.num_rows))
+    real = files_upsert._scan_parquet_keys
+    calls = []
+
+    def replaced_meanwhile(*args, **kwargs):  # fault injection: the first key read of the scan
+        if not calls:
+            pq.write_table(foreign, target)  # in place, same name (a writer that ignores the lock)
+        calls.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(files_upsert, "_scan_parquet_keys", replaced_meanwhile)
+    before = files_under(base)
+    with pytest.raises(WriteConflict, match=r"another writer changed 1 file\(s\) this upsert read.*day=d1.*Retry"):
+        dao.upsert(pa.table({"id": [1, 99], "v": ["mine", "new"], "ts": [11, 11], "day": ["d1", "d1"]}),
+                   "silver.users")
+    assert len(calls) == 6 and files_under(base) == before  # every file scanned; nothing published
+    rows = table_of(dao)
+    assert rows[1] == ("foreign", 10, "d1") and 99 not in rows and len(rows) == 12

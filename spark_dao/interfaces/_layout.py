@@ -129,8 +129,10 @@ def _hidden(rel: str) -> bool:
     return any(part.startswith(("_", ".")) for part in rel.split("/"))
 
 
-def _list_files(fs: pafs.FileSystem, base: str) -> list[tuple[str, int]]:
-    """Visible data files under ``base`` as (relative path, size), sorted."""
+def _list_files(fs: pafs.FileSystem, base: str, *, mtimes: dict[str, int | None] | None = None,
+                ) -> list[tuple[str, int]]:
+    """Visible data files under ``base`` as (relative path, size), sorted; ``mtimes`` (if given)
+    receives each one's modification time in ns, from the same listing."""
     listing = None
     if _is_object_store(fs):
         # one LIST request in the common case (a folder of files), instead of HEAD + LIST + LIST
@@ -140,6 +142,8 @@ def _list_files(fs: pafs.FileSystem, base: str) -> list[tuple[str, int]]:
         if info.type == pafs.FileType.NotFound:
             return []
         if info.type == pafs.FileType.File:
+            if mtimes is not None:
+                mtimes[""] = info.mtime_ns
             return [("", info.size or 0)]
     if listing is None:
         listing = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
@@ -151,11 +155,15 @@ def _list_files(fs: pafs.FileSystem, base: str) -> list[tuple[str, int]]:
         if _hidden(rel):
             continue
         out.append((rel, fi.size or 0))
+        if mtimes is not None:
+            mtimes[rel] = fi.mtime_ns
     if not out and listing and _is_object_store(fs):
         # only hidden entries under "base/" (a write's staging): "base" itself may be one file, e.g.
         # uploaded as-is; it is the object's data (an overwrite replaces it, see CommitProtocol._commit)
         info = fs.get_file_info(base)
         if info.type == pafs.FileType.File:
+            if mtimes is not None:
+                mtimes[""] = info.mtime_ns
             return [("", info.size or 0)]
     out.sort()
     return out

@@ -49,8 +49,9 @@ class CommitProtocol:
                 base: str, lock: Any) -> WriteResult:
         parts = [p for p in parts if p is not None]
         job_ids = sorted({p.job_id for p in parts})
+        mtimes: dict[str, int | None] = {}
         try:
-            existing = _list_files(fs, base)
+            existing = _list_files(fs, base, mtimes=mtimes)
             if existing and spec.mode == "errorifexists":
                 raise DaoError(
                     f"object {obj.full_name!r} already has data at {obj.location} (store {obj.store_name!r}); "
@@ -71,7 +72,7 @@ class CommitProtocol:
             if spec.operation == "upsert":
                 from .files_upsert import commit_upsert
 
-                return commit_upsert(self, obj, parts, spec, fs, base, existing, lock=lock)
+                return commit_upsert(self, obj, parts, spec, fs, base, existing, lock=lock, mtimes=mtimes)
             staged = [(p.job_id, f) for p in parts for f in p.files]
             touched = sorted({posixpath.dirname(f.path) for _, f in staged})
             if spec.mode == "overwrite":

@@ -278,8 +278,10 @@ def commit_upsert(
     existing: list[tuple[str, int]],
     *,
     lock: ObjectLock | None = None,
+    mtimes: dict[str, int | None] | None = None,
 ) -> WriteResult:
-    """Merge the staged batch into the object (see the module docstring); runs inside ``lock``."""
+    """Merge the staged batch into the object (see the module docstring); runs inside ``lock``.
+    ``existing``: the commit's listing (under the lock); ``mtimes``: its files' modification times."""
     opts: UpsertOptions = spec.options["upsert"]
     what = f"upsert into {obj.full_name!r} (store {obj.store_name!r})"
     job_id = parts[0].job_id if parts else "upsert"
@@ -305,8 +307,10 @@ def commit_upsert(
             return tuple(_typed(values.get(c), spec.schema.field(c).type) for c in part_cols)
 
         scan = [rel for rel in scan if typed_values(rel) in present]
-    # what this upsert reads, as it reads it: checked again before publishing
-    read_state = _snapshot(fs, base, scan)
+    # what this upsert reads, as it reads it: checked again before publishing (the commit's own
+    # listing when it passes the times, else one more listing)
+    read_state = ({rel: (sizes[rel], mtimes.get(rel)) for rel in scan} if mtimes is not None
+                  else _snapshot(fs, base, scan))
     sizes_read = {rel: sizes[rel] for rel in scan}
 
     def check_no_conflict(cause: BaseException | None = None) -> None:
