@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from ..catalog.model import DataObject
 from ..errors import DaoError, WriteConflict
+from . import _key_index
 from ._fs import IO_THREADS, _file_error, _is_object_store, io_errors
 from ._layout import STAGING, _partition_values, _remove_empty_dirs, _typed
 from ._read import FileSlice, FilesReadPayload
@@ -83,7 +84,8 @@ def _may_hold(stats: Any, probe: list[Any]) -> bool:
 
 
 def _scan_parquet_keys(fs: pafs.FileSystem, base: str, rel: str, size: int, spec: WriteSpec,
-                       key_cols: list[str], first_key: str, probe: list[Any], *, obj: DataObject) -> pa.Table:
+                       key_cols: list[str], first_key: str, probe: list[Any], *, obj: DataObject,
+                       ranges: dict[str, Any] | None = None) -> pa.Table:
     """Key columns of one parquet file, reading only the row groups the statistics cannot exclude.
 
     The size from the listing is passed on, so object stores need no HEAD request per file: one
@@ -100,6 +102,8 @@ def _scan_parquet_keys(fs: pafs.FileSystem, base: str, rel: str, size: int, spec
         if first_key in names:
             idx = names.index(first_key)
             meta = frag.metadata
+            if ranges is not None:  # for the key index (_key_index.py)
+                ranges[rel] = _key_index.file_range(meta, idx)
             groups = [g for g in groups if _may_hold(meta.row_group(g).column(idx).statistics, probe)]
         if not groups:
             return schema.empty_table()
@@ -330,9 +334,27 @@ def commit_upsert(
     # keys kept in memory follow the batch, not the table, also when keys do not cluster by file.
     wanted = None if opts.delete_unmatched else incoming[first_key].combine_chunks()
 
+    # The key index (_key_index.py): files whose recorded [min, max] excludes every batch key need
+    # no footer read, while the listing shows them as the index recorded them.
+    index: dict[str, _key_index.Entry] | None = None
+    ranges: dict[str, Any] = {}
+    key_type = spec.schema.field(first_key).type
+    if probe is not None and mtimes is not None and _key_index.indexable(key_type):
+        index = _key_index.load(fs, base, first_key, key_type)
+
+    def indexed(rel: str) -> _key_index.Entry | None:
+        entry = (index or {}).get(rel)
+        if entry is None or entry[0] != sizes[rel] or (mtimes or {}).get(rel) is None or entry[1] != mtimes[rel]:
+            return None
+        return entry
+
     def keys_of(i: int) -> pa.Table:
-        if probe is not None:
-            t = _scan_parquet_keys(fs, base, scan[i], sizes[scan[i]], spec, key_cols, first_key, probe, obj=obj)
+        entry = indexed(scan[i]) if index is not None else None
+        if entry is not None and probe is not None and not _key_index.may_hold(entry, probe):
+            t = pa.schema([spec.schema.field(c) for c in key_cols]).empty_table()
+        elif probe is not None:
+            t = _scan_parquet_keys(fs, base, scan[i], sizes[scan[i]], spec, key_cols, first_key, probe, obj=obj,
+                                   ranges=ranges if index is not None else None)
         else:
             t = _read(itf, obj, spec, base, [scan[i]], key_cols, sizes=sizes)
         if wanted is not None and t.num_rows:
@@ -427,6 +449,20 @@ def commit_upsert(
             f"previous data is unchanged: {exc}"
         ) from exc
     _drop_backups(itf, obj, fs, spec, retired)
+    if index is not None and mtimes is not None:
+        # what the footers said, for the files this upsert leaves in place (its new files are read next time)
+        gone = set(rewritten)
+        keep: dict[str, _key_index.Entry] = {}
+        for rel, _size in existing:
+            if rel in gone:
+                continue
+            entry = indexed(rel)
+            if rel in ranges and ranges[rel] is not None and mtimes.get(rel) is not None:
+                entry = (sizes[rel], int(mtimes[rel]), *ranges[rel])
+            if entry is not None:
+                keep[rel] = entry
+        if keep != index:
+            _key_index.save(fs, base, first_key, key_type, keep)
     if rewritten and not _is_object_store(fs):
         _remove_empty_dirs(fs, base, {posixpath.dirname(r) for r in rewritten})
     result = WriteResult(
