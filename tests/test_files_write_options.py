@@ -156,3 +156,21 @@ def test_partitioning_by_every_column_is_refused_on_the_spark_paths(spark: Any, 
     with pytest.raises(PySparkException, match=r"DaoError: writing 'lake.all' \(store 'lake'\): every column"):
         sdf.write.format(dao._format_name(spark)).mode("overwrite").save("lake.all")
     assert not (tmp_path / "all").exists()
+
+
+@pytest.mark.parametrize("s3_commit", ["multipart", "copy"])
+def test_gzip_text_and_max_rows_on_s3(s3_server: str, s3_bucket: str, s3_client: Any, s3_commit: str) -> None:
+    # the text writer through both S3 staging modes (uploads at the final keys, or a staging folder)
+    dao = DataAccessObject({"stores": {"lake": {"interface": "files", "bucket": s3_bucket, "prefix": "lake",
+                                                "endpoint_url": s3_server, "region": "us-east-1", "format": "json",
+                                                "access_key": "testing", "secret_key": "testing",
+                                                "s3_commit": s3_commit}},
+                            "objects": {"lake.parts": {"partition_by": ["c"]}}})
+    dao.write(TABLE, "lake.parts", mode="overwrite", engine="pandas",
+              options={"compression": "gzip", "max_rows_per_file": 4})
+    keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="lake/")["Contents"])
+    data = [k for k in keys if "/_" not in k and "/." not in k]
+    assert len(data) == 4 and all(k.endswith(".json.gz") for k in data), keys  # DE 4+2, FR 4+1
+    bodies = [gzip.decompress(s3_client.get_object(Bucket=s3_bucket, Key=k)["Body"].read()) for k in data]
+    assert sorted(len(b.splitlines()) for b in bodies) == [1, 2, 4, 4]
+    assert rows_of(dao.read("lake.parts", engine="arrow")) == EXPECTED
