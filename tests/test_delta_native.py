@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import DELTA_JARS, REQUIRE_NATIVE_DELTA
+from conftest import DELTA_JARS, REQUIRE_NATIVE_DELTA, require_s3a
 from deltalake import DeltaTable, write_deltalake
 
 from spark_dao import DaoError, DataAccessObject, ObjectNotFound, SchemaMismatch
@@ -648,11 +648,7 @@ def test_schema_changes_interoperate_between_the_paths(native: Any, tmp_path: Pa
 # --------------------------------------------------------------------------- native on S3 (s3a, moto)
 def test_native_path_on_s3_through_s3a(native: Any, s3_server: str, s3_bucket: str, s3_client: Any,
                                        calls: list[str]) -> None:
-    if not delta_native.has_s3a(native):
-        reason = "the Spark session has no S3A (hadoop-aws): fetch the JARs of jars/pom.xml"
-        if REQUIRE_NATIVE_DELTA:
-            pytest.fail(f"SPARK_DAO_REQUIRE_NATIVE_DELTA is set but {reason}")
-        pytest.skip(reason)
+    require_s3a(native)
     catalog = Catalog.load({
         "stores": {"lake": {"interface": "delta", "bucket": s3_bucket, "prefix": "lake", "endpoint_url": s3_server,
                             "region": "us-east-1", "access_key": "testing", "secret_key": "testing"}},

@@ -20,7 +20,10 @@ interface's own abort of the job's uploads with no faults.
 
 State is checked with a boto3 client talking to moto directly (not through the proxy), parsing
 the stored parquet files itself. Seeds are fixed, so a run is repeatable as far as thread
-scheduling allows. Knobs: ``SPARK_DAO_CHAOS_ROUNDS`` (default 50), ``SPARK_DAO_CHAOS_SEED``,
+scheduling allows. The run must meet faults and failed operations: it fails unless a fault was
+injected and some write, upsert or upload failed and left its target unchanged. Time: the retry
+pauses are shortened (``fast_retries``; the number of attempts is unchanged) and the write lock
+lease is 2 s (``CHAOS_LEASE``), so 50 rounds take ~20 s instead of ~4 min. Knobs: ``SPARK_DAO_CHAOS_ROUNDS`` (default 50), ``SPARK_DAO_CHAOS_SEED``,
 ``SPARK_DAO_CHAOS_RATE`` (share of faulted requests, default 0.25), ``SPARK_DAO_CHAOS_SPARK_ROUNDS`` (default 3), e.g.::
 
     SPARK_DAO_CHAOS_ROUNDS=400 pytest -q -s tests/test_s3_chaos.py
@@ -59,11 +62,12 @@ BIG = 6 * 1024 * 1024  # above the store's 5 MB multipart threshold: a multipart
 Row = tuple[int, str, float]
 
 
-def catalog(endpoint: str, bucket: str) -> dict:
+def catalog(endpoint: str, bucket: str, **configs: Any) -> dict:
     store = {"interfaces": ["files", "objects"], "bucket": bucket, "prefix": PREFIX, "endpoint_url": endpoint,
              "region": "us-east-1", "access_key": "testing", "secret_key": "testing",
              # few attempts and short timeouts, so that faults turn into failed operations too
-             "max_attempts": 3, "connect_timeout": 1, "request_timeout": 5, "multipart_threshold": "5MB"}
+             "max_attempts": 3, "connect_timeout": 1, "request_timeout": 5, "multipart_threshold": "5MB",
+             **configs}
     return {"stores": {"lake": store},
             "objects": {"lake.events": {"partition_by": ["c"], "keys": ["id"]},
                         "lake.flat": {"keys": ["id"]},
@@ -160,6 +164,8 @@ class Run:
         #: leftovers by kind: "cleanup failed (logged)", "raw upload orphan", "unexplained"
         self.leftovers: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
         self.warnings = Warnings()
+        #: (seconds, round, label) of every operation, for the report's slowest ones
+        self.durations: list[tuple[float, int, str]] = []
 
     def fresh_rows(self, n: int, v: float, countries: tuple[str, ...] = COUNTRIES) -> list[Row]:
         rows = []
@@ -220,12 +226,14 @@ class Run:
         error: BaseException | None = None
         self.warnings.messages.clear()
         logging.getLogger("spark_dao").addHandler(self.warnings)
+        started = time.monotonic()
         try:
             result = call()
         except Exception as exc:  # noqa: BLE001 - classified below
             error, result = exc, None
         finally:
             logging.getLogger("spark_dao").removeHandler(self.warnings)
+            self.durations.append((time.monotonic() - started, i, label))
         if error is not None:
             self.errors[_signature(error)] += 1
         self.proxy.enabled = False  # observe and sweep without faults
@@ -280,6 +288,8 @@ class Run:
         lines.append(f"  violations={len(self.violations)} leftovers: "
                      + (", ".join(f"{k}={len(v)}" for k, v in sorted(self.leftovers.items())) or "none"))
         lines.append("  errors: " + "; ".join(f"{n}x {sig}" for sig, n in self.errors.most_common()))
+        lines.append("  slowest: " + ", ".join(f"round {i} {label} {s:.1f}s"
+                                                for s, i, label in sorted(self.durations, reverse=True)[:5]))
         for v in self.violations:
             lines.append(f"  VIOLATION {v}")
         for kind, items in sorted(self.leftovers.items()):
@@ -298,18 +308,42 @@ def _signature(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[:110]}"
 
 
+#: the random run's write lock lease: a lock whose creation was applied but unanswered (the failed
+#: operation cannot release what it does not know it holds) blocks the next writer until the lease
+#: ends; at the default 60 s that was most of the run's time
+CHAOS_LEASE = 2
+
+
 @pytest.fixture
-def chaos(s3_server: str, s3_bucket: str, s3_client: Any) -> Iterator[tuple[ChaosProxy, DataAccessObject]]:
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same number of attempts, with shorter pauses between them: botocore backs off up to
+    1 s, 2 s... after a 503 SlowDown (50 ms otherwise), pyarrow's S3 client (the AWS SDK's standard
+    strategy) up to 1 s, 2 s... after any error (its default strategy: 50 ms, 100 ms...), and
+    spark_dao's settling of a commit 0.5 s, 1 s... Most of the random run's time went into these
+    pauses, and what happens after the last attempt is what the test is about."""
+    import pyarrow.fs as pafs
+    from botocore.retries.standard import ExponentialBackoff
+
+    from spark_dao.interfaces import _publish
+
+    monkeypatch.setitem(ExponentialBackoff._DEFAULT_BACKOFF_CONFIG, "throttling_base_scale", 0.05)
+    monkeypatch.setattr(pafs, "AwsStandardS3RetryStrategy", pafs.AwsDefaultS3RetryStrategy)
+    monkeypatch.setattr(_publish, "SETTLE_BACKOFF", 0.02)
+
+
+@pytest.fixture
+def chaos(s3_server: str, s3_bucket: str, s3_client: Any,
+          fast_retries: None) -> Iterator[tuple[ChaosProxy, DataAccessObject]]:
     proxy = ChaosProxy(s3_server, rate=RATE, seed=SEED)
     try:
-        yield proxy, DataAccessObject(catalog(proxy.url, s3_bucket))
+        yield proxy, DataAccessObject(catalog(proxy.url, s3_bucket, lock_lease=CHAOS_LEASE))
     finally:
         proxy.close()
 
 
 def test_s3_operations_under_chaos_are_all_or_nothing(chaos, s3_server, s3_client, s3_bucket, capsys):
     proxy, dao = chaos
-    direct = DataAccessObject(catalog(s3_server, s3_bucket))  # no proxy: for the cleanup sweep
+    direct = DataAccessObject(catalog(s3_server, s3_bucket, lock_lease=CHAOS_LEASE))  # no proxy: for the sweep
     run = Run(dao, direct, s3_client, s3_bucket, proxy, SEED)
     started = time.monotonic()
     for i in range(ROUNDS):
@@ -319,7 +353,12 @@ def test_s3_operations_under_chaos_are_all_or_nothing(chaos, s3_server, s3_clien
         print("\n" + report)
     outcomes = collections.Counter(outcome for (_, outcome), n in run.tally.items() for _ in range(n))
     assert sum(outcomes.values()) == ROUNDS
+    # the run proves something only if faults were injected and some operations failed under them:
+    # at least one write, upsert or upload raised and left the target exactly as it was (rolled back)
+    faults = {f: n for f, n in proxy.faults().items() if f not in ("pass", "delay")}
+    assert sum(faults.values()) > 0, report
     assert outcomes["completed"] > 0 and outcomes["failed-clean"] + outcomes["failed-applied"] > 0, report
+    assert any(outcome == "failed-clean" and not label.startswith("read") for label, outcome in run.tally), report
     assert run.violations == [], report
     # Leftovers only where a best-effort cleanup itself failed (and logged it; a later cleanup
     # removes them), or the raw-upload orphans described in the module docstring.
@@ -329,7 +368,7 @@ def test_s3_operations_under_chaos_are_all_or_nothing(chaos, s3_server, s3_clien
 # --------------------------------------------------------------------------- minimal reproductions
 # Each failure the random run can meet at the end of a commit, forced on purpose.
 @pytest.fixture
-def scripted(s3_server: str, s3_bucket: str) -> Iterator[tuple[ChaosProxy, DataAccessObject]]:
+def scripted(s3_server: str, s3_bucket: str, fast_retries: None) -> Iterator[tuple[ChaosProxy, DataAccessObject]]:
     proxy = ChaosProxy(s3_server, rate=0.0, seed=SEED)
     try:
         yield proxy, DataAccessObject(catalog(proxy.url, s3_bucket))

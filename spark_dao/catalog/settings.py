@@ -144,7 +144,7 @@ WRITE_OPTIONS = {
     "partitionoverwritemode": "'dynamic' replaces only the partitions present in the data",
     "max_rows_per_file": "roll to a new file after this many rows",
     "maxrecordsperfile": "alias of max_rows_per_file",
-    "compression": "parquet: snappy (default), zstd, gzip, brotli, lz4, none",
+    "compression": "parquet: snappy (default), zstd, gzip, brotli, lz4, none; csv/json: none (default) or gzip",
     "header": "csv: write a header line (default true)",
     "delimiter": "csv: field separator (default ',')",
     "sep": "csv: alias of delimiter",

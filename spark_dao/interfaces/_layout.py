@@ -65,6 +65,30 @@ def check_partition_columns(obj: DataObject, columns: Iterable[str], *, action: 
             )
 
 
+#: compressions of csv and json files: gzip files are named ``.csv.gz`` / ``.json.gz``, as Spark's
+#: native writer names them, and both read paths decompress them by that suffix
+TEXT_COMPRESSIONS = ("none", "uncompressed", "gzip")
+
+
+def check_write_layout(obj: DataObject, fmt: str, compression: str, schema: pa.Schema) -> None:
+    """Refuse, before anything is written, a write whose files could not hold its rows: a
+    compression the format's files cannot have, or partition columns that leave no data column."""
+    where = f"writing {obj.full_name!r} (store {obj.store_name!r})"
+    if fmt in ("csv", "json") and compression not in TEXT_COMPRESSIONS:
+        raise DaoError(
+            f"{where}: compression {compression!r} is not available for {fmt} files; use 'gzip' "
+            f"(files named .{fmt}.gz) or 'none'. snappy, zstd, brotli and lz4 are for parquet"
+        )
+    part_cols = [c for c in obj.partition_by if c in schema.names]
+    if part_cols and len(part_cols) == len(schema.names):
+        raise DaoError(
+            f"{where}: every column of the data ({', '.join(map(repr, schema.names))}) is a partition "
+            f"column, so the data files would hold no column at all (Spark refuses this layout too); "
+            f"nothing was written. Keep at least one column out of 'partition_by' of {obj.full_name!r} "
+            f"in the catalog ({getattr(obj.store, 'source', 'the catalog file')}), or add a data column"
+        )
+
+
 def _store_root(store: DataStore) -> str | None:
     root = store.location
     if not root:

@@ -1,11 +1,12 @@
 """The staged writers: a task's rows written invisibly as parquet (a ``ParquetWriter`` per
-file), partitioned parquet and csv (the dataset writer), or json lines; and the empty file (plus
-schema sidecar) an empty write publishes.
+file), partitioned parquet and csv (the dataset writer), or json lines and gzip-compressed csv
+(the text writer); and the empty file (plus schema sidecar) an empty write publishes.
 """
 
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -88,7 +89,6 @@ def _stage_partitioned_parquet(fs, staging: str, batches, spec: WriteSpec, stem:
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     o = spec.options
@@ -142,22 +142,8 @@ def _stage_partitioned_parquet(fs, staging: str, batches, spec: WriteSpec, stem:
             inflight.popleft().result()
 
     def add(chunk: pa.Table) -> None:
-        if chunk.num_rows == 0:
-            return
-        keys = chunk.select(part_cols)
-        order = pc.sort_indices(keys, [(c, "ascending") for c in part_cols])
-        chunk = chunk.take(order)
-        cuts = {0, chunk.num_rows}
-        for c in part_cols:
-            cuts.update(pc.run_end_encode(chunk.column(c).combine_chunks()).run_ends.to_pylist())
-        bounds = sorted(cuts)
-        body = chunk.drop_columns(part_cols)
-        for start, end in zip(bounds, bounds[1:], strict=False):
-            row = chunk.slice(start, 1).select(part_cols)
-            rel_dir = "/".join(_partition_segment(c, row.column(c)[0].as_py(), row.schema.field(c).type)
-                               for c in part_cols)
+        for rel_dir, piece in _partition_runs(chunk, part_cols):
             st = parts.setdefault(rel_dir, {"dir": rel_dir, "pending": [], "pending_rows": 0, "pending_bytes": 0})
-            piece = body.slice(start, end - start)
             st["pending"].extend(piece.to_batches())
             st["pending_rows"] += piece.num_rows
             st["pending_bytes"] += piece.nbytes
@@ -193,6 +179,31 @@ def _stage_partitioned_parquet(fs, staging: str, batches, spec: WriteSpec, stem:
         if st.get("future") is not None:
             st["future"].result()
     return sorted(written, key=lambda f: f.path)
+
+
+def _partition_runs(chunk: pa.Table, part_cols: list[str]) -> Iterator[tuple[str, pa.Table]]:
+    """``chunk``'s rows by partition: (hive folder, rows without the partition columns), the rows
+    sorted by the partition columns (stably: a partition's rows keep their order) and cut at the
+    value changes. Without partition columns: ("", chunk)."""
+    import pyarrow.compute as pc
+
+    if chunk.num_rows == 0:
+        return
+    if not part_cols:
+        yield "", chunk
+        return
+    order = pc.sort_indices(chunk.select(part_cols), [(c, "ascending") for c in part_cols])
+    chunk = chunk.take(order)
+    cuts = {0, chunk.num_rows}
+    for c in part_cols:
+        cuts.update(pc.run_end_encode(chunk.column(c).combine_chunks()).run_ends.to_pylist())
+    bounds = sorted(cuts)
+    body = chunk.drop_columns(part_cols)
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        row = chunk.slice(start, 1).select(part_cols)
+        rel_dir = "/".join(_partition_segment(c, row.column(c)[0].as_py(), row.schema.field(c).type)
+                           for c in part_cols)
+        yield rel_dir, body.slice(start, end - start)
 
 
 # the partition buffers of _stage_partitioned_parquet hold at most this many row groups' rows,
@@ -248,34 +259,85 @@ def _stage_dataset(fs, staging: str, batches, spec: WriteSpec, stem: str) -> lis
     return written
 
 
-def _stage_json(fs, staging: str, batches, spec: WriteSpec, stem: str) -> list[StagedFile]:
-    import pyarrow.compute as pc
+def _stage_text(fs, staging: str, batches, spec: WriteSpec, stem: str) -> list[StagedFile]:
+    """json lines, and csv when gzip-compressed: streamed, one open file per partition, a new
+    file every ``max_rows_per_file`` rows (each csv file with its own header); with
+    ``compression: gzip`` the bytes are gzip streams in files named ``.csv.gz`` / ``.json.gz``."""
+    import gzip
+    import itertools
 
-    table = pa.Table.from_batches(list(batches), schema=spec.schema)
-    groups: list[tuple[str, pa.Table]] = []
-    if spec.partition_by:
-        keys = table.group_by(list(spec.partition_by)).aggregate([])
-        for row in keys.to_pylist():
-            mask = None
-            for col in spec.partition_by:
-                value = row[col]
-                cond = pc.is_null(table[col]) if value is None else pc.equal(table[col], pa.scalar(value, table.schema.field(col).type))
-                mask = cond if mask is None else pc.and_(mask, cond)
-            part = table.filter(mask).drop_columns(list(spec.partition_by))
-            rel_dir = "/".join(_partition_segment(c, row[c], table.schema.field(c).type) for c in spec.partition_by)
-            groups.append((rel_dir, part))
-    else:
-        groups.append(("", table))
-    out = []
-    for i, (rel_dir, part) in enumerate(groups):
-        rel = posixpath.join(rel_dir, f"{stem}-{i}.json") if rel_dir else f"{stem}-{i}.json"
-        data = _to_json_lines(part)
-        if not _is_object_store(fs):
-            fs.create_dir(posixpath.dirname(f"{staging}/{rel}"), recursive=True)
-        with fs.open_output_stream(f"{staging}/{rel}") as f:
-            f.write(data)
-        out.append(StagedFile(rel, part.num_rows, len(data)))
-    return out
+    import pyarrow.csv as pcsv
+
+    o = spec.options
+    compressed = o["compression"] == "gzip"
+    max_rows = o["max_rows_per_file"] or 0
+    part_cols = list(spec.partition_by)
+    ext = _EXT[spec.format] + (".gz" if compressed else "")
+    written: list[StagedFile] = []
+    files: dict[str, dict[str, Any]] = {}  # partition folder -> its open file
+    counter = itertools.count()
+
+    def encode(table: pa.Table, header: bool) -> bytes:
+        if spec.format == "json":
+            return _to_json_lines(table)
+        sink = pa.BufferOutputStream()
+        pcsv.write_csv(table, sink, write_options=pcsv.WriteOptions(
+            include_header=header, delimiter=o["delimiter"]))
+        return sink.getvalue().to_pybytes()
+
+    def close_file(st: dict[str, Any]) -> None:
+        if st.get("raw") is not None:
+            raw, sink = st.pop("raw"), st.pop("sink")
+            if compressed:
+                sink.close()  # writes the gzip trailer; the file itself stays open
+            raw.close()
+            written.append(StagedFile(st["rel"], st["rows"], st["out"].size))
+
+    def write(rel_dir: str, table: pa.Table) -> None:
+        while table.num_rows:
+            st = files.setdefault(rel_dir, {})
+            if st.get("raw") is None:
+                name = f"{stem}-{next(counter)}.{ext}"
+                rel = posixpath.join(rel_dir, name) if rel_dir else name
+                if not _is_object_store(fs):
+                    fs.create_dir(posixpath.dirname(f"{staging}/{rel}"), recursive=True)
+                # compression=None: Arrow would gzip a ".gz" name itself, and not count the bytes
+                raw = fs.open_output_stream(f"{staging}/{rel}", compression=None)
+                out = _Counted(raw)
+                sink = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if compressed else out
+                st.update(rel=rel, raw=raw, out=out, sink=sink, rows=0)
+            room = (max_rows - st["rows"]) if max_rows else table.num_rows
+            piece, table = table.slice(0, room), table.slice(room)
+            st["sink"].write(encode(piece, header=o["header"] and st["rows"] == 0))
+            st["rows"] += piece.num_rows
+            if max_rows and st["rows"] >= max_rows:
+                close_file(st)
+
+    if not _is_object_store(fs):
+        fs.create_dir(staging, recursive=True)
+    try:
+        for batch in batches:
+            for rel_dir, piece in _partition_runs(pa.Table.from_batches([batch], schema=spec.schema), part_cols):
+                write(rel_dir, piece)
+    finally:
+        for st in files.values():
+            close_file(st)
+    return sorted(written, key=lambda f: f.path)
+
+
+class _Counted:
+    """A write-only file object over an Arrow output stream that counts the bytes written."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.size = raw, 0
+
+    def write(self, data: bytes) -> int:
+        self.raw.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
 
 
 def _write_empty(fs, base: str, spec: WriteSpec, job_id: str) -> str:

@@ -74,6 +74,7 @@ from ._layout import (
     _typed,
     check_inside_store,
     check_partition_columns,
+    check_write_layout,
     not_a_folder_error,
 )
 from ._lock import LockSettings, acquire_for_commit
@@ -89,7 +90,7 @@ from ._read import (
     output_schema,
 )
 from ._schema import MB, _read_sidecar, _sample_schema, _stored_schema, _text_compatible
-from ._staging import _stage_dataset, _stage_json, _stage_parquet, _stage_partitioned_parquet
+from ._staging import _stage_dataset, _stage_parquet, _stage_partitioned_parquet, _stage_text
 from .base import (
     BaseInterface,
     PartitionFilter,
@@ -336,10 +337,12 @@ class FilesInterface(CommitProtocol, BaseInterface):
                 target = _arrow.compatible_schema(target, stored, what=what)
             elif len(stored):
                 target = _text_compatible(target, stored, what=what, by_position=fmt == "csv" and not header)
+        compression = str(opts.get("compression") or ("snappy" if fmt == "parquet" else "none")).lower()
+        check_write_layout(obj, fmt, compression, target)
         # Partition columns go last in the file layout's eyes; keep the data order otherwise.
         write_opts = {
             "max_rows_per_file": int(opts.get("max_rows_per_file") or opts.get("maxrecordsperfile") or 0),
-            "compression": str(opts.get("compression") or ("snappy" if fmt == "parquet" else "none")).lower(),
+            "compression": compression,
             "header": _bool(opts.get("header"), True),
             "delimiter": str(opts.get("delimiter") or opts.get("sep") or ","),
             "row_group_size": int(opts.get("row_group_size") or 1 << 20),
@@ -404,8 +407,8 @@ class FilesInterface(CommitProtocol, BaseInterface):
             out_fs, out_root = multipart.filesystem(), base
         try:
             try:
-                if spec.format == "json":
-                    files = _stage_json(out_fs, out_root, counted(), spec, _file_stem(job_id, task))
+                if spec.format == "json" or (spec.format == "csv" and spec.options["compression"] == "gzip"):
+                    files = _stage_text(out_fs, out_root, counted(), spec, _file_stem(job_id, task))
                 else:
                     stage = (_stage_dataset if spec.format != "parquet"
                              else _stage_partitioned_parquet if spec.partition_by else _stage_parquet)
