@@ -100,14 +100,15 @@ def visible_files(dao: DataAccessObject) -> dict[str, int]:
 
 
 def hidden_leftovers(dao: DataAccessObject) -> list[str]:
-    """Everything under the object and its lock name that a reader would not see."""
+    """Everything under the object and its lock name that a reader would not see (but the upserts'
+    key index, which is meant to stay)."""
     store = dao.catalog.stores["silver"]
     fs, base = files_mod.filesystem_for(store, dao.catalog.objects[NAME].location)
     parent = base.rsplit("/", 1)[0]
     out = []
     for fi in fs.get_file_info(pafs.FileSelector(parent, recursive=True, allow_not_found=True)):
         rel = fi.path[len(parent) + 1:]
-        if fi.type == pafs.FileType.File and files_mod._hidden(rel):
+        if fi.type == pafs.FileType.File and files_mod._hidden(rel) and "/_dao_index/" not in f"/{rel}":
             out.append(rel)
     return sorted(out)
 
