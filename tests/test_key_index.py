@@ -152,3 +152,22 @@ def test_file_range_and_may_hold() -> None:
     assert _key_index.may_hold(entry, [5]) and _key_index.may_hold(entry, [9]) and _key_index.may_hold(entry, [1, 7])
     assert not _key_index.may_hold(entry, [4]) and not _key_index.may_hold(entry, [10]) and not _key_index.may_hold(entry, [])
     assert not _key_index.may_hold((1, 1, None, None), [5])
+
+
+def test_an_index_that_cannot_be_written_costs_only_footer_reads(tmp_path: Path, footers: list[str],
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    dao = make(tmp_path, files=4)
+    root = tmp_path / "t"
+    (root / "_dao_index").write_text("a file where the index folder would go")
+    with caplog.at_level(logging.DEBUG, logger="spark_dao.files"):
+        r = dao.upsert(batch([150]), "s.t", engine="pandas")
+    assert r.rows_updated == 1
+    assert "key index not written" in caplog.text
+    check(dao, 400, {150: "new"})
+    stored = data_files(root)
+    footers.clear()
+    r = dao.upsert(batch([250]), "s.t", engine="pandas")
+    assert r.rows_updated == 1 and sorted(footers) == stored  # no index: every footer, same answer
+    check(dao, 400, {150: "new", 250: "new"})
