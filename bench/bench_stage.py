@@ -15,16 +15,20 @@ Python file (pyspark reads its socket the same way: every batch arrives in fresh
   (no dao code), and without compression: what the parquet encoding itself costs.
 
 CPU seconds are this process's (user + system, all threads), minor page faults too; the size is
-the written file. Medians of ``--repeat`` interleaved rounds after one warm-up round.
+the written file. Each measurement runs in a fresh process (the C allocator's state, which one
+variant leaves behind, changes the next one's page faults): one warm-up run, then the measured
+one. Medians of ``--repeat`` interleaved rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable
@@ -46,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=4_000_000, help="rows of one task (default 4M)")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--batch", type=int, default=10_000, help="rows per incoming batch (Spark: 10,000)")
+    ap.add_argument("--variant", help=argparse.SUPPRESS)  # the child process: measure this one
     args = ap.parse_args(argv)
 
     data = bl.generate(8_000_000, 8)
@@ -105,15 +110,21 @@ def main(argv: list[str] | None = None) -> int:
         r = resource.getrusage(resource.RUSAGE_SELF)
         return r.ru_utime + r.ru_stime, r.ru_minflt
 
+    if args.variant:
+        fn = dict(ops)[args.variant]
+        fn()  # warm-up
+        gc.collect()
+        c0, f0 = usage()
+        size = fn()
+        c1, f1 = usage()
+        print(json.dumps([c1 - c0, f1 - f0, size]))
+        return 0
     results: dict[str, list[tuple[float, int, int]]] = {name: [] for name, _ in ops}
-    for rnd in range(args.repeat + 1):
-        for name, fn in ops:
-            gc.collect()
-            c0, f0 = usage()
-            size = fn()
-            c1, f1 = usage()
-            if rnd:  # round 0 warms up
-                results[name].append((c1 - c0, f1 - f0, size))
+    child = [sys.executable, __file__, "--rows", str(args.rows), "--batch", str(args.batch), "--variant"]
+    for _ in range(args.repeat):
+        for name, _ in ops:
+            done = subprocess.run([*child, name], capture_output=True, text=True, check=True)
+            results[name].append(tuple(json.loads(done.stdout.strip().splitlines()[-1])))
     base = statistics.median(c for c, _, _ in results["stage, as before"])
     lines = [f"rows: {args.rows:,} in {args.batch:,}-row batches | rounds: {args.repeat} | medians", "",
              "| variant | cpu s | vs as before | minor faults | size MB |", "|---|---:|---:|---:|---:|"]
