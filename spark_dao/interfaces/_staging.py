@@ -92,6 +92,8 @@ def _own(batch: pa.RecordBatch) -> pa.RecordBatch:
     concat = getattr(pa, "concat_batches", None)  # pyarrow >= 19
     if concat is not None:
         return concat([batch])
+    if not batch.num_columns:  # nothing to copy (and from_arrays would lose the row count)
+        return batch
     return pa.RecordBatch.from_arrays([pa.concat_arrays([c]) for c in batch.columns], schema=batch.schema)
 
 
