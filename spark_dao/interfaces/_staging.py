@@ -22,6 +22,9 @@ def _stage_parquet(fs, staging: str, batches, spec: WriteSpec, stem: str) -> lis
 
     About twice as fast to encode as the dataset writer (which re-slices batches into small
     morsels); small incoming batches (Spark sends 10k rows) are buffered into full row groups.
+    Each incoming batch is copied into Arrow's allocator as it arrives (``_own``), and the columns
+    to dictionary-encode are chosen from the first row group (``_dictionary_columns``); see
+    docs/benchmarks.md, "Issue 12: the unpartitioned Python-path write".
     """
     import pyarrow.parquet as pq
 
@@ -31,6 +34,7 @@ def _stage_parquet(fs, staging: str, batches, spec: WriteSpec, stem: str) -> lis
     row_group = min(o["row_group_size"], max_rows) if max_rows else o["row_group_size"]
     written: list[StagedFile] = []
     current: dict[str, Any] = {}
+    dictionary: list[Any] = []  # use_dictionary, decided on the first rows written
 
     def close_file() -> None:
         if current:
@@ -41,12 +45,15 @@ def _stage_parquet(fs, staging: str, batches, spec: WriteSpec, stem: str) -> lis
             current.clear()
 
     def write_rows(table: pa.Table) -> None:
+        if not dictionary:
+            dictionary.append(_dictionary_columns(table))
         while table.num_rows:
             if not current:
                 rel = f"{stem}-{len(written)}.parquet"
                 stream = fs.open_output_stream(f"{staging}/{rel}")
                 current.update(rel=rel, stream=stream, rows=0,
-                               writer=pq.ParquetWriter(stream, spec.schema, compression=compression))
+                               writer=pq.ParquetWriter(stream, spec.schema, compression=compression,
+                                                       use_dictionary=dictionary[0]))
             room = (max_rows - current["rows"]) if max_rows else table.num_rows
             part, table = table.slice(0, room), table.slice(room)
             current["writer"].write_table(part, row_group_size=row_group)
@@ -60,7 +67,7 @@ def _stage_parquet(fs, staging: str, batches, spec: WriteSpec, stem: str) -> lis
     pending_rows = 0
     try:
         for batch in batches:
-            pending.append(batch)
+            pending.append(_own(batch))
             pending_rows += batch.num_rows
             if pending_rows >= row_group:
                 table = pa.Table.from_batches(pending, schema=spec.schema)
@@ -73,6 +80,83 @@ def _stage_parquet(fs, staging: str, batches, spec: WriteSpec, stem: str) -> lis
     finally:
         close_file()
     return written
+
+
+def _own(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch``'s values copied into Arrow's memory pool.
+
+    Spark's batches arrive in Python ``bytes`` read from the socket; buffering a row group's worth
+    of them (tens of MB) and freeing them at once lets the C allocator hand the memory back to the
+    kernel, and every row group then page-faults its memory in again (about 0.2 CPU s per 4M rows
+    of the benchmark, as kernel time). A copy costs a tenth of that and frees each ``bytes`` at once.
+    """
+    concat = getattr(pa, "concat_batches", None)  # pyarrow >= 19
+    if concat is not None:
+        return concat([batch])
+    if not batch.num_columns:  # nothing to copy (and from_arrays would lose the row count)
+        return batch
+    return pa.RecordBatch.from_arrays([pa.concat_arrays([c]) for c in batch.columns], schema=batch.schema)
+
+
+#: the rows of the first row group that decide which columns are dictionary-encoded
+_DICTIONARY_SAMPLE = 65_536
+#: pyarrow's default ``dictionary_pagesize_limit``: a bigger dictionary falls back to plain encoding
+_DICTIONARY_LIMIT = 1 << 20
+
+
+def _dictionary_columns(table: pa.Table) -> bool | list[str]:
+    """``use_dictionary`` for a file whose first rows are ``table``: the columns where a dictionary
+    pays, as Spark's parquet-mr decides it on a column's first page.
+
+    pyarrow dictionary-encodes every column until the dictionary outgrows its page limit, then
+    falls back to plain encoding, in every row group: on a column of mostly distinct values (ids,
+    timestamps, free text) it hashes the first megabyte of values for nothing and writes a
+    dictionary page no reader needs. parquet-mr keeps the dictionary only when dictionary plus
+    indices are smaller than the plain values on the first page. This applies that rule to the
+    first ``_DICTIONARY_SAMPLE`` rows, and also drops a dictionary that already outgrows the page
+    limit there. Nested columns keep pyarrow's default (``True`` for every column).
+    """
+    import math
+
+    import pyarrow.compute as pc
+
+    if any(pa.types.is_nested(f.type) for f in table.schema):
+        return True
+    sample = table.slice(0, _DICTIONARY_SAMPLE)
+    keep: list[str] = []
+    for field, col in zip(table.schema, sample.columns, strict=True):
+        t = field.type
+        binary = (pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t)
+                  or pa.types.is_large_binary(t))
+        if not binary and not _fixed_width(t):
+            keep.append(field.name)  # dictionary arrays, booleans...: pyarrow's default
+            continue
+        values = col.drop_null()
+        n = len(values)
+        if n == 0:
+            keep.append(field.name)
+            continue
+        distinct = pc.unique(values)
+        d = len(distinct)
+        if binary:
+            plain = (pc.sum(pc.binary_length(values)).as_py() or 0) + 4 * n
+            dict_bytes = (pc.sum(pc.binary_length(distinct)).as_py() or 0) + 4 * d
+        else:
+            width = max(1, t.bit_width // 8)
+            plain, dict_bytes = width * n, width * d
+        indices = n * max(1, math.ceil(math.log2(max(d, 2)))) / 8
+        if dict_bytes + indices < plain and dict_bytes <= _DICTIONARY_LIMIT:
+            keep.append(field.name)
+    return keep
+
+
+def _fixed_width(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return False
+    try:
+        return t.bit_width >= 8
+    except ValueError:
+        return False
 
 
 def _stage_partitioned_parquet(fs, staging: str, batches, spec: WriteSpec, stem: str) -> list[StagedFile]:
