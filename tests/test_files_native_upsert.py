@@ -6,19 +6,18 @@ strategy, and keep the same guarantees (a failure leaves the target unchanged, c
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_files_native import aborts, data_files  # noqa: F401 - a fixture and a helper shared with the native tests
 
 from spark_dao import DaoError, DataAccessObject, WriteConflict
 from spark_dao.catalog import Catalog
 from spark_dao.engines import files_native
 from spark_dao.interfaces import files_upsert
-from spark_dao.interfaces.files import FilesInterface
 from spark_dao.interfaces.upsert import UpsertOptions, merge_tables
 
 SCHEMA = "id long, v string, ts long, day string"
@@ -33,14 +32,6 @@ def catalog_for(root: Path, **store: Any) -> Catalog:
             "lake.text": {"format": "csv", "keys": ["id"]},
         },
     })
-
-
-def data_files(root: Path) -> list[str]:
-    out = []
-    for dirpath, dirnames, files in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(("_", "."))]
-        out += [os.path.relpath(os.path.join(dirpath, f), root) for f in files if not f.startswith(("_", "."))]
-    return sorted(out)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -156,27 +147,8 @@ def test_native_upsert_of_an_unpartitioned_object(spark: Any, tmp_path: Path, st
     assert any("-rewrite-" in f for f in data_files(tmp_path / "flat"))
 
 
-@pytest.fixture
-def aborts(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """Each abort, with the data files the job's staging held when it ran."""
-    seen: list[list[str]] = []
-    real = FilesInterface.abort
-
-    def spy(self: Any, obj: Any, parts: Any, spec: Any = None, **k: Any) -> Any:
-        _, base = self._where(obj)
-        staged = []
-        for p in parts:
-            root = Path(base) / "_dao_staging" / p.job_id
-            staged += [str(f.relative_to(root)) for f in root.rglob("*.parquet")] if root.exists() else []
-        seen.append(staged)
-        return real(self, obj, parts, spec, **k)
-
-    monkeypatch.setattr(FilesInterface, "abort", spy)
-    return seen
-
-
 def test_a_failed_spark_rewrite_leaves_the_target_unchanged(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            aborts: list[list[str]]) -> None:
+                                                            aborts: list[list[str]]) -> None:  # noqa: F811 - the fixture
     from pyspark.sql import functions as F
 
     dao = setup(spark, tmp_path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+from test_files_native import data_files
 
 from spark_dao import DaoError, DataAccessObject
 
@@ -29,15 +29,6 @@ def dao_for(root: Path, fmt: str, spark: Any = None) -> DataAccessObject:
     return DataAccessObject({"stores": {"lake": {"interface": "files", "path": str(root), "format": fmt}},
                              "objects": {"lake.flat": {}, "lake.parts": {"partition_by": ["c"]},
                                          "lake.all": {"partition_by": ["c", "id"]}}}, spark=spark)
-
-
-def data_files(root: Path) -> list[str]:
-    """Visible data files under root, relative, sorted."""
-    out = []
-    for dirpath, dirnames, files in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(("_", "."))]
-        out += [os.path.relpath(os.path.join(dirpath, f), root) for f in files if not f.startswith(("_", "."))]
-    return sorted(out)
 
 
 def file_rows(path: Path) -> list[dict]:
