@@ -394,6 +394,20 @@ def upsert(sdf: Any, itf: Any, obj: DataObject, spec: Any, requested: str) -> Wr
     return result
 
 
+def _spark_cannot_read(t: pa.DataType) -> bool:
+    if pa.types.is_timestamp(t):
+        return t.unit == "ns"
+    if pa.types.is_uint64(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_spark_cannot_read(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_map(t):
+        return _spark_cannot_read(t.key_type) or _spark_cannot_read(t.item_type)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _spark_cannot_read(t.value_type)
+    return False
+
+
 class _Rewriter:
     """``spec.rewrite`` of a native upsert: called by the commit with the files it must rewrite."""
 
@@ -401,6 +415,30 @@ class _Rewriter:
         self.spark, self.itf, self.obj, self.spec, self.requested = spark, itf, obj, spec, requested
 
     def refusal(self, rels: list[str]) -> str | None:
+        why = self._layout_refusal(rels)
+        return why if why is not None else self._type_refusal(rels)
+
+    def _type_refusal(self, rels: list[str]) -> str | None:
+        """A column stored as a parquet type Spark's reader refuses where Arrow reads it (nanosecond
+        timestamps, as pandas writes them; unsigned 64-bit integers): found in the files' footers."""
+        import pyarrow.parquet as pq
+
+        from ..interfaces.files_upsert import _map
+
+        fs, base = self.itf._where(self.obj)
+        wanted = set(self.spec.schema.names)
+
+        def why(rel: str) -> str | None:
+            with fs.open_input_file(f"{base}/{rel}") as f:
+                schema = pq.read_schema(f)
+            for field in schema:
+                if field.name in wanted and _spark_cannot_read(field.type):
+                    return f"{rel} stores column {field.name!r} as {field.type}, which Spark cannot read"
+            return None
+
+        return next((w for w in _map(why, rels, fs) if w is not None), None)
+
+    def _layout_refusal(self, rels: list[str]) -> str | None:
         for rel in rels:
             if rel == "":
                 return "the object is one file"
@@ -440,6 +478,12 @@ class _Rewriter:
             replace = self.spark.createDataFrame(plan.replace_keys.select(keys).cast(key_schema))
             kept = kept.join(replace, on=keys, how="left_anti")
         before = Observation(f"spark_dao_{job_id[:8]}_kept")
+        if plan.keep_keys is not None and plan.keep_keys.num_rows == 0:
+            # a full sync with an empty batch: every row of these files goes (Spark would prune an
+            # observation under a semi join with nothing, so count them instead)
+            counted: list[int] = []
+            run_spark_write(lambda: counted.append(kept.count()), obj)
+            return StagedPart(job_id=job_id), counted[0]
         if plan.keep_keys is not None:
             kept = kept.observe(before, F.count(F.lit(1)).alias("rows"))
             keep = self.spark.createDataFrame(plan.keep_keys.select(keys).cast(key_schema))
