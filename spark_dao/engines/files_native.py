@@ -394,18 +394,14 @@ def upsert(sdf: Any, itf: Any, obj: DataObject, spec: Any, requested: str) -> Wr
     return result
 
 
-def _spark_cannot_read(t: pa.DataType) -> bool:
-    if pa.types.is_timestamp(t):
-        return t.unit == "ns"
-    if pa.types.is_uint64(t):
-        return True
-    if pa.types.is_struct(t):
-        return any(_spark_cannot_read(t.field(i).type) for i in range(t.num_fields))
-    if pa.types.is_map(t):
-        return _spark_cannot_read(t.key_type) or _spark_cannot_read(t.item_type)
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return _spark_cannot_read(t.value_type)
-    return False
+def _spark_cannot_read(column: Any) -> bool:
+    """A parquet leaf column (``pq.ParquetSchema.column(i)``) Spark's reader refuses where Arrow
+    reads it: INT64 nanosecond timestamps (pandas writes them) and unsigned 64-bit integers. (Not
+    INT96, which Spark itself writes and Arrow also shows as nanoseconds.)"""
+    if column.physical_type != "INT64":
+        return False
+    logical = column.logical_type.to_json()
+    return ('"Timestamp"' in logical and '"nanoseconds"' in logical) or column.converted_type == "UINT_64"
 
 
 class _Rewriter:
@@ -425,15 +421,19 @@ class _Rewriter:
 
         from ..interfaces.files_upsert import _map
 
+        if self.spec.format != "parquet":
+            return None
         fs, base = self.itf._where(self.obj)
         wanted = set(self.spec.schema.names)
 
         def why(rel: str) -> str | None:
             with fs.open_input_file(f"{base}/{rel}") as f:
-                schema = pq.read_schema(f)
-            for field in schema:
-                if field.name in wanted and _spark_cannot_read(field.type):
-                    return f"{rel} stores column {field.name!r} as {field.type}, which Spark cannot read"
+                schema = pq.read_metadata(f).schema
+            for i in range(len(schema)):
+                column = schema.column(i)
+                if column.path.split(".")[0] in wanted and _spark_cannot_read(column):
+                    return (f"{rel} stores column {column.path!r} as {column.logical_type}, "
+                            "which Spark's parquet reader cannot read")
             return None
 
         return next((w for w in _map(why, rels, fs) if w is not None), None)
