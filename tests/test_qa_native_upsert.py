@@ -115,3 +115,37 @@ def test_d1_files_spark_wrote_itself_int96_timestamps_are_still_rewritten_native
     got = {r["id"]: r["at"].replace(tzinfo=None) for r in rows(dao)}
     assert got == {0: t0, 1: t0 + dt.timedelta(days=1), 2: t0, 3: t0 + dt.timedelta(days=3), 4: t0,
                    5: t0 + dt.timedelta(days=5)}
+
+
+# --------------------------------------------------------------------------- D3
+@pytest.fixture
+def new_york(spark: Any) -> Any:
+    """The session in a time zone with an offset and DST (restored after the test)."""
+    before = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    yield spark
+    spark.conf.set("spark.sql.session.timeZone", before)
+
+
+def test_d3_naive_timestamps_are_taken_as_utc_natively_whatever_the_session_time_zone(
+        new_york: Any, tmp_path: Path) -> None:
+    """The files interface takes naive (``timestamp_ntz``) values as UTC. The native path cast them
+    with Spark, in the session's time zone: values shifted by the offset, and an NTZ key no longer
+    matched its stored row (an insert, so a duplicate key, instead of an update)."""
+    spark = new_york
+    schema = "k timestamp_ntz, v string"
+    stored = [dt.datetime(2025, 3, 9, 2, 30, 0, 123456),   # in New York's DST gap
+              dt.datetime(2025, 11, 2, 1, 30),              # in New York's DST overlap
+              dt.datetime(1850, 1, 1), dt.datetime(2025, 6, 1, 12)]
+    results = {}
+    for path in ("python", "native"):
+        dao = make_dao(spark, tmp_path / path, keys=["k"])
+        dao.write(spark.createDataFrame([(k, "old") for k in stored], schema), "lake.o", mode="overwrite",
+                  options={"engine_path": path})
+        res = dao.upsert(spark.createDataFrame([(stored[0], "new"), (stored[1], "new")], schema), "lake.o",
+                         options={"engine_path": path})
+        results[path] = (counts(res)[:2], rows(dao))
+    assert results["native"] == results["python"]
+    utc = dt.UTC
+    assert {r["k"].astimezone(utc).replace(tzinfo=None): r["v"] for r in results["python"][1]} == {
+        stored[0]: "new", stored[1]: "new", stored[2]: "old", stored[3]: "old"}

@@ -328,7 +328,7 @@ def stage(sdf: Any, itf: Any, obj: DataObject, spec: Any, job_id: str, sub: str 
     staged_root = f"{base}/{STAGING}/{job_id}" + (f"/{sub}" if sub else "")
     target = f"{spark_location(obj)}/{STAGING}/{job_id}" + (f"/{sub}" if sub else "")
     observed = Observation(f"spark_dao_{job_id[:8]}{sub}")
-    df = conform(sdf, spec.schema).observe(observed, F.count(F.lit(1)).alias("rows"))
+    df = _conform(sdf, spec.schema).observe(observed, F.count(F.lit(1)).alias("rows"))
     data_cols = [c for c in spec.schema.names if c not in spec.partition_by]
     df = df.select(*[_quoted(c) for c in data_cols + list(spec.partition_by)])
     for col in spec.partition_by:
@@ -357,6 +357,23 @@ def stage(sdf: Any, itf: Any, obj: DataObject, spec: Any, job_id: str, sub: str 
     return StagedPart(job_id=job_id, files=tuple(files), rows=rows)
 
 
+def _conform(sdf: Any, schema: pa.Schema) -> Any:
+    """:func:`conform`, with naive timestamps (``timestamp_ntz``) bound for a UTC column taken as UTC,
+    as the Python path takes them, not in the session's time zone (Spark's cast)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import TimestampNTZType
+
+    fixed = []
+    for name in sdf.columns:
+        col = F.col(_quoted(name))
+        if (isinstance(sdf.schema[name].dataType, TimestampNTZType) and name in schema.names
+                and pa.types.is_timestamp(schema.field(name).type) and schema.field(name).type.tz is not None):
+            col = F.make_timestamp(F.year(col), F.month(col), F.dayofmonth(col), F.hour(col), F.minute(col),
+                                   F.date_part(F.lit("SECOND"), col), F.lit("UTC")).alias(name)
+        fixed.append(col)
+    return conform(sdf.select(*fixed), schema)
+
+
 def _quoted(name: str) -> str:
     return f"`{name.replace('`', '``')}`"
 
@@ -381,7 +398,7 @@ def upsert(sdf: Any, itf: Any, obj: DataObject, spec: Any, requested: str) -> Wr
     spark = sdf.sparkSession
     ok = False
     try:
-        table = conform(sdf, spec.schema).toArrow()
+        table = _conform(sdf, spec.schema).toArrow()
         part = itf.stage(obj, table.to_batches(), spec, job_id)
         del table
         spec = dataclasses.replace(spec, rewrite=_Rewriter(spark, itf, obj, spec, requested))
