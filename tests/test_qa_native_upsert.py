@@ -149,3 +149,20 @@ def test_d3_naive_timestamps_are_taken_as_utc_natively_whatever_the_session_time
     utc = dt.UTC
     assert {r["k"].astimezone(utc).replace(tzinfo=None): r["v"] for r in results["python"][1]} == {
         stored[0]: "new", stored[1]: "new", stored[2]: "old", stored[3]: "old"}
+
+
+def test_d3_dates_into_a_timestamp_column_are_midnight_utc_natively(new_york: Any, tmp_path: Path) -> None:
+    """A date appended to a timestamp column widens to its midnight UTC on the Python path; the native
+    path cast it at midnight in the session's time zone (05:00 UTC here): a date key did not match."""
+    spark = new_york
+    t0 = dt.datetime(2025, 1, 1)
+    results = {}
+    for path in ("python", "native"):
+        dao = make_dao(spark, tmp_path / path, keys=["k"])
+        dao.write(spark.createDataFrame([(t0 + dt.timedelta(days=i), "old") for i in range(3)], "k timestamp, v string"),
+                  "lake.o", mode="overwrite", options={"engine_path": "python"})
+        res = dao.upsert(spark.createDataFrame([(dt.date(2025, 1, 2), "new")], "k date, v string"), "lake.o",
+                         options={"engine_path": path})
+        results[path] = (counts(res)[:2], rows(dao))
+    assert results["native"] == results["python"]
+    assert results["python"][0] == (0, 1)

@@ -358,18 +358,22 @@ def stage(sdf: Any, itf: Any, obj: DataObject, spec: Any, job_id: str, sub: str 
 
 
 def _conform(sdf: Any, schema: pa.Schema) -> Any:
-    """:func:`conform`, with naive timestamps (``timestamp_ntz``) bound for a UTC column taken as UTC,
-    as the Python path takes them, not in the session's time zone (Spark's cast)."""
+    """:func:`conform`, with naive timestamps (``timestamp_ntz``) and dates bound for a UTC timestamp
+    column taken as UTC (dates: their midnight UTC), as the Python path takes them, not in the
+    session's time zone (Spark's cast)."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import TimestampNTZType
+    from pyspark.sql.types import DateType, TimestampNTZType
 
     fixed = []
     for name in sdf.columns:
         col = F.col(_quoted(name))
-        if (isinstance(sdf.schema[name].dataType, TimestampNTZType) and name in schema.names
-                and pa.types.is_timestamp(schema.field(name).type) and schema.field(name).type.tz is not None):
-            col = F.make_timestamp(F.year(col), F.month(col), F.dayofmonth(col), F.hour(col), F.minute(col),
-                                   F.date_part(F.lit("SECOND"), col), F.lit("UTC")).alias(name)
+        have = sdf.schema[name].dataType
+        want = schema.field(name).type if name in schema.names else None
+        if (isinstance(have, TimestampNTZType | DateType) and want is not None and pa.types.is_timestamp(want)
+                and want.tz is not None):
+            time = ((F.hour(col), F.minute(col), F.date_part(F.lit("SECOND"), col))
+                    if isinstance(have, TimestampNTZType) else (F.lit(0), F.lit(0), F.lit(0)))
+            col = F.make_timestamp(F.year(col), F.month(col), F.dayofmonth(col), *time, F.lit("UTC")).alias(name)
         fixed.append(col)
     return conform(sdf.select(*fixed), schema)
 
