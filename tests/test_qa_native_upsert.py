@@ -166,3 +166,28 @@ def test_d3_dates_into_a_timestamp_column_are_midnight_utc_natively(new_york: An
         results[path] = (counts(res)[:2], rows(dao))
     assert results["native"] == results["python"]
     assert results["python"][0] == (0, 1)
+
+
+# --------------------------------------------------------------------------- D4
+@pytest.mark.xfail(strict=True, reason=(
+    "D4: the native rewrite writes the survivors (Spark) and the batch's rows (the commit, pyarrow) into "
+    "separate files, the Python path into one: each upsert leaves one more file per touched partition, and "
+    "the small batch files pile up (10 upserts of 25 rows into 2 partitions: 18 files against 2). Fix: let "
+    "Spark write the batch's rows with the survivors (union, repartitioned by the partition columns) and "
+    "have the commit skip staging them"))
+def test_d4_native_upserts_leave_as_many_files_as_the_python_path(spark: Any, tmp_path: Path) -> None:
+    import random
+
+    schema = "id long, v string, p string"
+    layout = {}
+    for path in ("python", "native"):
+        random.seed(1)
+        dao = make_dao(spark, tmp_path / path, partition_by=["p"])
+        dao.write(spark.createDataFrame([(i, "v", "ab"[i % 2]) for i in range(1000)], schema), "lake.o",
+                  mode="overwrite", options={"engine_path": "python"})
+        for k in range(5):
+            ids = random.sample(range(1000), 20) + [1000 + 10 * k + j for j in range(5)]
+            dao.upsert(spark.createDataFrame([(i, f"u{k}", "ab"[i % 2]) for i in ids], schema), "lake.o",
+                       options={"engine_path": path})
+        layout[path] = len(data_files(tmp_path / path / "o"))
+    assert layout["native"] == layout["python"]
