@@ -191,3 +191,23 @@ def test_d4_native_upserts_leave_as_many_files_as_the_python_path(spark: Any, tm
                        options={"engine_path": path})
         layout[path] = len(data_files(tmp_path / path / "o"))
     assert layout["native"] == layout["python"]
+
+
+# --------------------------------------------------------------------------- D5
+@pytest.mark.parametrize("path", ["python", "native"])
+def test_d5_spark_stores_timestamps_as_the_python_path_does(spark: Any, tmp_path: Path, path: str) -> None:
+    """Spark wrote timestamps as legacy INT96, which pyarrow, pandas and other readers of the lake take
+    as naive nanoseconds; the Python path writes INT64 microseconds adjusted to UTC. After an upsert
+    (and a write) on either path, every file stores them alike, and plain pyarrow reads UTC values."""
+    t0 = dt.datetime(2025, 1, 1, 12)
+    schema = "id long, at timestamp, p string"
+    dao = make_dao(spark, tmp_path, partition_by=["p"])
+    dao.write(spark.createDataFrame([(i, t0, "ab"[i % 2]) for i in range(6)], schema), "lake.o", mode="overwrite",
+              options={"engine_path": path})
+    dao.upsert(spark.createDataFrame([(1, t0, "b"), (9, t0, "a")], schema), "lake.o", options={"engine_path": path})
+    physical = set()
+    for rel in data_files(tmp_path / "o"):
+        column = pq.ParquetFile(tmp_path / "o" / rel).schema.column(1)
+        physical.add((column.physical_type, column.logical_type.to_json().count('"isAdjustedToUTC": true')))
+    assert physical == {("INT64", 1)}
+    assert pq.read_table(tmp_path / "o").schema.field("at").type == pa.timestamp("us", tz="UTC")

@@ -246,6 +246,8 @@ def _writer_options(fmt: str, spec: Any) -> dict[str, str]:
     compression = str(o.get("compression") or "none")
     if fmt == "parquet":
         out["compression"] = "uncompressed" if compression == "none" else compression
+        # as Arrow writes them (Spark's default is the legacy INT96, which other readers take as naive)
+        out["spark.sql.parquet.outputTimestampType"] = "TIMESTAMP_MICROS"
     elif compression not in ("none", "uncompressed"):
         out["compression"] = compression
     if fmt == "csv":
