@@ -211,3 +211,25 @@ def test_d5_spark_stores_timestamps_as_the_python_path_does(spark: Any, tmp_path
         physical.add((column.physical_type, column.logical_type.to_json().count('"isAdjustedToUTC": true')))
     assert physical == {("INT64", 1)}
     assert pq.read_table(tmp_path / "o").schema.field("at").type == pa.timestamp("us", tz="UTC")
+
+
+# --------------------------------------------------------------------------- D6
+@pytest.mark.parametrize("path", ["python", "native"])
+def test_d6_a_batch_that_fails_in_spark_is_a_dao_error_naming_the_object(spark: Any, tmp_path: Path,
+                                                                         path: str) -> None:
+    """The batch's own computation fails (a UDF raising): the Python path says which object and store;
+    the native path let pyspark's PythonException through. Nothing is written, no staging is left."""
+    from pyspark.sql import functions as F
+
+    @F.udf("string")
+    def boom(v):  # noqa: ANN001, ANN202 - a Spark UDF
+        raise ValueError("bad input row")
+
+    dao = make_dao(spark, tmp_path, partition_by=["p"])
+    dao.write(spark.createDataFrame([(i, f"v{i}", 1, "ab"[i % 2]) for i in range(6)], SCHEMA), "lake.o",
+              mode="overwrite", options={"engine_path": "python"})
+    before = snapshot(tmp_path / "o")
+    batch = spark.createDataFrame([(1, "x", 2, "b")], SCHEMA).withColumn("v", boom("v"))
+    with pytest.raises(DaoError, match=r"'lake.o' \(store 'lake'\) with Spark failed.*ValueError: bad input row"):
+        dao.upsert(batch, "lake.o", options={"engine_path": path})
+    assert snapshot(tmp_path / "o") == before and no_staging(tmp_path / "o")

@@ -404,7 +404,9 @@ def upsert(sdf: Any, itf: Any, obj: DataObject, spec: Any, requested: str) -> Wr
     spark = sdf.sparkSession
     ok = False
     try:
-        table = _conform(sdf, spec.schema).toArrow()
+        batch: list[pa.Table] = []  # a failure computing the batch: the DaoError the Python path raises
+        run_spark_write(lambda: batch.append(_conform(sdf, spec.schema).toArrow()), obj)
+        table = batch.pop()
         part = itf.stage(obj, table.to_batches(), spec, job_id)
         del table
         spec = dataclasses.replace(spec, rewrite=_Rewriter(spark, itf, obj, spec, requested))
