@@ -233,3 +233,19 @@ def test_d6_a_batch_that_fails_in_spark_is_a_dao_error_naming_the_object(spark: 
     with pytest.raises(DaoError, match=r"'lake.o' \(store 'lake'\) with Spark failed.*ValueError: bad input row"):
         dao.upsert(batch, "lake.o", options={"engine_path": path})
     assert snapshot(tmp_path / "o") == before and no_staging(tmp_path / "o")
+
+
+# --------------------------------------------------------------------------- D7 (the native read, same cause as D1)
+@pytest.mark.xfail(strict=True, reason=(
+    "D7: the native read (engine_path auto) of parquet files with INT64 nanosecond timestamps (pandas' "
+    "default) fails at collect with pyspark's Py4JJavaError [FAILED_READ_FILE.PARQUET_COLUMN_DATA_TYPE_MISMATCH]; "
+    "the Python path reads them. Fix: read_refusal could check the plan's files' footers as the upsert's "
+    "_Rewriter._type_refusal does (a footer read per file)"))
+def test_d7_the_native_read_of_nanosecond_timestamps_falls_back_on_auto(spark: Any, tmp_path: Path) -> None:
+    (tmp_path / "o").mkdir()
+    stamps = pa.array([dt.datetime(2025, 1, 1)] * 2, pa.timestamp("ns"))
+    pq.write_table(pa.table({"id": pa.array([1, 2], pa.int64()), "c": stamps}), tmp_path / "o" / "ext.parquet")
+    dao = make_dao(spark, tmp_path)
+    got = {path: sorted(dao.read("lake.o", engine="spark", options={"engine_path": path}).collect())
+           for path in ("python", "auto")}
+    assert got["auto"] == got["python"]
