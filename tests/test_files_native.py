@@ -219,7 +219,9 @@ def test_native_is_refused_by_name_where_it_cannot_run(spark: Any, tmp_path: Pat
     # auto: the Python path writes it
     dao.write(stamped, "lake.text", mode="overwrite")
     assert calls == [] and dao.read("lake.text", engine="pandas")["id"].tolist() == [1]
-    # upserts into csv stay on the Python path (parquet upserts run natively: test_files_native_upsert.py)
+    # parquet upserts run natively now (tests/test_files_native_upsert.py); csv ones are refused by name:
+    res = dao.upsert(events(spark, [(1, 1.0, "DE")]), "lake.flat", keys=["id"], options={"engine_path": "native"})
+    assert res.rows_inserted == 1
     with pytest.raises(DaoError, match=r"upserting into 'lake.text' \(store 'lake'\): engine_path='native' cannot "
                                        r"run here: upserts into csv objects run on the Python path"):
         dao.upsert(stamped, "lake.text", keys=["id"], options={"engine_path": "native"})

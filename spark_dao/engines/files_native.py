@@ -246,6 +246,8 @@ def _writer_options(fmt: str, spec: Any) -> dict[str, str]:
     compression = str(o.get("compression") or "none")
     if fmt == "parquet":
         out["compression"] = "uncompressed" if compression == "none" else compression
+        # as Arrow writes them (Spark's default is the legacy INT96, which other readers take as naive)
+        out["spark.sql.parquet.outputTimestampType"] = "TIMESTAMP_MICROS"
     elif compression not in ("none", "uncompressed"):
         out["compression"] = compression
     if fmt == "csv":
@@ -328,7 +330,7 @@ def stage(sdf: Any, itf: Any, obj: DataObject, spec: Any, job_id: str, sub: str 
     staged_root = f"{base}/{STAGING}/{job_id}" + (f"/{sub}" if sub else "")
     target = f"{spark_location(obj)}/{STAGING}/{job_id}" + (f"/{sub}" if sub else "")
     observed = Observation(f"spark_dao_{job_id[:8]}{sub}")
-    df = conform(sdf, spec.schema).observe(observed, F.count(F.lit(1)).alias("rows"))
+    df = _conform(sdf, spec.schema).observe(observed, F.count(F.lit(1)).alias("rows"))
     data_cols = [c for c in spec.schema.names if c not in spec.partition_by]
     df = df.select(*[_quoted(c) for c in data_cols + list(spec.partition_by)])
     for col in spec.partition_by:
@@ -357,6 +359,27 @@ def stage(sdf: Any, itf: Any, obj: DataObject, spec: Any, job_id: str, sub: str 
     return StagedPart(job_id=job_id, files=tuple(files), rows=rows)
 
 
+def _conform(sdf: Any, schema: pa.Schema) -> Any:
+    """:func:`conform`, with naive timestamps (``timestamp_ntz``) and dates bound for a UTC timestamp
+    column taken as UTC (dates: their midnight UTC), as the Python path takes them, not in the
+    session's time zone (Spark's cast)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DateType, TimestampNTZType
+
+    fixed = []
+    for name in sdf.columns:
+        col = F.col(_quoted(name))
+        have = sdf.schema[name].dataType
+        want = schema.field(name).type if name in schema.names else None
+        if (isinstance(have, TimestampNTZType | DateType) and want is not None and pa.types.is_timestamp(want)
+                and want.tz is not None):
+            time = ((F.hour(col), F.minute(col), F.date_part(F.lit("SECOND"), col))
+                    if isinstance(have, TimestampNTZType) else (F.lit(0), F.lit(0), F.lit(0)))
+            col = F.make_timestamp(F.year(col), F.month(col), F.dayofmonth(col), *time, F.lit("UTC")).alias(name)
+        fixed.append(col)
+    return conform(sdf.select(*fixed), schema)
+
+
 def _quoted(name: str) -> str:
     return f"`{name.replace('`', '``')}`"
 
@@ -381,7 +404,9 @@ def upsert(sdf: Any, itf: Any, obj: DataObject, spec: Any, requested: str) -> Wr
     spark = sdf.sparkSession
     ok = False
     try:
-        table = conform(sdf, spec.schema).toArrow()
+        batch: list[pa.Table] = []  # a failure computing the batch: the DaoError the Python path raises
+        run_spark_write(lambda: batch.append(_conform(sdf, spec.schema).toArrow()), obj)
+        table = batch.pop()
         part = itf.stage(obj, table.to_batches(), spec, job_id)
         del table
         spec = dataclasses.replace(spec, rewrite=_Rewriter(spark, itf, obj, spec, requested))
@@ -394,6 +419,16 @@ def upsert(sdf: Any, itf: Any, obj: DataObject, spec: Any, requested: str) -> Wr
     return result
 
 
+def _spark_cannot_read(column: Any) -> bool:
+    """A parquet leaf column (``pq.ParquetSchema.column(i)``) Spark's reader refuses where Arrow
+    reads it: INT64 nanosecond timestamps (pandas writes them) and unsigned 64-bit integers. (Not
+    INT96, which Spark itself writes and Arrow also shows as nanoseconds.)"""
+    if column.physical_type != "INT64":
+        return False
+    logical = column.logical_type.to_json()
+    return ('"Timestamp"' in logical and '"nanoseconds"' in logical) or column.converted_type == "UINT_64"
+
+
 class _Rewriter:
     """``spec.rewrite`` of a native upsert: called by the commit with the files it must rewrite."""
 
@@ -401,6 +436,34 @@ class _Rewriter:
         self.spark, self.itf, self.obj, self.spec, self.requested = spark, itf, obj, spec, requested
 
     def refusal(self, rels: list[str]) -> str | None:
+        why = self._layout_refusal(rels)
+        return why if why is not None else self._type_refusal(rels)
+
+    def _type_refusal(self, rels: list[str]) -> str | None:
+        """A column stored as a parquet type Spark's reader refuses where Arrow reads it (nanosecond
+        timestamps, as pandas writes them; unsigned 64-bit integers): found in the files' footers."""
+        import pyarrow.parquet as pq
+
+        from ..interfaces.files_upsert import _map
+
+        if self.spec.format != "parquet":
+            return None
+        fs, base = self.itf._where(self.obj)
+        wanted = set(self.spec.schema.names)
+
+        def why(rel: str) -> str | None:
+            with fs.open_input_file(f"{base}/{rel}") as f:
+                schema = pq.read_metadata(f).schema
+            for i in range(len(schema)):
+                column = schema.column(i)
+                if column.path.split(".")[0] in wanted and _spark_cannot_read(column):
+                    return (f"{rel} stores column {column.path!r} as {column.logical_type}, "
+                            "which Spark's parquet reader cannot read")
+            return None
+
+        return next((w for w in _map(why, rels, fs) if w is not None), None)
+
+    def _layout_refusal(self, rels: list[str]) -> str | None:
         for rel in rels:
             if rel == "":
                 return "the object is one file"
@@ -440,6 +503,12 @@ class _Rewriter:
             replace = self.spark.createDataFrame(plan.replace_keys.select(keys).cast(key_schema))
             kept = kept.join(replace, on=keys, how="left_anti")
         before = Observation(f"spark_dao_{job_id[:8]}_kept")
+        if plan.keep_keys is not None and plan.keep_keys.num_rows == 0:
+            # a full sync with an empty batch: every row of these files goes (Spark would prune an
+            # observation under a semi join with nothing, so count them instead)
+            counted: list[int] = []
+            run_spark_write(lambda: counted.append(kept.count()), obj)
+            return StagedPart(job_id=job_id), counted[0]
         if plan.keep_keys is not None:
             kept = kept.observe(before, F.count(F.lit(1)).alias("rows"))
             keep = self.spark.createDataFrame(plan.keep_keys.select(keys).cast(key_schema))
