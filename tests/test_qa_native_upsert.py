@@ -5,6 +5,7 @@ guarantee (a failure leaves the target unchanged and no staging; errors name obj
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -211,8 +212,9 @@ def test_d5_spark_stores_timestamps_as_the_python_path_does(spark: Any, tmp_path
     physical = set()
     for rel in data_files(tmp_path / "o"):
         column = pq.ParquetFile(tmp_path / "o" / rel).schema.column(1)
-        physical.add((column.physical_type, column.logical_type.to_json().count('"isAdjustedToUTC": true')))
-    assert physical == {("INT64", 1)}
+        logical = json.loads(column.logical_type.to_json())
+        physical.add((column.physical_type, logical.get("Type"), logical.get("isAdjustedToUTC")))
+    assert physical == {("INT64", "Timestamp", True)}
     assert pq.read_table(tmp_path / "o").schema.field("at").type == pa.timestamp("us", tz="UTC")
 
 
@@ -242,8 +244,9 @@ def test_d6_a_batch_that_fails_in_spark_is_a_dao_error_naming_the_object(spark: 
 @pytest.mark.xfail(strict=True, reason=(
     "D7: the native read (engine_path auto) of parquet files with INT64 nanosecond timestamps (pandas' "
     "default) fails at collect with pyspark's Py4JJavaError [FAILED_READ_FILE.PARQUET_COLUMN_DATA_TYPE_MISMATCH]; "
-    "the Python path reads them. Fix: read_refusal could check the plan's files' footers as the upsert's "
-    "_Rewriter._type_refusal does (a footer read per file)"))
+    "the Python path reads them. The plan's schema shows them as microseconds (normalized), so read_refusal "
+    "would need every file's footer (files_native._unreadable_file, as the upsert's rewrite does): a GET per "
+    "file on every native read, not done"))
 def test_d7_the_native_read_of_nanosecond_timestamps_falls_back_on_auto(spark: Any, tmp_path: Path) -> None:
     (tmp_path / "o").mkdir()
     stamps = pa.array([dt.datetime(2025, 1, 1)] * 2, pa.timestamp("ns"))
@@ -252,3 +255,6 @@ def test_d7_the_native_read_of_nanosecond_timestamps_falls_back_on_auto(spark: A
     got = {path: sorted(dao.read("lake.o", engine="spark", options={"engine_path": path}).collect())
            for path in ("python", "auto")}
     assert got["auto"] == got["python"]
+    with pytest.raises(DaoError, match=r"reading 'lake.o' \(store 'lake'\).*ext.parquet stores column 'c' as "
+                                       r"Timestamp.*which Spark's parquet reader cannot read"):
+        dao.read("lake.o", engine="spark", options={"engine_path": "native"})

@@ -191,6 +191,28 @@ def read_refusal(itf: Any, obj: DataObject, options: Mapping[str, Any], read_pla
     return None
 
 
+def _unreadable_file(itf: Any, obj: DataObject, rels: list[str], wanted: set[str]) -> str | None:
+    """The first of ``rels`` storing one of the ``wanted`` columns as a parquet type Spark's reader
+    refuses (one footer read per file, concurrent on object stores), or None."""
+    import pyarrow.parquet as pq
+
+    from ..interfaces.files_upsert import _map
+
+    fs, base = itf._where(obj)
+
+    def why(rel: str) -> str | None:
+        with fs.open_input_file(f"{base}/{rel}" if rel else base) as f:
+            schema = pq.read_metadata(f).schema
+        for i in range(len(schema)):
+            column = schema.column(i)
+            if column.path.split(".")[0] in wanted and _spark_cannot_read(column):
+                return (f"{rel or obj.location} stores column {column.path!r} as {column.logical_type}, "
+                        "which Spark's parquet reader cannot read")
+        return None
+
+    return next((w for w in _map(why, list(dict.fromkeys(rels)), fs) if w is not None), None)
+
+
 def _is_empty_marker(rel: str) -> bool:
     """The zero-row file an empty write leaves (it carries the schema): Spark need not read it."""
     return "-empty-" in posixpath.basename(rel)
@@ -425,8 +447,11 @@ def _spark_cannot_read(column: Any) -> bool:
     INT96, which Spark itself writes and Arrow also shows as nanoseconds.)"""
     if column.physical_type != "INT64":
         return False
-    logical = column.logical_type.to_json()
-    return ('"Timestamp"' in logical and '"nanoseconds"' in logical) or column.converted_type == "UINT_64"
+    import json
+
+    logical = json.loads(column.logical_type.to_json() or "{}")
+    return ((logical.get("Type") == "Timestamp" and logical.get("timeUnit") == "nanoseconds")
+            or column.converted_type == "UINT_64")
 
 
 class _Rewriter:
@@ -442,26 +467,9 @@ class _Rewriter:
     def _type_refusal(self, rels: list[str]) -> str | None:
         """A column stored as a parquet type Spark's reader refuses where Arrow reads it (nanosecond
         timestamps, as pandas writes them; unsigned 64-bit integers): found in the files' footers."""
-        import pyarrow.parquet as pq
-
-        from ..interfaces.files_upsert import _map
-
         if self.spec.format != "parquet":
             return None
-        fs, base = self.itf._where(self.obj)
-        wanted = set(self.spec.schema.names)
-
-        def why(rel: str) -> str | None:
-            with fs.open_input_file(f"{base}/{rel}") as f:
-                schema = pq.read_metadata(f).schema
-            for i in range(len(schema)):
-                column = schema.column(i)
-                if column.path.split(".")[0] in wanted and _spark_cannot_read(column):
-                    return (f"{rel} stores column {column.path!r} as {column.logical_type}, "
-                            "which Spark's parquet reader cannot read")
-            return None
-
-        return next((w for w in _map(why, rels, fs) if w is not None), None)
+        return _unreadable_file(self.itf, self.obj, rels, set(self.spec.schema.names))
 
     def _layout_refusal(self, rels: list[str]) -> str | None:
         for rel in rels:
