@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_files_native import data_files
 
 from spark_dao import DaoError, DataAccessObject
 from spark_dao.catalog import Catalog
@@ -26,14 +26,6 @@ def make_dao(spark: Any, root: Path, **obj: Any) -> DataAccessObject:
         "objects": {"lake.o": {"keys": ["id"], **obj}},
     })
     return DataAccessObject(cat, spark=spark)
-
-
-def data_files(root: Path) -> list[str]:
-    out = []
-    for dirpath, dirnames, files in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(("_", "."))]
-        out += [os.path.relpath(os.path.join(dirpath, f), root) for f in files if not f.startswith(("_", "."))]
-    return sorted(out)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -510,17 +510,18 @@ class _Rewriter:
         if plan.replace_keys.num_rows:
             replace = self.spark.createDataFrame(plan.replace_keys.select(keys).cast(key_schema))
             kept = kept.join(replace, on=keys, how="left_anti")
-        before = Observation(f"spark_dao_{job_id[:8]}_kept")
         if plan.keep_keys is not None and plan.keep_keys.num_rows == 0:
             # a full sync with an empty batch: every row of these files goes (Spark would prune an
             # observation under a semi join with nothing, so count them instead)
             counted: list[int] = []
             run_spark_write(lambda: counted.append(kept.count()), obj)
             return StagedPart(job_id=job_id), counted[0]
+        before = None  # rows before the full sync's semi join: the difference is what it deletes
         if plan.keep_keys is not None:
+            before = Observation(f"spark_dao_{job_id[:8]}_kept")
             kept = kept.observe(before, F.count(F.lit(1)).alias("rows"))
             keep = self.spark.createDataFrame(plan.keep_keys.select(keys).cast(key_schema))
             kept = kept.join(keep, on=keys, how="left_semi")
         part = stage(kept, self.itf, obj, spec, job_id, sub=_REWRITE)
-        deleted = int((before.get or {}).get("rows") or 0) - part.rows if plan.keep_keys is not None else 0
+        deleted = int((before.get or {}).get("rows") or 0) - part.rows if before is not None else 0
         return part, deleted
