@@ -5,6 +5,7 @@ Also: serialization conflicts retried, two loads at once, and secrets at DEBUG."
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 
@@ -233,6 +234,48 @@ def test_two_first_loads_of_a_new_table_at_once_both_land(redshift_server, s3_se
         for t in threads:
             t.join()
     assert not errors, errors
+    assert sorted(dao.read("wh.fresh", engine="arrow").column("id").to_pylist()) == [1, 2]
+
+
+
+def test_a_first_load_whose_snapshot_predates_the_other_loads_table_reruns_as_an_append(
+        redshift_server, s3_server, s3_bucket, monkeypatch, caplog):
+    """The interleaving behind the race above, forced: load B's transaction takes its snapshot (it
+    finds no table), then load A creates the table, loads and commits. B's CREATE TABLE IF NOT EXISTS
+    skips and its LOCK finds the table, but the table's columns stay invisible to B's serializable
+    snapshot: B must rerun (a new snapshot) and append, not fail on columns it cannot see."""
+    dao = DataAccessObject({"stores": {"wh": redshift_store(redshift_server, s3_server, s3_bucket)}})
+    a_done, calls = threading.Event(), []
+    original = _redshift_write.stored_columns
+
+    def stored_columns(cursor, schema, table):
+        out = original(cursor, schema, table)
+        if threading.current_thread().name == "B" and sys._getframe(1).f_code.co_name == "_transaction":
+            calls.append(list(out))  # (the load's transaction; not prepare_write's look-up)
+            if len(calls) == 1:
+                assert a_done.wait(60), "load A did not finish"
+        return out
+
+    monkeypatch.setattr(_redshift_write, "stored_columns", stored_columns)
+    errors: list[BaseException] = []
+
+    def load(i: int) -> None:
+        try:
+            dao.write(pa.table({"id": pa.array([i], pa.int64())}), "wh.fresh", mode="append", engine="pandas")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    with caplog.at_level(logging.INFO, logger="spark_dao"):
+        b = threading.Thread(target=load, args=(2,), name="B")
+        b.start()
+        while not calls and b.is_alive():  # B's snapshot is taken (no table yet)
+            time.sleep(0.01)
+        load(1)  # A: creates the table, loads, commits
+        a_done.set()
+        b.join()
+    assert not errors, errors
+    assert calls[0] == [] and calls[1] == []  # B's snapshot never saw A's table ...
+    assert any("created by a concurrent load" in r.getMessage() for r in caplog.records)  # ... so B reran
     assert sorted(dao.read("wh.fresh", engine="arrow").column("id").to_pylist()) == [1, 2]
 
 

@@ -358,7 +358,8 @@ class CommitProtocol:
                     fs.delete_file(path)
             if not _is_object_store(fs):
                 _remove_empty_dirs(fs, staging, {posixpath.dirname(p[len(staging) + 1:]) for p in mine})
-                _rmdir(staging)
+                if _rmdir(staging):  # and the shared staging folder, only if no other job uses it
+                    _rmdir(posixpath.dirname(staging))
         except (OSError, DaoError) as exc:
             log.warning("%s: could not remove the output of a task of an ended job (the next write or "
                         "dao.cleanup removes it): %s", obj.full_name, exc)

@@ -267,6 +267,11 @@ def _transaction(options: RedshiftOptions, obj: DataObject, spec: WriteSpec, man
         execute(cur, f"LOCK {target}")
         stage = q.ident(f"dao_stage_{o['job_tag']}")
         stored = {c.name: c.sql_type for c in stored_columns(cur, schema, table)}
+        if not stored:
+            # a concurrent load created the table after this transaction's snapshot: CREATE TABLE IF
+            # NOT EXISTS skipped it and LOCK found it, but its columns stay invisible to this
+            # (serializable) transaction: rerun, now appending to it
+            raise Race(f"table {schema}.{table} was created by a concurrent load")
         copy_cols = [*columns, q.TASK_COL, q.ROW_COL] if upsert is not None else columns
         if upsert is None and list(stored) == copy_cols:
             # the staged files hold exactly the table's columns in its order: COPY straight into it
