@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_files_native import data_files
+from test_files_native import calls, data_files  # noqa: F401  (calls: a fixture)
 
 from spark_dao import DaoError, DataAccessObject
 from spark_dao.catalog import Catalog
@@ -165,28 +165,29 @@ def test_d3_dates_into_a_timestamp_column_are_midnight_utc_natively(new_york: An
 
 
 # --------------------------------------------------------------------------- D4
-@pytest.mark.xfail(strict=True, reason=(
-    "D4: the native rewrite writes the survivors (Spark) and the batch's rows (the commit, pyarrow) into "
-    "separate files, the Python path into one: each upsert leaves one more file per touched partition, and "
-    "the small batch files pile up (10 upserts of 25 rows into 2 partitions: 18 files against 2). Fix: let "
-    "Spark write the batch's rows with the survivors (union, repartitioned by the partition columns) and "
-    "have the commit skip staging them"))
-def test_d4_native_upserts_leave_as_many_files_as_the_python_path(spark: Any, tmp_path: Path) -> None:
+# (fixed: Spark stages the batch's rows with the survivors, one writer per partition)
+@pytest.mark.parametrize("partition_by", [["p"], []])
+def test_d4_native_upserts_leave_as_many_files_as_the_python_path(spark: Any, tmp_path: Path,
+                                                                   partition_by: list[str]) -> None:
     import random
 
     schema = "id long, v string, p string"
     layout = {}
     for path in ("python", "native"):
         random.seed(1)
-        dao = make_dao(spark, tmp_path / path, partition_by=["p"])
+        dao = make_dao(spark, tmp_path / path, partition_by=partition_by)
         dao.write(spark.createDataFrame([(i, "v", "ab"[i % 2]) for i in range(1000)], schema), "lake.o",
                   mode="overwrite", options={"engine_path": "python"})
         for k in range(5):
             ids = random.sample(range(1000), 20) + [1000 + 10 * k + j for j in range(5)]
             dao.upsert(spark.createDataFrame([(i, f"u{k}", "ab"[i % 2]) for i in ids], schema), "lake.o",
                        options={"engine_path": path})
-        layout[path] = len(data_files(tmp_path / path / "o"))
-    assert layout["native"] == layout["python"]
+        layout[path] = (len(data_files(tmp_path / path / "o")), rows(dao))
+    assert layout["native"][1] == layout["python"][1]
+    if partition_by:  # one file per partition on both paths
+        assert layout["native"][0] == layout["python"][0] == 2
+    else:  # the Python path writes one file; Spark as many as it rewrote (here both of the first write's)
+        assert (layout["python"][0], layout["native"][0]) == (1, 2)
 
 
 # --------------------------------------------------------------------------- D5
@@ -233,20 +234,37 @@ def test_d6_a_batch_that_fails_in_spark_is_a_dao_error_naming_the_object(spark: 
 
 
 # --------------------------------------------------------------------------- D7 (the native read, same cause as D1)
-@pytest.mark.xfail(strict=True, reason=(
-    "D7: the native read (engine_path auto) of parquet files with INT64 nanosecond timestamps (pandas' "
-    "default) fails at collect with pyspark's Py4JJavaError [FAILED_READ_FILE.PARQUET_COLUMN_DATA_TYPE_MISMATCH]; "
-    "the Python path reads them. The plan's schema shows them as microseconds (normalized), so read_refusal "
-    "would need every file's footer (files_native._unreadable_file, as the upsert's rewrite does): a GET per "
-    "file on every native read, not done"))
-def test_d7_the_native_read_of_nanosecond_timestamps_falls_back_on_auto(spark: Any, tmp_path: Path) -> None:
+# (fixed: the plan's schema sample records the columns of the largest file Spark refuses)
+@pytest.mark.parametrize("stored_type", [pa.timestamp("ns"), pa.timestamp("ns", tz="UTC"), pa.uint64()])
+def test_d7_the_native_read_of_types_spark_cannot_read_falls_back_on_auto(
+        spark: Any, tmp_path: Path, stored_type: pa.DataType, calls: list[str]) -> None:  # noqa: F811 - the fixture
+    """Parquet with INT64 nanosecond timestamps (pandas' default) or uint64: Spark's reader fails at
+    the first action, after the plan was chosen. ``auto`` must read them on the Python path (same
+    rows), ``native`` refuse by name; the other columns do not matter."""
     (tmp_path / "o").mkdir()
-    stamps = pa.array([dt.datetime(2025, 1, 1)] * 2, pa.timestamp("ns"))
-    pq.write_table(pa.table({"id": pa.array([1, 2], pa.int64()), "c": stamps}), tmp_path / "o" / "ext.parquet")
+    values = [dt.datetime(2025, 1, 1), dt.datetime(2025, 1, 2)] if pa.types.is_timestamp(stored_type) else [7, 2]
+    pq.write_table(pa.table({"id": pa.array([1, 2], pa.int64()), "c": pa.array(values, stored_type)}),
+                   tmp_path / "o" / "ext.parquet")
     dao = make_dao(spark, tmp_path)
     got = {path: sorted(dao.read("lake.o", engine="spark", options={"engine_path": path}).collect())
            for path in ("python", "auto")}
-    assert got["auto"] == got["python"]
-    with pytest.raises(DaoError, match=r"reading 'lake.o' \(store 'lake'\).*ext.parquet stores column 'c' as "
-                                       r"Timestamp.*which Spark's parquet reader cannot read"):
+    assert got["auto"] == got["python"] and len(got["auto"]) == 2
+    assert calls == []  # auto did not take the native reader
+    what = "INT64 nanosecond timestamps" if pa.types.is_timestamp(stored_type) else "unsigned 64-bit integers"
+    with pytest.raises(DaoError, match=rf"reading 'lake.o' \(store 'lake'\).*ext.parquet stores column 'c' as "
+                                       rf"{what}, which Spark's parquet reader cannot read"):
         dao.read("lake.o", engine="spark", options={"engine_path": "native"})
+
+
+def test_d7_int96_and_microsecond_timestamps_are_still_read_natively(spark: Any, tmp_path: Path,
+                                                                    calls: list[str]) -> None:  # noqa: F811
+    """The check must not take INT96 timestamps (Spark's own legacy writer; Arrow shows them as
+    nanoseconds) or microsecond ones for what Spark cannot read."""
+    t0 = dt.datetime(2025, 1, 1, 12)
+    (tmp_path / "o").mkdir()
+    table = pa.table({"id": pa.array([1, 2], pa.int64()), "at": pa.array([t0] * 2, pa.timestamp("us", tz="UTC"))})
+    pq.write_table(table, tmp_path / "o" / "old.parquet", use_deprecated_int96_timestamps=True)
+    pq.write_table(table, tmp_path / "o" / "new.parquet")
+    dao = make_dao(spark, tmp_path)
+    assert len(dao.read("lake.o", engine="spark").collect()) == 4
+    assert calls == ["read"]

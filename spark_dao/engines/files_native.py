@@ -177,6 +177,10 @@ def read_refusal(itf: Any, obj: DataObject, options: Mapping[str, Any], read_pla
     why = refusal(obj, fmt, read_plan.schema, operation="read", partition_columns=read_plan.partition_columns)
     if why:
         return why
+    refused = getattr(read_plan, "spark_refuses", None)
+    if refused:
+        return (f"{next(iter(refused.values()))}, which Spark's parquet reader cannot read (pandas writes "
+                "nanosecond timestamps by default)")
     for rel in _data_rels(read_plan):
         folder = posixpath.dirname(rel)
         segments = folder.split("/") if folder else []
@@ -196,6 +200,7 @@ def _unreadable_file(itf: Any, obj: DataObject, rels: list[str], wanted: set[str
     refuses (one footer read per file, concurrent on object stores), or None."""
     import pyarrow.parquet as pq
 
+    from ..interfaces._schema import spark_refused_columns
     from ..interfaces.files_upsert import _map
 
     fs, base = itf._where(obj)
@@ -203,11 +208,9 @@ def _unreadable_file(itf: Any, obj: DataObject, rels: list[str], wanted: set[str
     def why(rel: str) -> str | None:
         with fs.open_input_file(f"{base}/{rel}" if rel else base) as f:
             schema = pq.read_metadata(f).schema
-        for i in range(len(schema)):
-            column = schema.column(i)
-            if column.path.split(".")[0] in wanted and _spark_cannot_read(column):
-                return (f"{rel or obj.location} stores column {column.path!r} as {column.logical_type}, "
-                        "which Spark's parquet reader cannot read")
+        refused = {c: w for c, w in spark_refused_columns(schema).items() if c in wanted}
+        if refused:
+            return f"{rel or obj.location} {next(iter(refused.values()))}, which Spark's parquet reader cannot read"
         return None
 
     return next((w for w in _map(why, list(dict.fromkeys(rels)), fs) if w is not None), None)
@@ -441,19 +444,6 @@ def upsert(sdf: Any, itf: Any, obj: DataObject, spec: Any, requested: str) -> Wr
     return result
 
 
-def _spark_cannot_read(column: Any) -> bool:
-    """A parquet leaf column (``pq.ParquetSchema.column(i)``) Spark's reader refuses where Arrow
-    reads it: INT64 nanosecond timestamps (pandas writes them) and unsigned 64-bit integers. (Not
-    INT96, which Spark itself writes and Arrow also shows as nanoseconds.)"""
-    if column.physical_type != "INT64":
-        return False
-    import json
-
-    logical = json.loads(column.logical_type.to_json() or "{}")
-    return ((logical.get("Type") == "Timestamp" and logical.get("timeUnit") == "nanoseconds")
-            or column.converted_type == "UINT_64")
-
-
 class _Rewriter:
     """``spec.rewrite`` of a native upsert: called by the commit with the files it must rewrite."""
 
@@ -486,8 +476,10 @@ class _Rewriter:
         return None
 
     def __call__(self, rels: list[str], plan: Any, opts: Any, job_id: str) -> tuple[StagedPart, int] | None:
-        """``(the survivors Spark staged, rows deleted as unmatched)``, or None: the commit rewrites
-        on the Python path (a layout Spark cannot read as the Python path does; with ``auto``)."""
+        """``(what Spark staged: the survivors and the batch's rows, rows deleted as unmatched)``, or
+        None: the commit rewrites on the Python path (a layout Spark cannot read as the Python path
+        does; with ``auto``). Survivors and batch rows share files as on the Python path: one file per
+        partition (per ``max_rows_per_file``), or, unpartitioned, as many as the rewritten files."""
         from pyspark.sql import Observation
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_schema
@@ -522,6 +514,14 @@ class _Rewriter:
             kept = kept.observe(before, F.count(F.lit(1)).alias("rows"))
             keep = self.spark.createDataFrame(plan.keep_keys.select(keys).cast(key_schema))
             kept = kept.join(keep, on=keys, how="left_semi")
-        part = stage(kept, self.itf, obj, spec, job_id, sub=_REWRITE)
-        deleted = int((before.get or {}).get("rows") or 0) - part.rows if before is not None else 0
+        incoming = plan.incoming.select(spec.schema.names).cast(spec.schema)
+        out = kept
+        if incoming.num_rows:
+            out = out.unionByName(self.spark.createDataFrame(incoming, schema=from_arrow_schema(spec.schema)))
+        # one writer per partition, as the Python path's single stream: no extra small files per upsert
+        out = out.repartition(*[F.col(_quoted(c)) for c in spec.partition_by]) if spec.partition_by \
+            else out.coalesce(max(1, len(rels)))
+        part = stage(out, self.itf, obj, spec, job_id, sub=_REWRITE)
+        survivors = part.rows - incoming.num_rows
+        deleted = int((before.get or {}).get("rows") or 0) - survivors if before is not None else 0
         return part, deleted

@@ -5,6 +5,7 @@ fits stored csv/json files (text compatibility).
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections.abc import Iterable
 from typing import Any
@@ -77,7 +78,6 @@ SCHEMA_SIDECAR = "_dao_schema.json"
 
 def _write_sidecar(fs: pafs.FileSystem, base: str, schema: pa.Schema) -> None:
     import base64
-    import json
 
     doc = {
         "columns": [{"name": f.name, "type": str(f.type)} for f in schema],  # for people
@@ -89,7 +89,6 @@ def _write_sidecar(fs: pafs.FileSystem, base: str, schema: pa.Schema) -> None:
 
 def _read_sidecar(fs: pafs.FileSystem, base: str, obj: DataObject) -> pa.Schema | None:
     import base64
-    import json
 
     path = f"{base}/{SCHEMA_SIDECAR}"
     try:
@@ -212,11 +211,48 @@ def _sample_files(fs, base: str, files: list[tuple[str, int]], fmt: str, *, head
     return schema
 
 
+#: schema metadata under which :func:`_infer_schema` records a parquet file's columns Spark's reader
+#: refuses (JSON ``{column: what}``); ``plan_read`` moves it to ``ReadPlan.spark_refuses``
+SPARK_REFUSES = b"dao:spark_refuses"
+
+
+def spark_cannot_read(column: Any) -> str | None:
+    """What makes a parquet leaf column (``pq.ParquetSchema.column(i)``) unreadable to Spark's
+    parquet reader where Arrow reads it, or None: INT64 nanosecond timestamps (pandas writes them)
+    and unsigned 64-bit integers. (Not INT96, which Spark itself writes and Arrow also shows as
+    nanoseconds.)"""
+    if column.physical_type != "INT64":
+        return None
+    logical = json.loads(column.logical_type.to_json() or "{}")
+    if logical.get("Type") == "Timestamp" and logical.get("timeUnit") == "nanoseconds":
+        return "INT64 nanosecond timestamps"
+    if column.converted_type == "UINT_64":
+        return "unsigned 64-bit integers"
+    return None
+
+
+def spark_refused_columns(parquet_schema: Any) -> dict[str, str]:
+    """``{top-level column: what}`` of the columns of a parquet schema Spark cannot read."""
+    out: dict[str, str] = {}
+    for i in range(len(parquet_schema)):
+        column = parquet_schema.column(i)
+        why = spark_cannot_read(column)
+        if why is not None:
+            out.setdefault(column.path.split(".")[0], f"stores column {column.path!r} as {why}")
+    return out
+
+
 def _infer_schema(fs, path: str, fmt: str, *, header: bool, delimiter: str, infer: bool,
                   size: int = 0, obj: DataObject, action: str = "reading the schema of") -> pa.Schema:
     try:
         if fmt == "parquet":
-            return _parquet_fragment(fs, path, size).physical_schema
+            fragment = _parquet_fragment(fs, path, size)
+            schema = fragment.physical_schema
+            refused = {c: f"{path} {w}"  # (the footer just read: no I/O)
+                       for c, w in spark_refused_columns(fragment.metadata.schema).items()}
+            if refused:
+                schema = schema.with_metadata({**(schema.metadata or {}), SPARK_REFUSES: json.dumps(refused)})
+            return schema
         if fmt == "csv":
             import pyarrow.csv as pcsv
 

@@ -81,6 +81,10 @@ class ReadPlan:
     partition_columns: tuple[str, ...] = ()
     #: partition filters the plan applied exactly (an engine need not re-check them)
     applied_filters: tuple[PartitionFilter, ...] = ()
+    #: columns the sampled stored file keeps in a type Spark's own parquet reader refuses where Arrow
+    #: reads it (``{column: what}``: INT64 nanosecond timestamps, unsigned 64-bit integers); the
+    #: Spark engine then reads the object on the Python path
+    spark_refuses: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,8 @@ class WriteSpec:
     #: data that its commit reads back (an upsert's incoming rows) in memory instead of storage
     in_process: bool = False
     #: an engine's own rewrite of the files an upsert touches (the native files path: Spark reads them,
-    #: drops the replaced rows and stages the rest), called by the files commit; None: the commit
-    #: streams them through this process
+    #: drops the replaced rows and stages the rest with the batch's rows), called by the files commit;
+    #: None: the commit streams them through this process
     rewrite: Any = None
 
 

@@ -43,6 +43,7 @@ here are re-exported (``__all__``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import posixpath
@@ -89,7 +90,7 @@ from ._read import (
     _type_mismatch,
     output_schema,
 )
-from ._schema import MB, _read_sidecar, _sample_schema, _stored_schema, _text_compatible
+from ._schema import MB, SPARK_REFUSES, _read_sidecar, _sample_schema, _stored_schema, _text_compatible
 from ._staging import _stage_dataset, _stage_parquet, _stage_partitioned_parquet, _stage_text
 from .base import (
     BaseInterface,
@@ -230,6 +231,7 @@ class FilesInterface(CommitProtocol, BaseInterface):
                 part_types[col] = _infer_partition_type(values)
 
         # Data columns: declared, or from the files (like Spark without mergeSchema): see _sample_schema.
+        spark_refuses: dict[str, str] = {}  # (a declared schema: no footer is read to know)
         if declared is not None:
             data_schema = pa.schema([f for f in declared if f.name not in part_types])
             full = pa.schema(
@@ -239,6 +241,7 @@ class FilesInterface(CommitProtocol, BaseInterface):
         else:
             inferred = _sample_schema(fs, base, files, fmt, header=header, delimiter=delimiter,
                                            infer=_bool(opts.get("inferschema"), True), obj=obj)
+            spark_refuses = json.loads((inferred.metadata or {}).get(SPARK_REFUSES, b"{}"))
             data_schema = _arrow.normalize_schema(
                 pa.schema([f for f in inferred if f.name not in part_types])
             )
@@ -272,7 +275,8 @@ class FilesInterface(CommitProtocol, BaseInterface):
         tasks = _make_tasks(obj, fs, base, fmt, slices_in, split, out_schema, data_schema,
                                  header, delimiter, columns)
         log.debug("planned %d read tasks for %s (%d files, %d bytes)", len(tasks), obj.full_name, len(files), total)
-        return ReadPlan(schema=out_schema, tasks=tasks, partition_columns=tuple(part_types), applied_filters=filters)
+        return ReadPlan(schema=out_schema, tasks=tasks, partition_columns=tuple(part_types), applied_filters=filters,
+                        spark_refuses={c: w for c, w in spark_refuses.items() if c in out_schema.names})
 
 
     def read(self, task: ReadTask) -> Iterator[pa.RecordBatch]:

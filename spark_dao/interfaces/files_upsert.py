@@ -384,9 +384,10 @@ def commit_upsert(
     failed: list[BaseException] = []
     engine_staged: list[tuple[str, StagedFile]] = []
     engine_rows = 0
-    in_process = rewritten
+    in_process, incoming_staged = rewritten, False
     if spec.rewrite is not None and rewritten:
-        # the engine rewrites the touched files itself (Spark: read, anti-join, write into staging)
+        # the engine rewrites the touched files itself (Spark: read, anti-join, write into staging),
+        # and stages the batch's rows with them (one file per partition, as below)
         try:
             done = spec.rewrite(rewritten, plan, opts, job_id)
         except Exception as exc:  # a file that vanished under Spark: a conflict, if another writer did it
@@ -396,7 +397,7 @@ def commit_upsert(
             engine_part, deleted = done
             engine_staged = [(engine_part.job_id, f) for f in engine_part.files]
             engine_rows = engine_part.rows
-            in_process = []
+            in_process, incoming_staged = [], True
 
     def new_rows() -> Iterator[pa.RecordBatch]:
         nonlocal deleted
@@ -411,7 +412,8 @@ def commit_upsert(
             kept, unmatched = split_stored(stored, plan, opts)
             deleted += unmatched
             yield from kept.to_batches()
-        yield from plan.incoming.select(spec.schema.names).cast(spec.schema).to_batches()
+        if not incoming_staged:
+            yield from plan.incoming.select(spec.schema.names).cast(spec.schema).to_batches()
 
     write_spec = WriteSpec(mode="append", format=spec.format, schema=spec.schema,
                            partition_by=spec.partition_by, options=spec.options)
