@@ -131,6 +131,28 @@ def test_upsert_reading_a_corrupt_parquet_file_is_a_dao_error(dao: DataAccessObj
     assert pq.read_table(next((tmp_path / "lake" / "pq").glob("part-*"))).num_rows == 50
 
 
+
+def test_an_upsert_opens_only_the_footers_it_needs(tmp_path: Path) -> None:
+    """The append check opens every sampled footer (a corrupt one is reported before writing); an
+    upsert takes the schema from the largest file alone and its key scan opens the files that can
+    hold its keys: a corrupt file in a partition the batch does not touch is left as it is."""
+    dao = DataAccessObject({"stores": {"lake": {"interface": "files", "path": str(tmp_path)}},
+                            "objects": {"lake.p": {"format": "parquet", "keys": ["id", "day"],
+                                                   "partition_by": ["day"]}}})
+    days = pa.table({"id": list(range(40)), "name": ["n"] * 40, "day": ["d1", "d2"] * 20})
+    dao.write(days, "lake.p", mode="overwrite", engine="pandas")
+    bad = tmp_path / "p" / "day=d2" / "zz-bad.parquet"
+    bad.write_bytes(truncated_parquet(5))
+    with pytest.raises(DaoError) as err:  # the append check reads it
+        dao.write(days.slice(0, 1), "lake.p", mode="append", engine="pandas")
+    assert str(bad) in str(err.value) and "appending to" in str(err.value)
+    res = dao.upsert(pa.table({"id": [0, 100], "name": ["new", "new"], "day": ["d1", "d1"]}), "lake.p",
+                     engine="pandas")
+    assert (res.rows_updated, res.rows_inserted) == (1, 1)
+    assert bad.exists()
+    got = {r["id"]: r["name"] for r in pq.read_table(tmp_path / "p" / "day=d1").to_pylist()}
+    assert got[0] == "new" and got[100] == "new" and len(got) == 21
+
 @pytest.mark.parametrize("kind", ["pq", "csv", "json"])
 def test_management_calls_work_next_to_a_corrupt_file(dao: DataAccessObject, tmp_path: Path, kind: str) -> None:
     corrupt(dao, tmp_path, kind)

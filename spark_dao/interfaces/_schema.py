@@ -276,14 +276,16 @@ def _infer_schema(fs, path: str, fmt: str, *, header: bool, delimiter: str, infe
 
 def _stored_schema(fs, base: str, files: list[tuple[str, int]], obj: DataObject, *,
                    incoming: pa.Schema, fmt: str = "parquet", header: bool = True,
-                   delimiter: str = ",", action: str = "appending to") -> pa.Schema:
+                   delimiter: str = ",", action: str = "appending to", every: bool = True) -> pa.Schema:
+    """The stored files' schema as reads take it (partition columns included), for the append
+    check. Parquet: the largest file's; ``every``: the other sampled footers are opened too, so a
+    corrupt file is reported as for csv/json (same sample). Upserts pass ``every=False``: their key
+    scan opens the footers of the files it needs, and a file it skips is left as it is."""
     for _attempt in range(5):
         try:
             if fmt == "parquet":
-                # the largest file's schema, as reads take it; the other sampled footers are
-                # opened too, so a corrupt file is reported as for csv/json (same sample)
                 schema = _sample_files(fs, base, files, fmt, header=header, delimiter=delimiter,
-                                            infer=True, obj=obj, every=True, action=action)
+                                            infer=True, obj=obj, every=every, action=action)
             else:
                 schema = _sample_schema(fs, base, files, fmt, header=header, delimiter=delimiter,
                                              infer=True, obj=obj, action=action)

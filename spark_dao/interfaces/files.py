@@ -335,7 +335,7 @@ class FilesInterface(CommitProtocol, BaseInterface):
             verb = "upserting into" if upsert is not None else "appending to"
             stored = _stored_schema(fs, base, files, obj, incoming=target, fmt=fmt, header=header,
                                          delimiter=str(opts.get("delimiter") or opts.get("sep") or ","),
-                                         action=verb)
+                                         action=verb, every=upsert is None)
             what = f"{verb} {obj.full_name!r} (store {obj.store_name!r}, format {fmt})"
             if fmt == "parquet":
                 target = _arrow.compatible_schema(target, stored, what=what)
