@@ -136,13 +136,17 @@ def catalog_for(data: Path) -> dict:
 
 
 # --------------------------------------------------------------------------- spark
+#: the Spark master (``--master``): local[2] runs as many tasks as this machine has cores
+MASTER = "local[2]"
+
+
 def start_spark(extra_conf: dict[str, str] | None = None):
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     from pyspark.sql import SparkSession
 
     builder = (
-        SparkSession.builder.master("local[2]")
+        SparkSession.builder.master(MASTER)
         .appName("spark_dao-bench")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
@@ -451,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
                          "leave the CPUs (0: don't wait; default 30)")
     ap.add_argument("--skip-local", action="store_true", help="skip the pandas/arrow engine rows")
     ap.add_argument("--regenerate", action="store_true", help="rebuild the cached dataset")
+    ap.add_argument("--master", default="local[2]",
+                    help="Spark master (default local[2]: one task per core; local[1] leaves each task's "
+                         "Python worker a core of its own)")
     args = ap.parse_args(argv)
     command = " ".join([".venv/bin/python", os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:]))
 
@@ -459,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         os.sync()  # no write-back of freshly generated files during the timings
     rows = args.rows
 
+    global MASTER
+    MASTER = args.master
     t0 = time.perf_counter()
     spark = start_spark()
     print(f"spark session started in {time.perf_counter() - t0:.1f}s (not timed)", flush=True)
@@ -545,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
 
     spark.stop()
     env = environment()
+    env["spark master"] = MASTER
     env["unpartitioned write output"] = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in out_sizes.items())
     if noise:
         env["other load"] = (f"CPU busy before timed runs (other processes): median {statistics.median(noise):.0%}, "
