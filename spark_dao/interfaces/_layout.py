@@ -154,9 +154,10 @@ def _hidden(rel: str) -> bool:
 
 
 def _list_files(fs: pafs.FileSystem, base: str, *, mtimes: dict[str, int | None] | None = None,
-                ) -> list[tuple[str, int]]:
+                hidden: set[str] | None = None) -> list[tuple[str, int]]:
     """Visible data files under ``base`` as (relative path, size), sorted; ``mtimes`` (if given)
-    receives each one's modification time in ns, from the same listing."""
+    receives each one's modification time in ns, from the same listing; ``hidden`` (if given) the
+    names of the hidden files directly in ``base`` (e.g. the schema sidecar)."""
     listing = None
     if _is_object_store(fs):
         # one LIST request in the common case (a folder of files), instead of HEAD + LIST + LIST
@@ -177,6 +178,8 @@ def _list_files(fs: pafs.FileSystem, base: str, *, mtimes: dict[str, int | None]
             continue
         rel = fi.path[len(base) :].lstrip("/")
         if _hidden(rel):
+            if hidden is not None and "/" not in rel:
+                hidden.add(rel)
             continue
         out.append((rel, fi.size or 0))
         if mtimes is not None:
@@ -260,6 +263,42 @@ def _infer_partition_type(values: list[str | None]) -> pa.DataType:
     if all(_TIMESTAMP_RE.match(v) for v in present):
         return pa.timestamp("us", "UTC")  # as timestamp columns read (naive values taken as UTC)
     return pa.string()
+
+
+def _known_partition_type(known: pa.Schema | None, col: str, values: list[str | None]) -> pa.DataType | None:
+    """The type the schema sidecar records for partition column ``col`` (the type it was written
+    with: a string column of ``"001"`` stays a string), if it reads every folder value; else None
+    (inference decides, as for files another writer added)."""
+    if known is None or col not in known.names:
+        return None
+    type_ = known.field(col).type
+    try:
+        for v in set(values):
+            _typed(v, type_)
+    except (pa.ArrowException, ValueError, TypeError):
+        return None
+    return type_
+
+
+def _ambiguous_partitions(schema: pa.Schema, partition_by: Iterable[str], rels: Iterable[str]) -> list[str]:
+    """The partition columns whose type inference from these files' folder values would not give
+    back ``schema``'s type (``"001"`` in a string column reads as int64, decimals as double)."""
+    values: dict[str, list[str | None]] = {c: [] for c in partition_by}
+    for rel in rels:
+        for k, v in _partition_values(rel):
+            if k in values:
+                values[k].append(v)
+    return [c for c, vs in values.items()
+            if any(v is not None for v in vs) and _family(_infer_partition_type(vs)) != _family(schema.field(c).type)]
+
+
+def _family(t: pa.DataType) -> str:
+    """Types whose values inference reads back alike (int32 folders read as int64: same values)."""
+    for name, test in (("int", pa.types.is_integer), ("float", pa.types.is_floating), ("date", pa.types.is_date),
+                       ("timestamp", pa.types.is_timestamp), ("bool", pa.types.is_boolean)):
+        if test(t):
+            return name
+    return str(t)  # strings, decimals, ...: only the same type
 
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

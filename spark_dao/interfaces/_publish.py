@@ -22,8 +22,17 @@ from ..catalog.model import DataObject, DataStore
 from ..catalog.settings import S3_COMMITS
 from ..errors import DaoError, did_you_mean
 from ._fs import IO_THREADS, _is_object_store, _wrap_io
-from ._layout import _UPLOAD_TAG, LIVE, STAGING, _job_tag, _list_files, _remove_empty_dirs, _rmdir
-from ._schema import SCHEMA_SIDECAR
+from ._layout import (
+    _UPLOAD_TAG,
+    LIVE,
+    STAGING,
+    _ambiguous_partitions,
+    _job_tag,
+    _list_files,
+    _remove_empty_dirs,
+    _rmdir,
+)
+from ._schema import SCHEMA_SIDECAR, _write_sidecar
 from ._staging import _write_empty
 from .base import StagedFile, StagedPart, WriteResult, WriteSpec
 
@@ -86,9 +95,11 @@ class CommitProtocol:
             if lock is not None:
                 lock.check()  # still ours after the listing: else stop before publishing anything
             added = self._publish(obj, fs, base, spec, staged, doomed, job_ids, write_empty=write_empty)
-            if spec.mode == "overwrite" and staged and any("-empty-" in posixpath.basename(r) for r in doomed):
-                # the object held an empty write's file, so maybe its schema sidecar: the new files
-                # carry the schema now (no extra request on overwrites of objects that never were empty)
+            if not self._note_partition_types(obj, fs, base, spec, staged) and spec.mode == "overwrite" and staged \
+                    and (spec.partition_by or any("-empty-" in posixpath.basename(r) for r in doomed)):
+                # the object may hold an earlier write's schema sidecar (an empty write's, or partition
+                # types): the new files and folders say the types now (no extra request on overwrites
+                # of unpartitioned objects that never were empty)
                 self._drop_sidecar(obj, fs, base, spec)
         finally:
             self._end_jobs(obj, fs, base, job_ids, spec)
@@ -270,6 +281,22 @@ class CommitProtocol:
         else:
             for path in paths:
                 fs.delete_file(path)
+
+    def _note_partition_types(self, obj: DataObject, fs, base: str, spec: WriteSpec,
+                              staged: list[tuple[str, StagedFile]]) -> bool:
+        """Record the written schema in the sidecar when type inference would misread the new
+        partition folders (a string column of ``"001"`` reads as int64, a decimal as double), so
+        reads, appends and upserts type them as written. True if it did (or had to)."""
+        if not spec.partition_by or not staged or obj.schema:
+            return False
+        if not _ambiguous_partitions(spec.schema, spec.partition_by, [f.path for _, f in staged]):
+            return False
+        try:
+            _write_sidecar(fs, base, spec.schema)
+        except (OSError, DaoError) as exc:  # the data is in; reads then infer the types
+            log.warning("%s: could not record the partition types in %s/%s (reads will infer them from "
+                        "the folder names): %s", obj.full_name, base, SCHEMA_SIDECAR, exc)
+        return True
 
     def _drop_sidecar(self, obj: DataObject, fs, base: str, spec: WriteSpec) -> None:
         path = f"{base}/{SCHEMA_SIDECAR}"

@@ -17,7 +17,7 @@ from ..catalog.model import DataObject
 from ..errors import DaoError
 from . import _arrow
 from ._fs import _describe, _file_error, io_errors
-from ._layout import _infer_partition_type, _list_files, _partition_values
+from ._layout import _infer_partition_type, _known_partition_type, _list_files, _partition_values
 
 MB = 1024 * 1024
 #: the largest files (at most this many, not the empty ones) whose schemas reads and the append check
@@ -276,7 +276,8 @@ def _infer_schema(fs, path: str, fmt: str, *, header: bool, delimiter: str, infe
 
 def _stored_schema(fs, base: str, files: list[tuple[str, int]], obj: DataObject, *,
                    incoming: pa.Schema, fmt: str = "parquet", header: bool = True,
-                   delimiter: str = ",", action: str = "appending to", every: bool = True) -> pa.Schema:
+                   delimiter: str = ",", action: str = "appending to", every: bool = True,
+                   known: pa.Schema | None = None) -> pa.Schema:
     """The stored files' schema as reads take it (partition columns included), for the append
     check. Parquet: the largest file's; ``every``: the other sampled footers are opened too, so a
     corrupt file is reported as for csv/json (same sample). Upserts pass ``every=False``: their key
@@ -313,7 +314,10 @@ def _stored_schema(fs, base: str, files: list[tuple[str, int]], obj: DataObject,
     for k, vs in values.items():
         if k in schema.names:
             continue
-        if not any(v is not None for v in vs) and k in incoming.names:
+        known_type = _known_partition_type(known, k, vs)  # (the schema sidecar: as plan_read types them)
+        if known_type is not None:
+            part_fields.append(pa.field(k, known_type))
+        elif not any(v is not None for v in vs) and k in incoming.names:
             # only empty or null partitions so far (an empty write): nothing says the type yet
             part_fields.append(incoming.field(k))
         else:

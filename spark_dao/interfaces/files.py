@@ -70,6 +70,7 @@ from ._layout import (
     _file_stem,
     _hidden,
     _infer_partition_type,
+    _known_partition_type,
     _list_files,
     _partition_values,
     _typed,
@@ -90,7 +91,15 @@ from ._read import (
     _type_mismatch,
     output_schema,
 )
-from ._schema import MB, SPARK_REFUSES, _read_sidecar, _sample_schema, _stored_schema, _text_compatible
+from ._schema import (
+    MB,
+    SCHEMA_SIDECAR,
+    SPARK_REFUSES,
+    _read_sidecar,
+    _sample_schema,
+    _stored_schema,
+    _text_compatible,
+)
 from ._staging import _stage_dataset, _stage_parquet, _stage_partitioned_parquet, _stage_text
 from .base import (
     BaseInterface,
@@ -201,7 +210,8 @@ class FilesInterface(CommitProtocol, BaseInterface):
         fmt = self._format(obj, opts)
         check_partition_columns(obj, obj.partition_by, action="reading")
         fs, base = self._where(obj)
-        files = _list_files(fs, base)
+        hidden: set[str] = set()
+        files = _list_files(fs, base, hidden=hidden)
         self._check_local(obj, fs, base, [rel for rel, _ in files], action="reading")
         declared = _arrow.schema_from_catalog(obj.schema) if obj.schema else None
         if not files and declared is None:
@@ -216,10 +226,17 @@ class FilesInterface(CommitProtocol, BaseInterface):
             part_cols = [k for k, _ in _partition_values(files[0][0])]
         part_types: dict[str, pa.DataType] = {}
         sidecar: list[pa.Schema | None] = []  # read at most once, only when something is left untyped
+        if part_cols and declared is None and SCHEMA_SIDECAR in hidden:
+            # a write whose partition values inference would misread ("001" in a string column)
+            # recorded the types it wrote
+            sidecar.append(_read_sidecar(fs, base, obj))
         for col in part_cols:
             values = [p.get(col) for _, _, p in parsed]
+            known_type = _known_partition_type(sidecar[0], col, values) if sidecar else None
             if declared is not None and col in declared.names:
                 part_types[col] = declared.field(col).type
+            elif known_type is not None:
+                part_types[col] = known_type
             elif files and not any(v is not None for v in values):
                 # only an empty write so far: its schema sidecar knows the type
                 if not sidecar:
@@ -321,7 +338,8 @@ class FilesInterface(CommitProtocol, BaseInterface):
             if blocked is not None:
                 raise blocked
             self._check_local(obj, fs, base, [STAGING], action="writing")
-        files = _list_files(fs, base)
+        hidden: set[str] = set()
+        files = _list_files(fs, base, hidden=hidden)
         self._check_local(obj, fs, base, [rel for rel, _ in files], action="writing")
         if files and mode == "errorifexists":
             raise DaoError(
@@ -335,7 +353,9 @@ class FilesInterface(CommitProtocol, BaseInterface):
             verb = "upserting into" if upsert is not None else "appending to"
             stored = _stored_schema(fs, base, files, obj, incoming=target, fmt=fmt, header=header,
                                          delimiter=str(opts.get("delimiter") or opts.get("sep") or ","),
-                                         action=verb, every=upsert is None)
+                                         action=verb, every=upsert is None,
+                                         known=_read_sidecar(fs, base, obj)
+                                         if obj.partition_by and SCHEMA_SIDECAR in hidden else None)
             what = f"{verb} {obj.full_name!r} (store {obj.store_name!r}, format {fmt})"
             if fmt == "parquet":
                 target = _arrow.compatible_schema(target, stored, what=what)

@@ -427,6 +427,7 @@ def commit_upsert(
     check_no_conflict()
     added = itf._publish(obj, fs, base, spec, staged, [], [job_id],
                          write_empty=not staged and not ({rel for rel, _ in existing} - set(rewritten)))
+    itf._note_partition_types(obj, fs, base, spec, staged)
     old = [f"{base}/{rel}" if rel else base for rel in rewritten]
     try:
         retired = _retire(itf, obj, fs, spec, old, job_id[:8])
