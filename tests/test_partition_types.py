@@ -99,3 +99,36 @@ def test_spark_writes_and_reads_keep_string_partitions(spark: Any, tmp_path: Pat
     dao.upsert(spark.createDataFrame([(2, "010"), (3, "003")], "id long, zip string"), "lake.z",
                options={"engine_path": path})
     assert [r["zip"] for r in rows(dao, "lake.z")] == ["001", "010", "003"]
+
+
+def test_readers_never_meet_a_half_written_sidecar(tmp_path: Path) -> None:
+    """Every append of such values rewrites the sidecar; a read running meanwhile must never see a
+    partial one (the local file is renamed into place)."""
+    import threading
+
+    dao = make_dao(tmp_path)
+    dao.write(ZIPS, "lake.z", mode="overwrite", engine="arrow")
+    done, errors, reads = threading.Event(), [], []
+
+    def reader() -> None:
+        while not done.is_set():
+            try:
+                t = dao.read("lake.z", engine="arrow")
+                reads.append(t.schema.field("zip").type)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(30):
+            dao.write(pa.table({"id": pa.array([10 + i], pa.int64()), "zip": [f"{i:03d}"]}), "lake.z",
+                      mode="append", engine="arrow")
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    assert reads and set(reads) == {pa.string()}
+    assert len(rows(dao, "lake.z")) == 32

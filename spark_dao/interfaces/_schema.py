@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,7 +17,7 @@ import pyarrow.fs as pafs
 from ..catalog.model import DataObject
 from ..errors import DaoError
 from . import _arrow
-from ._fs import _describe, _file_error, io_errors
+from ._fs import _describe, _file_error, _is_object_store, io_errors
 from ._layout import _infer_partition_type, _known_partition_type, _list_files, _partition_values
 
 MB = 1024 * 1024
@@ -83,8 +84,24 @@ def _write_sidecar(fs: pafs.FileSystem, base: str, schema: pa.Schema) -> None:
         "columns": [{"name": f.name, "type": str(f.type)} for f in schema],  # for people
         "arrow_schema": base64.b64encode(schema.serialize().to_pybytes()).decode("ascii"),
     }
-    with fs.open_output_stream(f"{base}/{SCHEMA_SIDECAR}") as f:
-        f.write(json.dumps(doc, indent=1).encode("utf-8"))
+    data = json.dumps(doc, indent=1).encode("utf-8")
+    if _is_object_store(fs):  # one PUT: readers see the old object or the new one
+        with fs.open_output_stream(f"{base}/{SCHEMA_SIDECAR}") as f:
+            f.write(data)
+        return
+    # a local file is written in place: write a hidden temporary one and rename it over the sidecar,
+    # so that a concurrent read never meets a half-written one
+    tmp = f"{base}/.{SCHEMA_SIDECAR}.{uuid.uuid4().hex[:12]}"
+    try:
+        with fs.open_output_stream(tmp) as f:
+            f.write(data)
+        fs.move(tmp, f"{base}/{SCHEMA_SIDECAR}")
+    except BaseException:
+        try:
+            fs.delete_file(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _read_sidecar(fs: pafs.FileSystem, base: str, obj: DataObject) -> pa.Schema | None:
