@@ -179,8 +179,9 @@ def read_refusal(itf: Any, obj: DataObject, options: Mapping[str, Any], read_pla
         return why
     refused = getattr(read_plan, "spark_refuses", None)
     if refused:
-        return (f"{next(iter(refused.values()))}, which Spark's parquet reader cannot read (pandas writes "
-                "nanosecond timestamps by default)")
+        what = next(iter(refused.values()))
+        hint = " (pandas writes nanosecond timestamps by default)" if "nanosecond" in what else ""
+        return f"{what}, which Spark's parquet reader cannot read{hint}"
     for rel in _data_rels(read_plan):
         folder = posixpath.dirname(rel)
         segments = folder.split("/") if folder else []
@@ -444,6 +445,10 @@ def upsert(sdf: Any, itf: Any, obj: DataObject, spec: Any, requested: str) -> Wr
     return result
 
 
+#: unpartitioned native rewrites: one Spark writer per this many bytes of rewritten files
+_REWRITE_SPLIT = 128 * 1024 * 1024
+
+
 class _Rewriter:
     """``spec.rewrite`` of a native upsert: called by the commit with the files it must rewrite."""
 
@@ -475,11 +480,13 @@ class _Rewriter:
                     return f"partition folder {seg!r} holds an empty string (Spark reads it as null)"
         return None
 
-    def __call__(self, rels: list[str], plan: Any, opts: Any, job_id: str) -> tuple[StagedPart, int] | None:
+    def __call__(self, rels: list[str], plan: Any, opts: Any, job_id: str,
+                 sizes: Mapping[str, int] | None = None) -> tuple[StagedPart, int] | None:
         """``(what Spark staged: the survivors and the batch's rows, rows deleted as unmatched)``, or
         None: the commit rewrites on the Python path (a layout Spark cannot read as the Python path
         does; with ``auto``). Survivors and batch rows share files as on the Python path: one file per
-        partition (per ``max_rows_per_file``), or, unpartitioned, as many as the rewritten files."""
+        partition (per ``max_rows_per_file``); unpartitioned, one writer per 128 MB of rewritten files
+        (``sizes``), so a large rewrite keeps Spark's parallelism and a small one writes one file."""
         from pyspark.sql import Observation
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_schema
@@ -519,8 +526,11 @@ class _Rewriter:
         if incoming.num_rows:
             out = out.unionByName(self.spark.createDataFrame(incoming, schema=from_arrow_schema(spec.schema)))
         # one writer per partition, as the Python path's single stream: no extra small files per upsert
-        out = out.repartition(*[F.col(_quoted(c)) for c in spec.partition_by]) if spec.partition_by \
-            else out.coalesce(max(1, len(rels)))
+        if spec.partition_by:
+            out = out.repartition(*[F.col(_quoted(c)) for c in spec.partition_by])
+        else:
+            rewritten_bytes = sum((sizes or {}).get(r, _REWRITE_SPLIT) for r in rels)
+            out = out.coalesce(max(1, min(len(rels), -(-rewritten_bytes // _REWRITE_SPLIT))))
         part = stage(out, self.itf, obj, spec, job_id, sub=_REWRITE)
         survivors = part.rows - incoming.num_rows
         deleted = int((before.get or {}).get("rows") or 0) - survivors if before is not None else 0

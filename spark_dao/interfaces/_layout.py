@@ -288,8 +288,8 @@ def _ambiguous_partitions(schema: pa.Schema, partition_by: Iterable[str], rels: 
         for k, v in _partition_values(rel):
             if k in values:
                 values[k].append(v)
-    return [c for c, vs in values.items()
-            if any(v is not None for v in vs) and _family(_infer_partition_type(vs)) != _family(schema.field(c).type)]
+    # (a column of nulls only infers as string: its written type is lost unless recorded)
+    return [c for c, vs in values.items() if _family(_infer_partition_type(vs)) != _family(schema.field(c).type)]
 
 
 def _family(t: pa.DataType) -> str:

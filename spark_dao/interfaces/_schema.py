@@ -235,12 +235,16 @@ SPARK_REFUSES = b"dao:spark_refuses"
 
 def spark_cannot_read(column: Any) -> str | None:
     """What makes a parquet leaf column (``pq.ParquetSchema.column(i)``) unreadable to Spark's
-    parquet reader where Arrow reads it, or None: INT64 nanosecond timestamps (pandas writes them)
-    and unsigned 64-bit integers. (Not INT96, which Spark itself writes and Arrow also shows as
+    parquet reader where Arrow reads it, or None: INT64 nanosecond timestamps (pandas writes them),
+    unsigned 64-bit integers, times of day and 16-bit floats. (Not INT96, which Spark itself writes and Arrow also shows as
     nanoseconds.)"""
+    logical = json.loads(column.logical_type.to_json() or "{}")
+    if logical.get("Type") == "Time":
+        return "times of day (parquet TIME)"
+    if logical.get("Type") == "Float16":
+        return "16-bit floats"
     if column.physical_type != "INT64":
         return None
-    logical = json.loads(column.logical_type.to_json() or "{}")
     if logical.get("Type") == "Timestamp" and logical.get("timeUnit") == "nanoseconds":
         return "INT64 nanosecond timestamps"
     if column.converted_type == "UINT_64":

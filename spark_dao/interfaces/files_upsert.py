@@ -389,7 +389,7 @@ def commit_upsert(
         # the engine rewrites the touched files itself (Spark: read, anti-join, write into staging),
         # and stages the batch's rows with them (one file per partition, as below)
         try:
-            done = spec.rewrite(rewritten, plan, opts, job_id)
+            done = spec.rewrite(rewritten, plan, opts, job_id, sizes={rel: sizes[rel] for rel in rewritten})
         except Exception as exc:  # a file that vanished under Spark: a conflict, if another writer did it
             check_no_conflict(exc)
             raise
