@@ -94,8 +94,13 @@ class CommitProtocol:
             write_empty = not staged and (spec.mode in ("overwrite", "errorifexists") or not existing)
             if lock is not None:
                 lock.check()  # still ours after the listing: else stop before publishing anything
+            # partition types inference would misread: recorded before the files appear (no reader sees them
+            # mistyped), but after an overwrite of other data (a failed publish leaves that data as it was)
+            before = not (spec.mode == "overwrite" and existing)
+            noted = before and self._note_partition_types(obj, fs, base, spec, staged)
             added = self._publish(obj, fs, base, spec, staged, doomed, job_ids, write_empty=write_empty)
-            if not self._note_partition_types(obj, fs, base, spec, staged) and spec.mode == "overwrite" and staged \
+            noted = noted or (not before and self._note_partition_types(obj, fs, base, spec, staged))
+            if not noted and spec.mode == "overwrite" and staged \
                     and (spec.partition_by or any("-empty-" in posixpath.basename(r) for r in doomed)):
                 # the object may hold an earlier write's schema sidecar (an empty write's, or partition
                 # types): the new files and folders say the types now (no extra request on overwrites
@@ -284,18 +289,16 @@ class CommitProtocol:
 
     def _note_partition_types(self, obj: DataObject, fs, base: str, spec: WriteSpec,
                               staged: list[tuple[str, StagedFile]]) -> bool:
-        """Record the written schema in the sidecar when type inference would misread the new
-        partition folders (a string column of ``"001"`` reads as int64, a decimal as double), so
-        reads, appends and upserts type them as written. True if it did (or had to)."""
+        """Record the written schema in the sidecar when inference would misread the new partition folders
+        (``"001"`` in a string column reads as int64): reads, appends, upserts use it. True if it had to."""
         if not spec.partition_by or not staged or obj.schema:
             return False
         if not _ambiguous_partitions(spec.schema, spec.partition_by, [f.path for _, f in staged]):
             return False
         try:
             _write_sidecar(fs, base, spec.schema)
-        except (OSError, DaoError) as exc:  # the data is in; reads then infer the types
-            log.warning("%s: could not record the partition types in %s/%s (reads will infer them from "
-                        "the folder names): %s", obj.full_name, base, SCHEMA_SIDECAR, exc)
+        except (OSError, DaoError) as exc:  # reads then infer the types
+            log.warning("%s: could not record the partition types in %s/%s: %s", obj.full_name, base, SCHEMA_SIDECAR, exc)
         return True
 
     def _drop_sidecar(self, obj: DataObject, fs, base: str, spec: WriteSpec) -> None:

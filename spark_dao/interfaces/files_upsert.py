@@ -425,9 +425,9 @@ def commit_upsert(
         raise exc
     staged: list[tuple[str, StagedFile]] = [(part.job_id, f) for f in part.files] + engine_staged
     check_no_conflict()
+    itf._note_partition_types(obj, fs, base, spec, staged)  # (before the files appear: types match the stored)
     added = itf._publish(obj, fs, base, spec, staged, [], [job_id],
                          write_empty=not staged and not ({rel for rel, _ in existing} - set(rewritten)))
-    itf._note_partition_types(obj, fs, base, spec, staged)
     old = [f"{base}/{rel}" if rel else base for rel in rewritten]
     try:
         retired = _retire(itf, obj, fs, spec, old, job_id[:8])
