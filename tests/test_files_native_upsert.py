@@ -230,7 +230,7 @@ def test_a_file_changed_under_the_native_rewrite_is_a_conflict(spark: Any, tmp_p
     real_call = files_native._Rewriter.__call__
     changed: list[str] = []
 
-    def other_writer_first(self: Any, rels: list[str], plan: Any, opts: Any, job_id: str) -> Any:
+    def other_writer_first(self: Any, rels: list[str], plan: Any, opts: Any, job_id: str, **kw: Any) -> Any:
         # another writer (no lock) replaces or deletes a file the key scan read, just before Spark reads it
         victim = root / rels[0]
         if how == "replaced":
@@ -238,7 +238,7 @@ def test_a_file_changed_under_the_native_rewrite_is_a_conflict(spark: Any, tmp_p
         else:
             victim.unlink()
         changed.append(rels[0])
-        return real_call(self, rels, plan, opts, job_id)
+        return real_call(self, rels, plan, opts, job_id, **kw)
 
     monkeypatch.setattr(files_native._Rewriter, "__call__", other_writer_first)
     before = snapshot(root)
