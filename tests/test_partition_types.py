@@ -132,3 +132,15 @@ def test_readers_never_meet_a_half_written_sidecar(tmp_path: Path) -> None:
     assert not errors, errors[:3]
     assert reads and set(reads) == {pa.string()}
     assert len(rows(dao, "lake.z")) == 32
+
+
+def test_appends_and_upserts_leave_a_recorded_sidecar_as_it_is(tmp_path: Path) -> None:
+    """The sidecar is written once: later appends and upserts matched it already (no request each)."""
+    dao = make_dao(tmp_path)
+    dao.write(ZIPS, "lake.z", mode="overwrite", engine="arrow")
+    sidecar = tmp_path / "z" / SIDECAR
+    inode = sidecar.stat().st_ino
+    dao.write(pa.table({"id": pa.array([3], pa.int64()), "zip": ["002"]}), "lake.z", mode="append", engine="arrow")
+    dao.upsert(pa.table({"id": pa.array([1], pa.int64()), "zip": ["001"]}), "lake.z", engine="arrow")
+    assert sidecar.stat().st_ino == inode  # (a rewrite renames a new file over it)
+    assert [r["zip"] for r in rows(dao, "lake.z")] == ["001", "010", "002"]

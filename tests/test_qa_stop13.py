@@ -102,11 +102,11 @@ def test_d7_sidecar_is_recorded_before_the_data_is_published(tmp_path: Path, mon
     """The first write of "001" publishes the partition folders and only then writes the sidecar: a
     reader in between reads zip as int64 (1, 10), and a driver that dies there leaves the object
     typed int64 for good (later appends of strings refused). Seen from inside _write_sidecar."""
-    from spark_dao.interfaces import _publish
+    from spark_dao.interfaces import _schema
 
     dao = _dao(tmp_path, {"lake.z": {"partition_by": ["zip"], "keys": ["id"]}})
     seen: list[pa.DataType] = []
-    real = _publish._write_sidecar
+    real = _schema._write_sidecar
 
     def spy(fs: Any, base: str, schema: pa.Schema) -> None:
         reader = _dao(tmp_path, {"lake.z": {"partition_by": ["zip"], "keys": ["id"]}})
@@ -116,7 +116,7 @@ def test_d7_sidecar_is_recorded_before_the_data_is_published(tmp_path: Path, mon
             seen.append(None)
         real(fs, base, schema)
 
-    monkeypatch.setattr(_publish, "_write_sidecar", spy)
+    monkeypatch.setattr(_schema, "_write_sidecar", spy)
     dao.write(pa.table({"id": pa.array([1, 2], pa.int64()), "zip": ["001", "010"]}), "lake.z",
               mode="overwrite", engine="arrow")
     assert seen and pa.int64() not in seen, seen  # (was: [int64])

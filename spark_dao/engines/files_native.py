@@ -177,7 +177,7 @@ def read_refusal(itf: Any, obj: DataObject, options: Mapping[str, Any], read_pla
     why = refusal(obj, fmt, read_plan.schema, operation="read", partition_columns=read_plan.partition_columns)
     if why:
         return why
-    refused = getattr(read_plan, "spark_refuses", None)
+    refused = read_plan.spark_refuses
     if refused:
         what = next(iter(refused.values()))
         hint = " (pandas writes nanosecond timestamps by default)" if "nanosecond" in what else ""

@@ -64,7 +64,7 @@ def _wrap_io(action: str) -> Any:
 def _file_error(obj: DataObject, path: str, fmt: str, exc: BaseException, *, action: str) -> DaoError:
     """A corrupt or unparsable data file: name the object, store and file, and say what to do."""
     text = _describe(exc)
-    if "not in range" in text or "would lose data" in text or "out of bounds" in text:
+    if "not in range" in text:
         # a valid file whose values do not fit the type the column reads as (uint64 >= 2**63 as int64)
         return DaoError(
             f"{action} {obj.full_name!r} (store {obj.store_name!r}): cannot read {path} as {fmt}: {text}. "

@@ -26,13 +26,12 @@ from ._layout import (
     _UPLOAD_TAG,
     LIVE,
     STAGING,
-    _ambiguous_partitions,
     _job_tag,
     _list_files,
     _remove_empty_dirs,
     _rmdir,
 )
-from ._schema import SCHEMA_SIDECAR, _write_sidecar
+from ._schema import SCHEMA_SIDECAR, record_partition_types
 from ._staging import _write_empty
 from .base import StagedFile, StagedPart, WriteResult, WriteSpec
 
@@ -59,8 +58,10 @@ class CommitProtocol:
         parts = [p for p in parts if p is not None]
         job_ids = sorted({p.job_id for p in parts})
         mtimes: dict[str, int | None] = {}
+        hidden: set[str] = set()
         try:
-            existing = _list_files(fs, base, mtimes=mtimes)
+            existing = _list_files(fs, base, mtimes=mtimes, hidden=hidden)
+            recorded = SCHEMA_SIDECAR in hidden
             if existing and spec.mode == "errorifexists":
                 raise DaoError(
                     f"object {obj.full_name!r} already has data at {obj.location} (store {obj.store_name!r}); "
@@ -81,7 +82,8 @@ class CommitProtocol:
             if spec.operation == "upsert":
                 from .files_upsert import commit_upsert
 
-                return commit_upsert(self, obj, parts, spec, fs, base, existing, lock=lock, mtimes=mtimes)
+                return commit_upsert(self, obj, parts, spec, fs, base, existing, lock=lock, mtimes=mtimes,
+                                     recorded=recorded)
             staged = [(p.job_id, f) for p in parts for f in p.files]
             touched = sorted({posixpath.dirname(f.path) for _, f in staged})
             if spec.mode == "overwrite":
@@ -97,9 +99,9 @@ class CommitProtocol:
             # partition types inference would misread: recorded before the files appear (no reader sees them
             # mistyped), but after an overwrite of other data (a failed publish leaves that data as it was)
             before = not (spec.mode == "overwrite" and existing)
-            noted = before and self._note_partition_types(obj, fs, base, spec, staged)
+            noted = before and record_partition_types(obj, fs, base, spec, staged, recorded)
             added = self._publish(obj, fs, base, spec, staged, doomed, job_ids, write_empty=write_empty)
-            noted = noted or (not before and self._note_partition_types(obj, fs, base, spec, staged))
+            noted = noted or (not before and record_partition_types(obj, fs, base, spec, staged, recorded))
             if not noted and spec.mode == "overwrite" and staged \
                     and (spec.partition_by or any("-empty-" in posixpath.basename(r) for r in doomed)):
                 # the object may hold an earlier write's schema sidecar (an empty write's, or partition
@@ -286,20 +288,6 @@ class CommitProtocol:
         else:
             for path in paths:
                 fs.delete_file(path)
-
-    def _note_partition_types(self, obj: DataObject, fs, base: str, spec: WriteSpec,
-                              staged: list[tuple[str, StagedFile]]) -> bool:
-        """Record the written schema in the sidecar when inference would misread the new partition folders
-        (``"001"`` in a string column reads as int64): reads, appends, upserts use it. True if it had to."""
-        if not spec.partition_by or not staged or obj.schema:
-            return False
-        if not _ambiguous_partitions(spec.schema, spec.partition_by, [f.path for _, f in staged]):
-            return False
-        try:
-            _write_sidecar(fs, base, spec.schema)
-        except (OSError, DaoError) as exc:  # reads then infer the types
-            log.warning("%s: could not record the partition types in %s/%s: %s", obj.full_name, base, SCHEMA_SIDECAR, exc)
-        return True
 
     def _drop_sidecar(self, obj: DataObject, fs, base: str, spec: WriteSpec) -> None:
         path = f"{base}/{SCHEMA_SIDECAR}"

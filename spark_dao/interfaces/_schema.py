@@ -6,6 +6,7 @@ fits stored csv/json files (text compatibility).
 from __future__ import annotations
 
 import json
+import logging
 import posixpath
 import uuid
 from collections.abc import Iterable
@@ -18,7 +19,16 @@ from ..catalog.model import DataObject
 from ..errors import DaoError
 from . import _arrow
 from ._fs import _describe, _file_error, _is_object_store, io_errors
-from ._layout import _infer_partition_type, _known_partition_type, _list_files, _partition_values
+from ._layout import (
+    _ambiguous_partitions,
+    _infer_partition_type,
+    _known_partition_type,
+    _list_files,
+    _partition_values,
+)
+from .base import StagedFile, WriteSpec
+
+log = logging.getLogger("spark_dao.files")
 
 MB = 1024 * 1024
 #: the largest files (at most this many, not the empty ones) whose schemas reads and the append check
@@ -102,6 +112,24 @@ def _write_sidecar(fs: pafs.FileSystem, base: str, schema: pa.Schema) -> None:
         except OSError:
             pass
         raise
+
+
+def record_partition_types(obj: DataObject, fs: pafs.FileSystem, base: str, spec: WriteSpec,
+                           staged: list[tuple[str, StagedFile]], recorded: bool) -> bool:
+    """Record the written schema in the sidecar when inference would misread the new partition folders
+    (``"001"`` in a string column reads as int64): reads, appends, upserts use it. True if it had to.
+    ``recorded``: the commit's listing holds a sidecar, which appends already matched (kept as is)."""
+    if not spec.partition_by or not staged or obj.schema:
+        return False
+    if not _ambiguous_partitions(spec.schema, spec.partition_by, [f.path for _, f in staged]):
+        return False
+    if recorded and spec.mode != "overwrite":
+        return True
+    try:
+        _write_sidecar(fs, base, spec.schema)
+    except (OSError, DaoError) as exc:  # reads then infer the types
+        log.warning("%s: could not record the partition types in %s/%s: %s", obj.full_name, base, SCHEMA_SIDECAR, exc)
+    return True
 
 
 def _read_sidecar(fs: pafs.FileSystem, base: str, obj: DataObject) -> pa.Schema | None:

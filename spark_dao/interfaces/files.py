@@ -225,25 +225,16 @@ class FilesInterface(CommitProtocol, BaseInterface):
         if not part_cols and parsed:
             part_cols = [k for k, _ in _partition_values(files[0][0])]
         part_types: dict[str, pa.DataType] = {}
-        sidecar: list[pa.Schema | None] = []  # read at most once, only when something is left untyped
-        if part_cols and declared is None and SCHEMA_SIDECAR in hidden:
-            # a write whose partition values inference would misread ("001" in a string column)
-            # recorded the types it wrote
-            sidecar.append(_read_sidecar(fs, base, obj))
+        # the types a write recorded (an empty write, or folder values inference would misread:
+        # "001" in a string column), in the sidecar the listing shows
+        known = _read_sidecar(fs, base, obj) if part_cols and SCHEMA_SIDECAR in hidden else None
         for col in part_cols:
             values = [p.get(col) for _, _, p in parsed]
-            known_type = _known_partition_type(sidecar[0], col, values) if sidecar else None
+            known_type = _known_partition_type(known, col, values)
             if declared is not None and col in declared.names:
                 part_types[col] = declared.field(col).type
             elif known_type is not None:
                 part_types[col] = known_type
-            elif files and not any(v is not None for v in values):
-                # only an empty write so far: its schema sidecar knows the type
-                if not sidecar:
-                    sidecar.append(_read_sidecar(fs, base, obj))
-                known = sidecar[0]
-                part_types[col] = (known.field(col).type if known is not None and col in known.names
-                                   else _infer_partition_type(values))
             else:
                 part_types[col] = _infer_partition_type(values)
 

@@ -39,7 +39,7 @@ from . import _key_index
 from ._fs import IO_THREADS, _file_error, _is_object_store, io_errors
 from ._layout import STAGING, _partition_values, _remove_empty_dirs, _typed
 from ._read import FileSlice, FilesReadPayload
-from ._schema import _parquet_fragment
+from ._schema import _parquet_fragment, record_partition_types
 from .base import ReadTask, StagedFile, StagedPart, WriteResult, WriteSpec
 from .upsert import UpsertOptions, affected_rows, plan_merge, prepare_incoming, split_stored
 
@@ -283,9 +283,11 @@ def commit_upsert(
     *,
     lock: ObjectLock | None = None,
     mtimes: dict[str, int | None] | None = None,
+    recorded: bool = False,
 ) -> WriteResult:
     """Merge the staged batch into the object (see the module docstring); runs inside ``lock``.
-    ``existing``: the commit's listing (under the lock); ``mtimes``: its files' modification times."""
+    ``existing``: the commit's listing (under the lock); ``mtimes``: its files' modification times;
+    ``recorded``: it holds a schema sidecar."""
     opts: UpsertOptions = spec.options["upsert"]
     what = f"upsert into {obj.full_name!r} (store {obj.store_name!r})"
     job_id = parts[0].job_id if parts else "upsert"
@@ -425,7 +427,7 @@ def commit_upsert(
         raise exc
     staged: list[tuple[str, StagedFile]] = [(part.job_id, f) for f in part.files] + engine_staged
     check_no_conflict()
-    itf._note_partition_types(obj, fs, base, spec, staged)  # (before the files appear: types match the stored)
+    record_partition_types(obj, fs, base, spec, staged, recorded)  # (before the files appear)
     added = itf._publish(obj, fs, base, spec, staged, [], [job_id],
                          write_empty=not staged and not ({rel for rel, _ in existing} - set(rewritten)))
     old = [f"{base}/{rel}" if rel else base for rel in rewritten]
