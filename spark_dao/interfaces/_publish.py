@@ -102,11 +102,9 @@ class CommitProtocol:
             noted = before and record_partition_types(obj, fs, base, spec, staged, recorded)
             added = self._publish(obj, fs, base, spec, staged, doomed, job_ids, write_empty=write_empty)
             noted = noted or (not before and record_partition_types(obj, fs, base, spec, staged, recorded))
-            if not noted and spec.mode == "overwrite" and staged \
-                    and (spec.partition_by or any("-empty-" in posixpath.basename(r) for r in doomed)):
-                # the object may hold an earlier write's schema sidecar (an empty write's, or partition
-                # types): the new files and folders say the types now (no extra request on overwrites
-                # of unpartitioned objects that never were empty)
+            if recorded and not noted and spec.mode == "overwrite" and staged:
+                # the listing showed an earlier write's schema sidecar (an empty write's, or partition
+                # types): the new files and folders say the types now
                 self._drop_sidecar(obj, fs, base, spec)
         finally:
             self._end_jobs(obj, fs, base, job_ids, spec)
